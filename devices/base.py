@@ -1,0 +1,167 @@
+"""What every device driver is to the daemon, and the reconnect loop they all share.
+
+A driver owns one connection to one peer. It turns wire input into `councild.model` events
+through `emit`, and turns the daemon's requests (switch a channel) into wire output. The
+daemon never sees bytes; the codec never sees sockets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+from councild.errors import AuthenticationError, NotSupportedError
+from councild.model import DeviceStatus, Event, Link
+
+# Backoff between reconnect attempts: min(BASE * FACTOR**tries, CAP). The cap is short on
+# purpose: in a live session a desk that comes back must be followed again within seconds.
+BACKOFF_BASE = 0.25
+BACKOFF_FACTOR = 1.8
+BACKOFF_CAP = 5.0
+BACKOFF_MAX_TRIES = 10
+
+
+def backoff_delay(tries: int) -> float:
+    return min(BACKOFF_BASE * BACKOFF_FACTOR ** min(tries, BACKOFF_MAX_TRIES), BACKOFF_CAP)
+
+
+class DeviceOptions(BaseModel):
+    """Options common to every device table in the configuration."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    driver: str
+    # councild switches this device's channels when the floor opens or closes a mic.
+    follow_floor: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Health:
+    link: Link
+    last_seen: float | None  # wall time of the last valid input from the peer
+    errors: int  # malformed or unexpected input since start
+    reconnects: int
+    detail: str
+
+
+Emit = Callable[[Event], None]
+
+
+class Device(ABC):
+    """One physical device. Subclasses implement `_session` and what they can switch."""
+
+    Options: ClassVar[type[DeviceOptions]] = DeviceOptions
+
+    def __init__(self, name: str, options: DeviceOptions, emit: Emit) -> None:
+        self.name = name
+        self.options = options
+        self._emit = emit
+        self.log = logging.getLogger(f"councild.device.{name}")
+        self._link = Link.CLOSED
+        self._last_seen: float | None = None
+        self._errors = 0
+        self._reconnects = 0
+        self._detail = ""
+        self._task: asyncio.Task[None] | None = None
+        self._tries = 0
+
+    # --- what the daemon calls ------------------------------------------------------------
+
+    @property
+    def health(self) -> Health:
+        return Health(self._link, self._last_seen, self._errors, self._reconnects, self._detail)
+
+    async def start(self) -> None:
+        """Start the connection loop in the background; returns at once."""
+        if self._task is None:
+            self._task = asyncio.create_task(self._supervise(), name=f"device:{self.name}")
+
+    async def stop(self) -> None:
+        """Stop for good; safe to call twice."""
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._set_link(Link.CLOSED, "stopped")
+
+    async def set_channel(self, channel: int, on: bool) -> None:
+        """Open (on) or close a channel/mic at the device."""
+        raise NotSupportedError(f"{self.name}: cannot switch channels")
+
+    async def set_request(self, channel: int, on: bool) -> None:
+        """Add or remove a channel from the device's own request list."""
+        raise NotSupportedError(f"{self.name}: has no request list")
+
+    # --- what subclasses implement and call ---------------------------------------------
+
+    @abstractmethod
+    async def _session(self) -> None:
+        """Connect, resync the full state, then follow the peer until the link is lost.
+
+        Return or raise when the link is lost; the loop reconnects with backoff. Call
+        `_connected()` once the peer has answered.
+        """
+
+    def _connected(self, detail: str = "") -> None:
+        self._tries = 0
+        self._seen()
+        self._set_link(Link.CONNECTED, detail)
+
+    def _seen(self) -> None:
+        self._last_seen = time.time()
+
+    def _malformed(self, what: str, exc: Exception | None = None) -> None:
+        """Count and log bad input; never raise it into the loop."""
+        self._errors += 1
+        level = logging.WARNING if self._errors <= 10 else logging.DEBUG
+        self.log.log(level, "%s: malformed input (%s): %s", self.name, what, exc)
+        self._publish()
+
+    # --- internals ------------------------------------------------------------------------
+
+    def _set_link(self, link: Link, detail: str = "") -> None:
+        if link == self._link and detail == self._detail:
+            return
+        self._link = link
+        self._detail = detail
+        self._publish()
+
+    def _publish(self) -> None:
+        status = DeviceStatus(
+            device=self.name, link=self._link, detail=self._detail, errors=self._errors
+        )
+        self._emit(status)
+
+    async def _supervise(self) -> None:
+        first = True
+        while True:
+            self._set_link(Link.CONNECTING if first else Link.RECONNECTING)
+            try:
+                await self._session()
+                reason = "connection closed"
+            except asyncio.CancelledError:
+                raise
+            except AuthenticationError as exc:
+                reason = str(exc)
+                self._tries = BACKOFF_MAX_TRIES  # retrying fast will not fix a password
+            except Exception as exc:  # noqa: BLE001 - any failure of the link means retry
+                reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+                if first or self._link == Link.CONNECTED:
+                    self.log.warning("%s: link lost: %s", self.name, reason)
+                else:
+                    self.log.debug("%s: retry failed: %s", self.name, reason)
+            if not first:
+                self._reconnects += 1
+            first = False
+            self._set_link(Link.LOST, reason)
+            await asyncio.sleep(backoff_delay(self._tries))
+            self._tries += 1

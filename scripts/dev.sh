@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# One entry point for a fresh Debian machine:
+#   bash scripts/dev.sh demo   install everything, then run the simulated chamber
+#   bash scripts/dev.sh test   install everything, then run the whole test suite
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# System packages the tests and the demo use. obs-plugins holds OBS's websocket server (it is
+# only a Recommends of obs-studio); libgl1-mesa-dri is Mesa's software GL for OBS under Xvfb.
+SYSTEM_PACKAGES=(python3-venv obs-studio obs-plugins xvfb libgl1-mesa-dri socat tmux)
+
+install_system() {
+    local missing=()
+    for p in "${SYSTEM_PACKAGES[@]}"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    echo "installing system packages: ${missing[*]}" >&2
+    local sudo=()
+    if [ "$(id -u)" -ne 0 ]; then
+        if command -v sudo >/dev/null; then sudo=(sudo); else
+            echo "not root and no sudo: install ${missing[*]} by hand" >&2; return 0
+        fi
+    fi
+    "${sudo[@]}" apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+
+install_python() {
+    [ -x .venv/bin/python ] || python3 -m venv .venv
+    .venv/bin/python -m pip install -q --upgrade pip >/dev/null 2>&1 || true
+    .venv/bin/python -m pip install -q -e '.[test]'
+}
+
+case "${1:-}" in
+    demo)
+        install_system
+        install_python
+        shift
+        exec .venv/bin/councild demo "$@"
+        ;;
+    test)
+        install_system
+        install_python
+        shift
+        .venv/bin/ruff check .
+        set +e
+        .venv/bin/python -m pytest "$@"
+        rc=$?
+        set -e
+        # pytest exits 5 when it collected nothing: that is a failure of the suite here.
+        exit $rc
+        ;;
+    *)
+        echo "usage: bash scripts/dev.sh demo|test [args]" >&2
+        exit 2
+        ;;
+esac
