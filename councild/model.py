@@ -58,7 +58,8 @@ class Event:
     registry: ClassVar[dict[str, type[Event]]] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
+        # No zero-argument super(): dataclass(slots=True) rebuilds the class, which breaks it.
+        # The rebuilt class registers last, so the registry holds the class actually used.
         Event.registry[cls.__name__] = cls
 
     def to_dict(self) -> dict[str, Any]:
@@ -262,7 +263,6 @@ class Effect:
     registry: ClassVar[dict[str, type[Effect]]] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
         Effect.registry[cls.__name__] = cls
 
     def to_dict(self) -> dict[str, Any]:
