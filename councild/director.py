@@ -19,14 +19,18 @@ mics are open (`FloorChanged`): a closed mic is not heard in the stream, so it i
    between two sentences does not count as the end of the speech.
 2. Minimum hold. After any automatic cut the picture stays at least `min_hold` seconds, so
    the stream never looks jumpy. Only the technician (Force) cuts sooner.
-3. Hysteresis. While the person on screen is still speaking, a newcomer takes the picture
-   only after talking for `switch_in_delay + hysteresis` seconds *since the current picture
-   went on air*. Interjections and short remarks over a speech therefore stay off screen;
-   someone who really takes over gets the picture. (We measure time, not loudness: voice
-   reports are on/off, and time-over-a-live-speaker is what an editor judges by.) When the
-   person on screen has stopped, the next speaker needs only the switch-in delay.
+3. Hysteresis. While the person on screen is still speaking, a newcomer — someone who
+   started talking after the current picture went on air — takes the picture only after
+   talking for `switch_in_delay + hysteresis` seconds without a break. Interjections and
+   short remarks over a speech therefore stay off screen; someone who really takes over gets
+   the picture. Whoever was already talking when the picture changed does not take it back
+   while the person on screen still speaks, so two people talking at once never make the
+   picture ping-pong. (We measure time, not loudness: voice reports are on/off, and
+   time-over-a-live-speaker is what an editor judges by.) When the person on screen has
+   stopped, the next speaker needs only the switch-in delay.
 4. Group shot. When `group_when` or more seats speak at once (counted with the rules
-   above), the group shot goes on program — or the wide shot if no group shot is configured.
+   above; over a live speaker a newcomer first has to pass the hysteresis), the group shot
+   goes on program — or the wide shot if no group shot is configured.
    `group_when = 0` turns this off; then the longest-talking newcomer wins.
 5. Idle to wide. When nobody at all has voice for `idle_to_wide` seconds, the wide shot goes
    on program.
@@ -353,6 +357,7 @@ class _Voice:
     since: float | None = None  # start of the current uninterrupted run; None = silent
     off_at: float = -math.inf  # when the last run ended
     was_speaking: bool = False  # the last run lasted long enough to count (rule 1)
+    run_start: float = -math.inf  # start of the last run, resumed after a short break
 
 
 _NEVER = -math.inf
@@ -558,11 +563,12 @@ class Director:
             on = seat in s.voice_raw and self._audible(seat)
             v = s.voices.setdefault(seat, _Voice())
             if on and v.since is None:
-                v.since = now
-                if s.grant_hold is not None and s.grant_hold[0] == seat:
-                    s.grant_hold = None  # the granted delegate started: normal rules again
+                # Back within the after-speech grace: the same speech goes on (rule 1).
+                resumed = v.was_speaking and now < v.off_at + self.config.switch_in_delay
+                v.since = v.run_start if resumed else now
             elif not on and v.since is not None:
                 v.was_speaking = now >= self._established_at(seat, v.since)
+                v.run_start = v.since
                 v.off_at = now
                 v.since = None
 
@@ -582,8 +588,9 @@ class Director:
 
     def _contender_at(self, seat: SeatId, since: float) -> float:
         cfg = self.config
-        start = max(since, self._s.last_cut)
-        return start + cfg.switch_in_delay + cfg.hysteresis - self._bias(seat)
+        if since < self._s.last_cut:
+            return math.inf  # was already talking when the picture changed: no ping-pong
+        return since + cfg.switch_in_delay + cfg.hysteresis - self._bias(seat)
 
     def _start(self, seat: SeatId, since_cut: bool) -> float:
         """Effective start of a seat's current run (earlier = longer), chair bias included."""
@@ -642,7 +649,7 @@ class Director:
             }
             if not contenders:
                 return current
-            group = self._group_target(1 + len(contenders))
+            group = self._group_target(len(speaking | {p}))
             if group is not None:
                 return group
             best = self._best(contenders, since_cut=True)
@@ -748,6 +755,8 @@ class Director:
             s.cameras[position.camera] = CameraView(CameraStatus.PROGRAM, position.preset, now)
         s.pending = None
         s.last_cut = now
+        if s.grant_hold is not None and s.grant_hold[0] != target.seat:
+            s.grant_hold = None
         if s.grant is not None and target.seat == s.grant:
             self._grant_realised(target.seat, now)
         effects.append(CutTo(shot=target.shot))
