@@ -1,0 +1,393 @@
+"""The control API: newline-delimited JSON over a Unix socket (or loopback TCP with a token).
+
+The wire format is documented in docs/api.md, which is a public contract. This module holds
+the pure part (splitting lines, turning a request into a floor event) and the thin asyncio
+server and client around it. What an operation does is the daemon's business: the server
+hands every well-formed request to a handler and writes back what it returns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import json
+import logging
+import os
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from councild import model
+from councild.model import Mode
+
+log = logging.getLogger("councild.api")
+
+MAX_LINE = 64 * 1024  # a request is a few hundred bytes; anything this long is garbage
+READ_CHUNK = 65536
+# How much a subscriber may fall behind before it is dropped: a TUI that stops reading must
+# not make the daemon hold an ever-growing buffer.
+SUBSCRIBER_HIGH_WATER = 4 * 1024 * 1024
+
+
+class ApiError(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+# ---------------------------------------------------------------------------------------------
+# Pure part
+
+
+class TooLong:
+    """Marker from LineSplitter: a line exceeded MAX_LINE and was dropped."""
+
+
+TOO_LONG = TooLong()
+
+
+class LineSplitter:
+    """Bytes in, complete lines out; an overlong line is dropped up to its newline."""
+
+    def __init__(self, limit: int = MAX_LINE) -> None:
+        self._buf = bytearray()
+        self._limit = limit
+        self._discarding = False
+
+    def feed(self, data: bytes) -> list[bytes | TooLong]:
+        out: list[bytes | TooLong] = []
+        self._buf += data
+        while True:
+            nl = self._buf.find(b"\n")
+            if nl < 0:
+                if len(self._buf) > self._limit:
+                    if not self._discarding:
+                        out.append(TOO_LONG)
+                        self._discarding = True
+                    self._buf.clear()
+                return out
+            line = bytes(self._buf[:nl])
+            del self._buf[: nl + 1]
+            if self._discarding:
+                self._discarding = False
+                continue
+            if len(line) > self._limit:
+                out.append(TOO_LONG)
+                continue
+            out.append(line)
+
+
+@dataclass(frozen=True, slots=True)
+class ApiRequest:
+    id: Any
+    op: str
+    args: dict[str, Any]
+
+
+def parse_request(line: bytes) -> ApiRequest:
+    """One line → a request; ApiError (with the id when it could be read) otherwise."""
+    try:
+        data = json.loads(line)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise ApiError("bad_json", f"not a JSON line: {exc}") from None
+    if not isinstance(data, dict):
+        raise ApiError("bad_request", "a request is a JSON object")
+    op = data.get("op")
+    if not isinstance(op, str):
+        err = ApiError("bad_request", "missing 'op'")
+        err.request_id = data.get("id")  # type: ignore[attr-defined]
+        raise err
+    args = {k: v for k, v in data.items() if k not in ("id", "op")}
+    return ApiRequest(data.get("id"), op, args)
+
+
+def _seat(args: dict[str, Any]) -> str:
+    seat = args.get("seat")
+    if isinstance(seat, bool) or not isinstance(seat, str | int):
+        raise ApiError("bad_request", "'seat' (string) is required")
+    return str(seat)
+
+
+def _bool(args: dict[str, Any], key: str, default: bool | None = None) -> bool:
+    value = args.get(key, default)
+    if not isinstance(value, bool):
+        raise ApiError("bad_request", f"'{key}' must be true or false")
+    return value
+
+
+def _mode(args: dict[str, Any]) -> model.Event:
+    try:
+        return model.SetMode(mode=Mode(args.get("mode")))
+    except ValueError:
+        names = "|".join(m.value for m in Mode)
+        raise ApiError("bad_request", f"'mode' must be one of {names}") from None
+
+
+def _max_open(args: dict[str, Any]) -> model.Event:
+    value = args.get("value")
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ApiError("bad_request", "'value' (integer) is required")
+    return model.SetMaxOpen(value=value)
+
+
+def _agenda(args: dict[str, Any]) -> model.Event:
+    item = args.get("item")
+    if item is not None and not isinstance(item, str | int):
+        raise ApiError("bad_request", "'item' must be an agenda item id")
+    return model.SetAgenda(item=None if item is None else str(item))
+
+
+def _priority(args: dict[str, Any]) -> model.Event:
+    seat = _seat(args) if "seat" in args else None
+    return model.Priority(on=_bool(args, "on"), seat=seat)
+
+
+FLOOR_OPS: dict[str, Callable[[dict[str, Any]], model.Event]] = {
+    "request": lambda a: model.Request(seat=_seat(a), reply=_bool(a, "reply", False)),
+    "cancel": lambda a: model.Cancel(seat=_seat(a)),
+    "press": lambda a: model.Press(seat=_seat(a)),
+    "grant": lambda a: model.Grant(seat=_seat(a)),
+    "revoke": lambda a: model.Revoke(seat=_seat(a)),
+    "revoke_all": lambda a: model.RevokeAll(),
+    "next": lambda a: model.Next(),
+    "clear": lambda a: model.Clear(),
+    "priority": _priority,
+    "mode": _mode,
+    "max_open": _max_open,
+    "agenda": _agenda,
+}
+
+
+def floor_event(request: ApiRequest) -> model.Event:
+    """The floor event a floor op stands for; ApiError for bad arguments."""
+    return FLOOR_OPS[request.op](request.args)
+
+
+def encode(message: dict[str, Any]) -> bytes:
+    return json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
+
+
+def error_reply(request_id: Any, code: str, message: str) -> dict[str, Any]:
+    return {"id": request_id, "ok": False, "error": {"code": code, "message": message}}
+
+
+# ---------------------------------------------------------------------------------------------
+# Server
+
+
+class Connection:
+    """One client. The handler may keep it to push subscription messages."""
+
+    def __init__(self, writer: asyncio.StreamWriter, authenticated: bool) -> None:
+        self.writer = writer
+        self.authenticated = authenticated
+        self.subscribed = False
+        self.closed = False
+
+    def send(self, message: dict[str, Any]) -> None:
+        if self.closed:
+            return
+        transport = self.writer.transport
+        if transport.get_write_buffer_size() > SUBSCRIBER_HIGH_WATER:
+            log.warning("api: client not reading; dropping it")
+            self.close()
+            return
+        self.writer.write(encode(message))
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self.writer.close()
+
+
+Handler = Callable[[ApiRequest, Connection], Awaitable[dict[str, Any]]]
+
+
+class ApiServer:
+    def __init__(self, handler: Handler, token: str | None = None) -> None:
+        self._handler = handler
+        self._token = token
+        self._servers: list[asyncio.AbstractServer] = []
+        self.connections: set[Connection] = set()
+        self.socket_path: Path | None = None
+        self.tcp_port: int | None = None
+
+    async def start_unix(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if path.exists():
+            if await _socket_alive(path):
+                raise OSError(f"another councild is listening on {path}")
+            path.unlink()  # left behind by a daemon that was killed
+        old_umask = os.umask(0o177)  # the socket is born 0600: no window with wider rights
+        try:
+            server = await asyncio.start_unix_server(self._serve_unix, path=str(path))
+        finally:
+            os.umask(old_umask)
+        os.chmod(path, 0o600)
+        self._servers.append(server)
+        self.socket_path = path
+
+    async def start_tcp(self, host: str, port: int) -> None:
+        if self._token is None:
+            raise ValueError("a TCP control API needs a token")
+        server = await asyncio.start_server(self._serve_tcp, host=host, port=port)
+        self._servers.append(server)
+        self.tcp_port = server.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        for server in self._servers:
+            server.close()
+        for conn in list(self.connections):
+            conn.close()
+        for server in self._servers:
+            with contextlib.suppress(Exception):
+                await server.wait_closed()
+        self._servers.clear()
+        if self.socket_path is not None:
+            with contextlib.suppress(FileNotFoundError):
+                self.socket_path.unlink()
+
+    async def _serve_unix(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await self._serve(reader, writer, authenticated=True)
+
+    async def _serve_tcp(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        sock = writer.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        await self._serve(reader, writer, authenticated=False)
+
+    async def _serve(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, authenticated: bool
+    ) -> None:
+        conn = Connection(writer, authenticated)
+        self.connections.add(conn)
+        splitter = LineSplitter()
+        try:
+            while not conn.closed:
+                data = await reader.read(READ_CHUNK)
+                if not data:
+                    break
+                for line in splitter.feed(data):
+                    conn.send(await self._answer(line, conn))
+                await writer.drain()
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            self.connections.discard(conn)
+            conn.close()
+
+    async def _answer(self, line: bytes | TooLong, conn: Connection) -> dict[str, Any]:
+        if isinstance(line, TooLong):
+            return error_reply(None, "line_too_long", f"a request line is at most {MAX_LINE} bytes")
+        try:
+            request = parse_request(line)
+        except ApiError as exc:
+            return error_reply(getattr(exc, "request_id", None), exc.code, exc.message)
+        if not conn.authenticated:
+            return self._authenticate(request, conn)
+        try:
+            return await self._handler(request, conn)
+        except ApiError as exc:
+            return error_reply(request.id, exc.code, exc.message)
+        except Exception as exc:
+            log.exception("api: %s failed", request.op)
+            return error_reply(request.id, "internal", f"{type(exc).__name__}: {exc}")
+
+    def _authenticate(self, request: ApiRequest, conn: Connection) -> dict[str, Any]:
+        token = request.args.get("token")
+        if request.op != "auth":
+            return error_reply(request.id, "unauthenticated", "send {'op': 'auth', 'token': ...}")
+        if not isinstance(token, str) or not hmac.compare_digest(
+            token.encode(), (self._token or "").encode()
+        ):
+            log.warning("api: wrong token from a TCP client")
+            return error_reply(request.id, "unauthenticated", "wrong token")
+        conn.authenticated = True
+        return {"id": request.id, "ok": True}
+
+
+async def _socket_alive(path: Path) -> bool:
+    try:
+        _, writer = await asyncio.open_unix_connection(str(path))
+    except OSError:
+        return False
+    writer.close()
+    return True
+
+
+def default_socket_path() -> Path:
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    if runtime:
+        return Path(runtime) / "councild" / "councild.sock"
+    return Path(f"/tmp/councild-{os.getuid()}") / "councild.sock"
+
+
+# ---------------------------------------------------------------------------------------------
+# Client
+
+
+class ApiClient:
+    """A client for scripts, `councild ctl` and the TUI."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._reader = reader
+        self._writer = writer
+        self._next_id = 0
+        self._splitter = LineSplitter(limit=64 * 1024 * 1024)
+        self._lines: list[bytes] = []
+
+    @classmethod
+    async def connect(cls, path: Path | None = None) -> ApiClient:
+        reader, writer = await asyncio.open_unix_connection(
+            str(path or default_socket_path()), limit=64 * 1024 * 1024
+        )
+        return cls(reader, writer)
+
+    @classmethod
+    async def connect_tcp(cls, host: str, port: int, token: str) -> ApiClient:
+        reader, writer = await asyncio.open_connection(host, port)
+        client = cls(reader, writer)
+        reply = await client.request("auth", token=token)
+        if not reply.get("ok"):
+            await client.close()
+            raise ApiError("unauthenticated", reply["error"]["message"])
+        return client
+
+    async def close(self) -> None:
+        self._writer.close()
+        with contextlib.suppress(Exception):
+            await self._writer.wait_closed()
+
+    async def receive(self) -> dict[str, Any]:
+        """The next message from the daemon (a reply or a subscription message)."""
+        while not self._lines:
+            data = await self._reader.read(READ_CHUNK)
+            if not data:
+                raise ConnectionError("the daemon closed the connection")
+            self._lines.extend(x for x in self._splitter.feed(data) if isinstance(x, bytes))
+        message: dict[str, Any] = json.loads(self._lines.pop(0))
+        return message
+
+    async def request(self, op: str, **args: Any) -> dict[str, Any]:
+        """Send one request and wait for its reply (subscription messages are skipped)."""
+        self._next_id += 1
+        rid = self._next_id
+        self._writer.write(encode({"id": rid, "op": op, **args}))
+        await self._writer.drain()
+        while True:
+            message = await self.receive()
+            if message.get("id") == rid:
+                return message
+
+    async def subscribe(self) -> AsyncIterator[dict[str, Any]]:
+        """The current state, then every change, as they come."""
+        reply = await self.request("subscribe")
+        if not reply.get("ok"):
+            raise ApiError(reply["error"]["code"], reply["error"]["message"])
+        yield {"event": "state", "state": reply["state"]}
+        while True:
+            yield await self.receive()

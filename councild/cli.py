@@ -1,0 +1,307 @@
+"""`councild` on the command line: run, check, ctl, export, demo (and what later issues add)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+from councild import api, store
+from councild.config import Config, default_path, load
+from councild.errors import ConfigError
+from councild.i18n import _
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_CONFIG = 2
+
+
+def _load_config(path: str) -> Config | None:
+    try:
+        return load(path)
+    except ConfigError as exc:
+        print(_("{file}: configuration has {n} problem(s):").format(
+            file=exc.path, n=len(exc.problems)), file=sys.stderr)
+        for key, reason in exc.problems:
+            print(f"  {exc.path}: {key}: {reason}", file=sys.stderr)
+        return None
+
+
+# --- check -------------------------------------------------------------------------------------
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    config = _load_config(args.config)
+    if config is None:
+        return EXIT_CONFIG
+    print(_("{file}: OK").format(file=args.config))
+    print(_("session: {title} ({date}), key {key}").format(
+        title=config.session.title, date=config.session.date, key=config.session.key))
+    roles: dict[str, int] = {}
+    for c in config.councillors:
+        roles[c.role.value] = roles.get(c.role.value, 0) + 1
+    print(_("councillors: {n} ({roles})").format(
+        n=len(config.councillors), roles=", ".join(f"{v} {k}" for k, v in sorted(roles.items()))))
+    print(_("seats: {n}, {mics} with a microphone, {shots} with a shot").format(
+        n=len(config.seats), mics=sum(1 for s in config.seats if s.mic),
+        shots=sum(1 for s in config.seats if s.shot)))
+    for name, options in config.device_options.items():
+        endpoint = ", ".join(f"{k}={v}" for k, v in options.model_dump().items()
+                             if k in ("host", "port", "path", "transport"))
+        print(_("device {name}: {driver} {endpoint}").format(
+            name=name, driver=options.driver, endpoint=endpoint).rstrip())
+    print(_("scenes: {n}; shots: {m}").format(n=len(config.scenes), m=len(config.shots)))
+    print(_("floor: mode {mode}, max {n} open delegate mics; agenda: {items} items").format(
+        mode=config.floor.mode.value, n=config.floor.max_open, items=len(config.agenda)))
+    return EXIT_OK
+
+
+# --- run ---------------------------------------------------------------------------------------
+
+
+async def _run_daemon(config: Config, args: argparse.Namespace) -> int:
+    from councild.daemon import Daemon
+
+    db = Path(args.db) if args.db else (config.store.path or store.default_path())
+    daemon = Daemon(config, store_path=db, socket_path=Path(args.socket) if args.socket else None)
+    await daemon.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    print(_("councild running: socket {sock}, store {db}").format(
+        sock=daemon.socket_path, db=db), file=sys.stderr, flush=True)
+    await stop.wait()
+    await daemon.stop()
+    return EXIT_OK
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    config = _load_config(args.config)
+    if config is None:
+        return EXIT_CONFIG
+    try:
+        return asyncio.run(_run_daemon(config, args))
+    except OSError as exc:
+        print(_("councild: cannot start: {err}").format(err=exc), file=sys.stderr)
+        return EXIT_FAILED
+
+
+# --- ctl ---------------------------------------------------------------------------------------
+
+# How each op takes its positional arguments on the command line.
+CTL_ARGS: dict[str, list[str]] = {
+    "state": [], "ping": [], "next": [], "clear": [], "revoke_all": [],
+    "grant": ["seat"], "revoke": ["seat"], "request": ["seat"], "cancel": ["seat"],
+    "press": ["seat"], "priority": ["on"], "mode": ["mode"], "max_open": ["value"],
+    "agenda": ["item?"],
+}
+
+
+def _ctl_request(op: str, values: list[str], reply: bool) -> dict[str, Any]:
+    spec = CTL_ARGS.get(op)
+    if spec is None:
+        raise ValueError(_("unknown operation {op!r}; known: {ops}").format(
+            op=op, ops=", ".join(CTL_ARGS)))
+    required = [s for s in spec if not s.endswith("?")]
+    if not len(required) <= len(values) <= len(spec):
+        usage = " ".join(f"[{s[:-1].upper()}]" if s.endswith("?") else s.upper() for s in spec)
+        raise ValueError(_("usage: councild ctl {op} {usage}").format(op=op, usage=usage).strip())
+    out: dict[str, Any] = {}
+    for name, value in zip(spec, values, strict=False):
+        key = name.rstrip("?")
+        if key == "on":
+            if value not in ("on", "off"):
+                raise ValueError(_("priority takes on or off"))
+            out[key] = value == "on"
+        elif key == "value":
+            try:
+                out[key] = int(value)
+            except ValueError:
+                raise ValueError(_("max_open takes a number")) from None
+        else:
+            out[key] = value
+    if reply:
+        out["reply"] = True
+    return out
+
+
+def format_state(state: dict[str, Any]) -> str:
+    names = {s["id"]: s for s in state["seats"]}
+
+    def who(seat: str) -> str:
+        s = names.get(seat, {})
+        return f"{s.get('label', seat)} {s.get('name', '')}".strip()
+
+    agenda = state.get("agenda")
+    lines = [
+        _("mode {mode}, max {n} open{prio}").format(
+            mode=state["mode"], n=state["max_open"],
+            prio=_(", CHAIR PRIORITY") if state["priority"] else ""),
+        _("agenda: {item}").format(item=f"{agenda['id']} {agenda['title']}" if agenda else "–"),
+    ]
+    talking = {s["id"] for s in state["seats"] if s["talking"]}
+    speaking = [f"{who(sp['seat'])} ({sp['elapsed']:.0f}s{'!' if sp['over'] else ''})"
+                + (_(" talking") if sp["seat"] in talking else "")
+                for sp in state["speaking"]]
+    lines.append(_("speaking: {list}").format(list=", ".join(speaking) or "–"))
+    lines.append(_("waiting: {list}").format(
+        list=", ".join(("↩ " if w["reply"] else "") + who(w["seat"]) for w in state["waiting"])
+        or "–"))
+    for name, d in state["devices"].items():
+        lines.append(_("device {name}: {link} {detail}").format(
+            name=name, link=d["link"], detail=d["detail"]).rstrip())
+    return "\n".join(lines)
+
+
+async def _ctl(args: argparse.Namespace) -> int:
+    try:
+        client = await api.ApiClient.connect(Path(args.socket) if args.socket else None)
+    except OSError as exc:
+        print(_("cannot reach councild at {sock}: {err}").format(
+            sock=args.socket or api.default_socket_path(), err=exc.strerror or exc),
+            file=sys.stderr)
+        return EXIT_FAILED
+    try:
+        if args.follow:
+            async for message in client.subscribe():
+                if args.json:
+                    print(json.dumps(message, ensure_ascii=False), flush=True)
+                elif message.get("event") == "state":
+                    print(format_state(message["state"]) + "\n", flush=True)
+            return EXIT_OK
+        request = _ctl_request(args.op, args.args, args.reply)
+        reply = await client.request(args.op, **request)
+    except ValueError as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_CONFIG
+    except ConnectionError as exc:
+        print(_("councild went away: {err}").format(err=exc), file=sys.stderr)
+        return EXIT_FAILED
+    finally:
+        await client.close()
+    if args.json:
+        print(json.dumps(reply, ensure_ascii=False))
+    elif reply.get("ok"):
+        if "state" in reply:
+            print(format_state(reply["state"]))
+        else:
+            print(_("ok"))
+    else:
+        print(_("refused: {message} ({code})").format(**reply["error"]), file=sys.stderr)
+    return EXIT_OK if reply.get("ok") else EXIT_FAILED
+
+
+def cmd_ctl(args: argparse.Namespace) -> int:
+    if not args.follow and not args.op:
+        print(_("councild ctl: name an operation, or use --follow"), file=sys.stderr)
+        return EXIT_CONFIG
+    with contextlib.suppress(KeyboardInterrupt):
+        return asyncio.run(_ctl(args))
+    return EXIT_OK
+
+
+# --- export ------------------------------------------------------------------------------------
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from councild.export import export
+
+    db = Path(args.db) if args.db else store.default_path()
+    if not db.exists():
+        print(_("no session store at {db}").format(db=db), file=sys.stderr)
+        return EXIT_FAILED
+    st = store.Store(db)
+    try:
+        text = export(st, args.format, args.session)
+    except LookupError as exc:
+        print(_("no such session: {key}").format(key=exc.args[0]), file=sys.stderr)
+        return EXIT_FAILED
+    finally:
+        st.close()
+    if args.output:
+        Path(args.output).write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    return EXIT_OK
+
+
+# --- demo --------------------------------------------------------------------------------------
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from councild.demo import run_demo
+
+    config = _load_config(args.config)
+    if config is None:
+        return EXIT_CONFIG
+    with contextlib.suppress(KeyboardInterrupt):
+        return asyncio.run(run_demo(config, args))
+    return EXIT_OK
+
+
+# -----------------------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="councild", description=_(
+        "Control daemon for the sound and picture of hybrid council sessions."))
+    parser.add_argument("-v", "--verbose", action="store_true", help=_("debug logging"))
+    sub = parser.add_subparsers(dest="command", required=True)
+    default_config = str(default_path())
+
+    p = sub.add_parser("run", help=_("run the daemon in the foreground"))
+    p.add_argument("-c", "--config", default=default_config)
+    p.add_argument("--db", help=_("session store (default: $XDG_STATE_HOME/councild/)"))
+    p.add_argument("--socket", help=_("control socket path"))
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("check", help=_("validate a configuration and summarise it"))
+    p.add_argument("-c", "--config", default=default_config)
+    p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser("ctl", help=_("send one operation to the running daemon"))
+    p.add_argument("op", nargs="?", help=", ".join(CTL_ARGS))
+    p.add_argument("args", nargs="*")
+    p.add_argument("--socket")
+    p.add_argument("--json", action="store_true", help=_("print the raw JSON reply"))
+    p.add_argument("--follow", action="store_true", help=_("print every state change"))
+    p.add_argument("--reply", action="store_true", help=_("request: join the reply queue"))
+    p.set_defaults(func=cmd_ctl)
+
+    p = sub.add_parser("export", help=_("write a session's speaker timeline"))
+    p.add_argument("--format", choices=["csv", "json", "vtt"], default="csv")
+    p.add_argument("--session", help=_("session key (default: the latest)"))
+    p.add_argument("--db")
+    p.add_argument("-o", "--output")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("demo", help=_("daemon + simulated chamber with scripted councillors"))
+    p.add_argument("-c", "--config", default=default_config)
+    p.add_argument("--db")
+    p.add_argument("--socket")
+    p.add_argument("--seconds", type=float, default=0,
+                   help=_("stop after this many seconds (0: run until Ctrl-C)"))
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    result: int = args.func(args)
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

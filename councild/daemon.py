@@ -1,0 +1,439 @@
+"""The daemon: the one place that wires drivers, the floor, the store and the API together.
+
+Everything runs on one asyncio loop. A floor input is applied in one synchronous step:
+floor.step → store (committed) → effects handed to the drivers → subscribers told. Because
+the step does not yield, two inputs can never interleave, and nothing reaches a device or a
+client that is not already in the session record.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from councild import api, floor
+from councild.config import Config
+from councild.errors import FloorError, NotSupportedError
+from councild.i18n import _
+from councild.model import (
+    AgendaChanged,
+    Cancel,
+    ChannelLevel,
+    ChannelRequested,
+    ChannelSwitched,
+    ChannelVoice,
+    CloseMic,
+    DeviceStatus,
+    Effect,
+    Event,
+    Link,
+    MicClosed,
+    MicOpened,
+    Mode,
+    OpenMic,
+    Request,
+    RequestLamp,
+    SpeakingTimeOver,
+    SpeakingTimeWarning,
+    Tick,
+    Voice,
+)
+from councild.roster import roster_from_config, rules_from_roster
+from councild.store import Store
+from devices import driver_class
+from devices.base import Device
+
+log = logging.getLogger("councild.daemon")
+
+EVENT_LOG_LENGTH = 500  # entries kept for clients that attach later (the TUI's event log)
+LEVEL_INTERVAL = 0.05  # seconds between level broadcasts: 20 Hz is what a meter needs
+
+
+@dataclass
+class DeviceView:
+    """What the daemon shows of one device."""
+
+    driver: str
+    link: Link = Link.CLOSED
+    detail: str = ""
+    errors: int = 0
+    last_seen: float | None = None
+    since: float = field(default_factory=time.time)
+
+
+class Daemon:
+    def __init__(
+        self,
+        config: Config,
+        *,
+        store_path: Path,
+        socket_path: Path | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.config = config
+        self.clock = clock
+        self.store_path = store_path
+        self.socket_path = socket_path or config.api.socket or api.default_socket_path()
+        self.roster = roster_from_config(config)
+        self.rules = rules_from_roster(self.roster)
+        self.state = floor.initial_state(config.floor.mode, config.floor.max_open)
+        self.devices: dict[str, Device] = {}
+        self.device_views: dict[str, DeviceView] = {
+            name: DeviceView(driver=opts.driver) for name, opts in config.device_options.items()
+        }
+        self.talking: set[str] = set()
+        self.levels: dict[str, float] = {}
+        self.events: deque[dict[str, Any]] = deque(maxlen=EVENT_LOG_LENGTH)
+        self.server = api.ApiServer(self.handle, token=os.environ.get(config.api.token_env))
+        self._seat_by_channel = {
+            (s.mic.device, s.mic.channel): s.id for s in config.seats if s.mic is not None
+        }
+        self._store: Store | None = None
+        self._session_id = 0
+        self._timer: asyncio.TimerHandle | None = None
+        self._broadcast_pending = False
+        self._levels_pending = False
+        self._calls: dict[str, asyncio.Queue[tuple[str, tuple[Any, ...]]]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._stopped = asyncio.Event()
+
+    # --- lifecycle ------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        session = self.config.session
+        self._store = Store(self.store_path)
+        row = self._store.open_session(
+            session.key, session.title, session.date.isoformat(), self.roster
+        )
+        self._session_id = row.id
+        self._replay()
+        await self.server.start_unix(Path(self.socket_path))
+        if self.config.api.tcp:
+            if self.server._token is None:
+                raise RuntimeError(
+                    _("api.tcp is set but {var} is empty: a TCP control API needs a token").format(
+                        var=self.config.api.token_env
+                    )
+                )
+            host, _sep, port = self.config.api.tcp.rpartition(":")
+            await self.server.start_tcp(host.strip("[]"), int(port))
+        for name, options in self.config.device_options.items():
+            device = driver_class(options.driver)(name, options, self.on_device_event)
+            self.devices[name] = device
+            self._calls[name] = asyncio.Queue()
+            self._spawn(self._device_worker(name), f"calls:{name}")
+            await device.start()
+        self._schedule_deadline()
+        log.info("councild: session %r, %d seats, socket %s", session.key,
+                 len(self.config.seats), self.socket_path)
+
+    async def stop(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        for device in self.devices.values():
+            await device.stop()
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self.server.stop()
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+        self._stopped.set()
+
+    async def wait_stopped(self) -> None:
+        await self._stopped.wait()
+
+    def _replay(self) -> None:
+        assert self._store is not None
+        count = skipped = 0
+        for event, wall in self._store.inputs(self._session_id):
+            try:
+                self.state, _effects = floor.step(self.rules, self.state, event, wall)
+                count += 1
+            except FloorError as exc:
+                skipped += 1  # the configuration changed since; the rest still applies
+                log.warning("replay: %s skipped: %s", type(event).__name__, exc)
+        if count:
+            log.info("replayed %d floor inputs (%d skipped)", count, skipped)
+
+    def _spawn(self, coro: Any, name: str) -> None:
+        task = asyncio.get_running_loop().create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # --- the floor ------------------------------------------------------------------------
+
+    def submit(self, event: Event, source: str) -> list[Effect]:
+        """Apply one floor input now. FloorError if not allowed (recorded, state unchanged)."""
+        assert self._store is not None
+        now = self.clock()
+        try:
+            state, effects = floor.step(self.rules, self.state, event, now)
+        except FloorError as exc:
+            if source != "timer":
+                self._store.record(self._session_id, source, event, kind="rejected", wall=now,
+                                   extra={"error": exc.code})
+            raise
+        if isinstance(event, Tick) and not effects and state == self.state:
+            return effects  # an idle tick changes nothing worth recording
+        self._store.record(self._session_id, source, event, effects, wall=now)
+        self.state = state
+        self._note(source, event, effects)
+        self._execute(effects)
+        self._schedule_deadline()
+        self._changed()
+        return effects
+
+    def _schedule_deadline(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        due = floor.next_deadline(self.rules, self.state)
+        if due is not None:
+            loop = asyncio.get_running_loop()
+            self._timer = loop.call_at(loop.time() + max(0.0, due - self.clock()), self._tick)
+
+    def _tick(self) -> None:
+        self._timer = None
+        try:
+            self.submit(Tick(), "timer")
+        except FloorError:
+            log.exception("tick refused")
+
+    def _execute(self, effects: list[Effect]) -> None:
+        for effect in effects:
+            if isinstance(effect, OpenMic | CloseMic):
+                self._switch(effect.seat, isinstance(effect, OpenMic))
+            elif isinstance(effect, RequestLamp):
+                self._lamp(effect.seat, effect.on)
+
+    def _switch(self, seat_id: str, on: bool) -> None:
+        seat = self.config.seat(seat_id)
+        if seat is None or seat.mic is None:
+            return
+        options = self.config.device_options.get(seat.mic.device)
+        if options is not None and options.follow_floor:
+            self._calls[seat.mic.device].put_nowait(("set_channel", (seat.mic.channel, on)))
+
+    def _lamp(self, seat_id: str, on: bool) -> None:
+        seat = self.config.seat(seat_id)
+        if seat is None or seat.mic is None:
+            return
+        options = self.config.device_options.get(seat.mic.device)
+        if options is not None and options.follow_floor:
+            self._calls[seat.mic.device].put_nowait(("set_request", (seat.mic.channel, on)))
+
+    async def _device_worker(self, name: str) -> None:
+        """Carries out one device's calls in order, so a mute never overtakes an unmute."""
+        queue = self._calls[name]
+        unsupported: set[str] = set()
+        while True:
+            method, args = await queue.get()
+            if method in unsupported:
+                continue
+            try:
+                await getattr(self.devices[name], method)(*args)
+            except NotSupportedError:
+                unsupported.add(method)
+            except Exception as exc:  # noqa: BLE001 - a device that is down must not stop us
+                log.warning("%s: %s%s failed: %s", name, method, args, exc)
+
+    # --- device events --------------------------------------------------------------------
+
+    def on_device_event(self, event: Event) -> None:
+        """Everything a driver emits arrives here, on the loop."""
+        if isinstance(event, DeviceStatus):
+            self._device_status(event)
+            return
+        if isinstance(event, ChannelLevel):
+            seat = self._seat_by_channel.get((event.device, event.channel))
+            if seat is not None:
+                self.levels[seat] = event.dbfs
+                self._levels_changed()
+            return
+        if not isinstance(event, ChannelSwitched | ChannelRequested | ChannelVoice):
+            return
+        seat = self._seat_by_channel.get((event.device, event.channel))
+        if seat is None:
+            return  # a channel no seat uses (music, ambience, the clerk's laptop)
+        view = self.device_views.get(event.device)
+        options = self.config.device_options.get(event.device)
+        if isinstance(event, ChannelVoice):
+            self._voice(seat, event.active, event.device)
+            return
+        if isinstance(event, ChannelSwitched):
+            if (options is not None and options.follow_floor and view is not None
+                    and view.link is not Link.CONNECTED):
+                # A snapshot read while (re)connecting: councild leads this device, so the
+                # floor's state is pushed back once the link is up (see _device_status).
+                return
+            floor_event: Event = MicOpened(seat=seat) if event.on else MicClosed(seat=seat)
+        else:
+            floor_event = Request(seat=seat) if event.requesting else Cancel(seat=seat)
+        try:
+            self.submit(floor_event, event.device)
+        except FloorError as exc:
+            log.info("%s: %s at seat %s not applied: %s", event.device,
+                     type(floor_event).__name__, seat, exc.message)
+
+    def _voice(self, seat: str, active: bool, device: str) -> None:
+        if active:
+            self.talking.add(seat)
+        else:
+            self.talking.discard(seat)
+        if self.state.mode is Mode.VOICE:
+            with contextlib.suppress(FloorError):
+                self.submit(Voice(seat=seat, active=active), device)
+        self._changed()
+
+    def _device_status(self, event: DeviceStatus) -> None:
+        view = self.device_views.setdefault(event.device, DeviceView(driver="?"))
+        link_changed = view.link is not event.link
+        view.link, view.detail, view.errors = event.link, event.detail, event.errors
+        device = self.devices.get(event.device)
+        if device is not None:
+            view.last_seen = device.health.last_seen
+        if link_changed:
+            view.since = self.clock()
+            if self._store is not None:
+                self._store.record(self._session_id, event.device, event, kind="device",
+                                   wall=self.clock())
+            self._note(event.device, event, [])
+            if event.link is Link.CONNECTED:
+                self._push_floor_to(event.device)
+        self._changed()
+
+    def _push_floor_to(self, device: str) -> None:
+        """After a (re)connect, make a device that follows the floor match it."""
+        options = self.config.device_options.get(device)
+        if options is None or not options.follow_floor:
+            return
+        for seat in self.config.seats:
+            if seat.mic is not None and seat.mic.device == device:
+                on = self.state.speaking(seat.id)
+                self._calls[device].put_nowait(("set_channel", (seat.mic.channel, on)))
+
+    # --- what clients see -----------------------------------------------------------------
+
+    def _note(self, source: str, event: Event, effects: list[Effect]) -> None:
+        """One line for the event log that the TUI and `ctl --follow` show."""
+        entry = {"time": self.clock(), "source": source, "event": event.to_dict(),
+                 "effects": [e.to_dict() for e in effects
+                             if isinstance(e, OpenMic | CloseMic | SpeakingTimeWarning
+                                           | SpeakingTimeOver | AgendaChanged)]}
+        self.events.append(entry)
+        for conn in self._subscribers():
+            conn.send({"event": "log", "entry": entry})
+
+    def _subscribers(self) -> list[api.Connection]:
+        return [c for c in self.server.connections if c.subscribed and not c.closed]
+
+    def _changed(self) -> None:
+        if not self._broadcast_pending:
+            self._broadcast_pending = True
+            asyncio.get_running_loop().call_soon(self._broadcast)
+
+    def _broadcast(self) -> None:
+        self._broadcast_pending = False
+        subscribers = self._subscribers()
+        if subscribers:
+            message = {"event": "state", "state": self.state_dict()}
+            for conn in subscribers:
+                conn.send(message)
+
+    def _levels_changed(self) -> None:
+        if not self._levels_pending:
+            self._levels_pending = True
+            asyncio.get_running_loop().call_later(LEVEL_INTERVAL, self._broadcast_levels)
+
+    def _broadcast_levels(self) -> None:
+        self._levels_pending = False
+        message = {"event": "levels", "levels": dict(self.levels)}
+        for conn in self._subscribers():
+            conn.send(message)
+
+    def state_dict(self) -> dict[str, Any]:
+        now = self.clock()
+        s = self.state
+        agenda = None
+        if 0 <= s.agenda < len(self.rules.agenda):
+            item = self.rules.agenda[s.agenda]
+            agenda = {"index": s.agenda, "id": item.id, "title": item.title}
+        seats = []
+        for r in self.roster["seats"]:
+            seat_cfg = self.config.seat(r["id"])
+            seats.append({
+                **r,
+                "mic": s.mic_state(r["id"]).value,
+                "talking": r["id"] in self.talking,
+                "level": self.levels.get(r["id"]),
+                "source": (
+                    {"device": seat_cfg.mic.device, "channel": seat_cfg.mic.channel}
+                    if seat_cfg is not None and seat_cfg.mic is not None else None
+                ),
+                "remote": False,
+            })
+        speaking = []
+        for sp in s.speakers:
+            limit = self.rules.limit(sp.seat, s.agenda)
+            speaking.append({
+                "seat": sp.seat, "since": sp.since, "elapsed": now - sp.since,
+                "limit": limit or None, "warned": sp.warned, "over": sp.over,
+            })
+        return {
+            "session": {"key": self.config.session.key, "title": self.config.session.title,
+                        "date": self.config.session.date.isoformat()},
+            "now": now,
+            "mode": s.mode.value,
+            "max_open": s.max_open,
+            "priority": s.priority,
+            "agenda": agenda,
+            "speakers": [sp.seat for sp in s.speakers],
+            "speaking": speaking,
+            "queue": [w.seat for w in s.queue],
+            "reply_queue": [w.seat for w in s.reply_queue],
+            "waiting": [{"seat": w.seat, "since": w.since, "reply": w in s.reply_queue}
+                        for w in s.reply_queue + s.queue],
+            "seats": seats,
+            "devices": {
+                name: {"driver": v.driver, "link": v.link.value, "detail": v.detail,
+                       "errors": v.errors, "last_seen": v.last_seen, "since": v.since}
+                for name, v in self.device_views.items()
+            },
+        }
+
+    # --- the control API ------------------------------------------------------------------
+
+    async def handle(self, request: api.ApiRequest, conn: api.Connection) -> dict[str, Any]:
+        op = request.op
+        if op == "ping":
+            return {"id": request.id, "ok": True}
+        if op == "state":
+            return {"id": request.id, "ok": True, "state": self.state_dict()}
+        if op == "subscribe":
+            conn.subscribed = True
+            return {"id": request.id, "ok": True, "state": self.state_dict(),
+                    "log": list(self.events)}
+        if op == "unsubscribe":
+            conn.subscribed = False
+            return {"id": request.id, "ok": True}
+        if op in api.FLOOR_OPS:
+            event = api.floor_event(request)
+            try:
+                self.submit(event, "api")
+            except FloorError as exc:
+                return api.error_reply(request.id, exc.code, exc.message)
+            return {"id": request.id, "ok": True, "state": self.state_dict()}
+        known = ", ".join(["ping", "state", "subscribe", "unsubscribe", *api.FLOOR_OPS])
+        raise api.ApiError("unknown_op", f"unknown op {op!r} (known: {known})")

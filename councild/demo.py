@@ -1,0 +1,117 @@
+"""`councild demo`: the daemon, the simulated chamber and scripted councillors, on one loop.
+
+The simulators speak the real wire protocols on 127.0.0.1, so the demo runs the same code
+paths as a real chamber: a councillor "presses" to ask for the floor, the chair calls the next
+speaker, the floor unmutes the desk channel over OSC, the simulated desk's meters show the
+voice, and the voice detector marks the councillor as talking.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from councild import api
+from councild.cli import format_state
+from councild.config import Config
+from councild.daemon import Daemon
+from councild.errors import FloorError
+from councild.i18n import _
+from councild.model import Next, Request, Role
+from devices.sim import start_simulator
+
+SCRIPT_SEED = 2020  # the demo plays the same session every time: easier to explain
+
+
+async def run_demo(config: Config, args: argparse.Namespace) -> int:
+    with tempfile.TemporaryDirectory(prefix="councild-demo-") as tmp:
+        db = Path(args.db) if args.db else Path(tmp) / "demo.db"
+        sock = Path(args.socket) if args.socket else Path(tmp) / "councild.sock"
+        sims = []
+        try:
+            for name, options in config.device_options.items():
+                sim = await start_simulator(options)
+                if sim is not None:
+                    sims.append((name, sim))
+                    print(_("simulator for {name} ({driver}) started").format(
+                        name=name, driver=options.driver), file=sys.stderr)
+            daemon = Daemon(config, store_path=db, socket_path=sock)
+            await daemon.start()
+            print(_("councild demo: control socket {sock}; try: councild ctl --socket {sock} "
+                    "state").format(sock=sock), file=sys.stderr, flush=True)
+            tasks = [
+                asyncio.create_task(_councillors(daemon, dict(sims)), name="demo:script"),
+                asyncio.create_task(_print_floor(sock), name="demo:print"),
+            ]
+            try:
+                if args.seconds:
+                    await asyncio.sleep(args.seconds)
+                else:
+                    await asyncio.Event().wait()
+            finally:
+                for t in tasks:
+                    t.cancel()
+                for t in tasks:
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await t
+                await daemon.stop()
+        finally:
+            for _name, sim in sims:
+                await sim.stop()
+    return 0
+
+
+async def _councillors(daemon: Daemon, sims: dict[str, Any]) -> None:
+    """Members ask for the floor now and then; the chair calls the next speaker; whoever has
+    the floor talks into their (simulated) microphone."""
+    rng = random.Random(SCRIPT_SEED)
+    members = [s for s in daemon.config.seats if daemon.config.seat_role(s) is Role.MEMBER]
+    last_next = time.monotonic()
+    while True:
+        await asyncio.sleep(rng.uniform(0.8, 2.0))
+        if rng.random() < 0.5 and len(daemon.state.queue) < 5:
+            seat = rng.choice(members)
+            with contextlib.suppress(FloorError):
+                daemon.submit(Request(seat=seat.id), "demo")
+        if time.monotonic() - last_next > rng.uniform(6, 10):
+            last_next = time.monotonic()
+            with contextlib.suppress(FloorError):
+                daemon.submit(Next(), "demo")
+        _voices(daemon, sims, rng)
+
+
+def _voices(daemon: Daemon, sims: dict[str, Any], rng: random.Random) -> None:
+    for seat in daemon.config.seats:
+        if seat.mic is None or seat.mic.device not in sims:
+            continue
+        usecases = getattr(sims[seat.mic.device], "usecases", None)
+        if usecases is None or not hasattr(usecases, "talk"):
+            continue
+        if daemon.state.speaking(seat.id) and rng.random() < 0.85:
+            usecases.talk(seat.mic.channel, rng.uniform(-28.0, -14.0))
+        else:
+            usecases.silence(seat.mic.channel)
+
+
+async def _print_floor(sock: Path) -> None:
+    """Until the TUI exists, the demo shows the floor as the control API reports it."""
+    client = await api.ApiClient.connect(sock)
+    last = ""
+    try:
+        async for message in client.subscribe():
+            if message.get("event") != "state":
+                continue
+            text = format_state(message["state"])
+            if text != last:
+                last = text
+                stamp = time.strftime("%H:%M:%S")
+                print(f"── {stamp} " + "─" * 50 + "\n" + text, flush=True)
+    finally:
+        await client.close()

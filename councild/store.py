@@ -1,0 +1,163 @@
+"""The session record: an append-only log in SQLite that survives `kill -9`.
+
+Every accepted floor input (API command, keypad key, device event), every effect and every
+device status change is appended with wall and monotonic time, in one transaction per step,
+before the step is acknowledged or its effects are carried out. On start the floor is rebuilt
+by replaying the accepted inputs through the same pure `floor.step`, so the rebuilt state is
+exactly the live one.
+
+WAL mode with synchronous=NORMAL: a commit reaches the OS before the step is acknowledged, so a
+killed daemon loses nothing; only an operating-system crash or power cut can lose the last
+moments (synchronous=FULL would fsync every step and put milliseconds on the path from a desk
+to the picture).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from councild.model import Effect, Event
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS sessions (
+    id INTEGER PRIMARY KEY,
+    key TEXT NOT NULL UNIQUE,
+    title TEXT NOT NULL,
+    date TEXT NOT NULL,
+    started REAL NOT NULL,
+    roster TEXT NOT NULL          -- seats, councillors and agenda as the session began
+);
+CREATE TABLE IF NOT EXISTS log (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    session INTEGER NOT NULL REFERENCES sessions(id),
+    wall REAL NOT NULL,
+    mono REAL NOT NULL,
+    kind TEXT NOT NULL,           -- input | effect | device | rejected
+    source TEXT NOT NULL,         -- api | keypad | device name | timer | ...
+    type TEXT NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS log_session ON log(session, kind, seq);
+"""
+
+
+def default_path() -> Path:
+    base = os.environ.get("XDG_STATE_HOME") or os.path.join(Path.home(), ".local", "state")
+    return Path(base) / "councild" / "councild.db"
+
+
+@dataclass(frozen=True, slots=True)
+class SessionRow:
+    id: int
+    key: str
+    title: str
+    date: str
+    started: float
+    roster: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class LogRow:
+    seq: int
+    wall: float
+    kind: str
+    source: str
+    type: str
+    body: dict[str, Any]
+
+
+class Store:
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._db = sqlite3.connect(self.path, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        self._db.close()
+
+    # --- sessions
+
+    def open_session(self, key: str, title: str, date: str, roster: dict[str, Any]) -> SessionRow:
+        """The session with this key, created if new (a restart resumes the same session)."""
+        row = self._db.execute("SELECT id FROM sessions WHERE key = ?", (key,)).fetchone()
+        if row is None:
+            self._db.execute(
+                "INSERT INTO sessions (key, title, date, started, roster) VALUES (?, ?, ?, ?, ?)",
+                (key, title, date, time.time(), json.dumps(roster)),
+            )
+        found = self.session(key)
+        assert found is not None
+        return found
+
+    def session(self, key: str | None = None) -> SessionRow | None:
+        """A session by key, or the latest one."""
+        sql = "SELECT id, key, title, date, started, roster FROM sessions "
+        if key is None:
+            row = self._db.execute(sql + "ORDER BY id DESC LIMIT 1").fetchone()
+        else:
+            row = self._db.execute(sql + "WHERE key = ?", (key,)).fetchone()
+        if row is None:
+            return None
+        return SessionRow(row[0], row[1], row[2], row[3], row[4], json.loads(row[5]))
+
+    def sessions(self) -> list[SessionRow]:
+        rows = self._db.execute("SELECT key FROM sessions ORDER BY id").fetchall()
+        return [s for (k,) in rows if (s := self.session(k)) is not None]
+
+    # --- the log
+
+    def record(
+        self,
+        session: int,
+        source: str,
+        event: Event | None,
+        effects: Sequence[Effect] = (),
+        *,
+        kind: str = "input",
+        wall: float,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        """Append one step (its input and its effects) in a single transaction."""
+        mono = time.monotonic()
+        rows = []
+        if event is not None:
+            body = event.to_dict()
+            if extra:
+                body.update(extra)
+            rows.append((session, wall, mono, kind, source, body.pop("type"), json.dumps(body)))
+        for effect in effects:
+            body = effect.to_dict()
+            rows.append((session, wall, mono, "effect", source, body.pop("type"), json.dumps(body)))
+        if not rows:
+            return
+        with self._db:
+            self._db.execute("BEGIN")
+            self._db.executemany(
+                "INSERT INTO log (session, wall, mono, kind, source, type, body) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+
+    def rows(self, session: int, kinds: Sequence[str] | None = None) -> Iterator[LogRow]:
+        sql = "SELECT seq, wall, kind, source, type, body FROM log WHERE session = ?"
+        args: list[Any] = [session]
+        if kinds:
+            sql += f" AND kind IN ({','.join('?' * len(kinds))})"
+            args.extend(kinds)
+        for seq, wall, kind, source, typ, body in self._db.execute(sql + " ORDER BY seq", args):
+            yield LogRow(seq, wall, kind, source, typ, json.loads(body))
+
+    def inputs(self, session: int) -> Iterator[tuple[Event, float]]:
+        """The accepted floor inputs in order, as events, with the time they were applied."""
+        for row in self.rows(session, ("input",)):
+            yield Event.from_dict({"type": row.type, **row.body}), row.wall
