@@ -14,6 +14,10 @@ from dataclasses import dataclass
 
 __all__ = ["VoiceDetector", "VoiceSettings"]
 
+# Readings taken at a nominal step (0.2 - 0.05 ...) differ from it by float rounding; one
+# nanosecond of tolerance keeps "0.15 s after" from being 0.1499999 s, far below any period.
+TIME_EPSILON = 1e-9
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class VoiceSettings:
@@ -75,7 +79,7 @@ class VoiceDetector:
                 return None
             if self._above_since is None:
                 self._above_since = now
-            if now - self._above_since >= s.attack:
+            if now - self._above_since >= s.attack - TIME_EPSILON:
                 self._active = True
                 self._below_since = None
                 return True
@@ -85,7 +89,7 @@ class VoiceDetector:
             return None
         if self._below_since is None:
             self._below_since = now
-        if now - self._below_since >= s.hold:
+        if now - self._below_since >= s.hold - TIME_EPSILON:
             self._active = False
             self._above_since = None
             return False
