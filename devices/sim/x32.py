@@ -225,6 +225,10 @@ class X32Simulator:
         if self._transport is not None:
             self._transport.sendto(datagram, addr)
 
+    def send_raw(self, datagram: bytes, addr: Address) -> None:
+        """Send arbitrary bytes from the desk's socket (tests: a corrupted datagram)."""
+        self._send(datagram, addr)
+
     def push(self, address: str, value: OscArg, exclude: Address | None = None) -> None:
         """Tell every live /xremote subscriber except `exclude` about a change."""
         datagram = encode_message(address, value)
