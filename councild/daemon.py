@@ -111,7 +111,7 @@ class Daemon:
         session = self.config.session
         self._store = Store(self.store_path)
         row = self._store.open_session(
-            session.key, session.title, session.date.isoformat(), self.roster
+            session.key, session.title, session.date.isoformat(), self.roster, self.clock()
         )
         self._session_id = row.id
         self._replay()

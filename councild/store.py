@@ -87,13 +87,15 @@ class Store:
 
     # --- sessions
 
-    def open_session(self, key: str, title: str, date: str, roster: dict[str, Any]) -> SessionRow:
+    def open_session(
+        self, key: str, title: str, date: str, roster: dict[str, Any], started: float
+    ) -> SessionRow:
         """The session with this key, created if new (a restart resumes the same session)."""
         row = self._db.execute("SELECT id FROM sessions WHERE key = ?", (key,)).fetchone()
         if row is None:
             self._db.execute(
                 "INSERT INTO sessions (key, title, date, started, roster) VALUES (?, ?, ?, ?, ?)",
-                (key, title, date, time.time(), json.dumps(roster)),
+                (key, title, date, started, json.dumps(roster)),
             )
         found = self.session(key)
         assert found is not None

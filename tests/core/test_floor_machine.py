@@ -54,7 +54,7 @@ class FloorMachine(RuleBasedStateMachine):
         self.now = 1_000.0
         self.tmp = tempfile.TemporaryDirectory()
         self.store = Store(Path(self.tmp.name) / "s.db")
-        self.session = self.store.open_session("k", "t", "2026-01-01", {}).id
+        self.session = self.store.open_session("k", "t", "2026-01-01", {}, 0.0).id
 
     def teardown(self) -> None:
         self.store.close()
