@@ -577,8 +577,10 @@ class ObsConnection:
         on_event: EventCallback | None = None,
         on_malformed: Callable[[str, Exception], None] | None = None,
         max_message_bytes: int = MAX_MESSAGE_BYTES,
+        identify_timeout: float = IDENTIFY_TIMEOUT,
     ) -> None:
         self.where = f"{host}:{port}"
+        self._identify_timeout = identify_timeout
         self._uri = f"ws://{host}:{port}"
         self._codec = ObsProtocol(password, max_message_bytes=max_message_bytes)
         self._subscriptions = event_subscriptions
@@ -602,6 +604,11 @@ class ObsConnection:
     def closed(self) -> bool:
         return self._state is ConnectionState.CLOSED
 
+    @property
+    def pending_requests(self) -> int:
+        """Requests sent and not yet answered."""
+        return len(self._pending)
+
     async def open(self) -> Hello:
         """Connect and identify. Raises AuthenticationError (wrong password),
         ConnectionLostError (unreachable, or closed during the handshake) or
@@ -611,7 +618,7 @@ class ObsConnection:
         self._state = ConnectionState.CONNECTING
         try:
             self._ws = await self._connect()
-            async with asyncio.timeout(IDENTIFY_TIMEOUT):
+            async with asyncio.timeout(self._identify_timeout):
                 await self._identify(self._ws)
         except TimeoutError:
             await self._fail(OperationTimeoutError(
@@ -928,6 +935,7 @@ class ObsClient:
         self._last_seen: float | None = None
         self._tries = 0
         self.connect_attempts = 0
+        self._sessions = 0
         self.retry_delay = 0.0  # the wait before the next attempt, once the link is lost
         self._conn: ObsConnection | None = None
         self._task: asyncio.Task[None] | None = None
@@ -949,6 +957,10 @@ class ObsClient:
     @property
     def connected(self) -> bool:
         return self._conn is not None and not self._conn.closed and self._ready.is_set()
+
+    @property
+    def pending_requests(self) -> int:
+        return self._conn.pending_requests if self._conn is not None else 0
 
     async def start(self) -> None:
         """Start connecting in the background; returns at once. Safe to call twice."""
@@ -1121,8 +1133,6 @@ class ObsClient:
                 self._item_ids.clear()
                 if conn is not None:
                     await conn.close()
-            if not first:
-                self._reconnects += 1
             first = False
             self.retry_delay = delay if delay is not None else backoff_delay(self._tries)
             self._set_link(Link.LOST, reason)
@@ -1143,6 +1153,8 @@ class ObsClient:
         inventory = await self._check(conn, hello)
         self.inventory = inventory
         self._tries = 0
+        self._sessions += 1
+        self._reconnects = self._sessions - 1  # successful connects after the first
         self._set_link(Link.CONNECTED, self._describe(inventory))
         self._ready.set()
         if self._on_ready is not None:
