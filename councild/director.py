@@ -730,7 +730,7 @@ class Director:
             if cam.status is CameraStatus.IDLE and at_preset:
                 ready = ready or option
             elif cam.status is CameraStatus.MOVING and at_preset:
-                ready = ready or option
+                preparing = preparing or option
             elif cam.status is CameraStatus.IDLE:
                 free = free or option
         if free is None and ready is None and preparing is None:
