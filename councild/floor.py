@@ -488,6 +488,8 @@ _HANDLERS: dict[type[ModelEvent], Callable[[_Tx, Any], None]] = {
 
 def _check_time(tx: _Tx) -> None:
     """Speaking-time warnings and limits; runs after every event, in this one place."""
+    if not tx.speakers:
+        return
     rules = tx.rules
     for i, s in enumerate(tx.speakers):
         if s.over:
