@@ -14,6 +14,7 @@ instance may outlive the event loop that started it (module-scoped test fixtures
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import json
@@ -33,7 +34,7 @@ from typing import Any
 from councild.errors import CouncildError
 from scenes.collection import SceneSpec, build_collection
 
-__all__ = ["HeadlessObs", "HeadlessObsError", "free_tcp_port"]
+__all__ = ["HeadlessObs", "HeadlessObsError", "add_arguments", "free_tcp_port", "run"]
 
 log = logging.getLogger("councild.headless_obs")
 
@@ -366,3 +367,37 @@ async def _kill_group(proc: subprocess.Popen[bytes]) -> None:
             log.error("pid %d survived SIGKILL for %.0f s", proc.pid, KILL_WAIT_TIMEOUT)
             return
         await asyncio.sleep(0.01)
+
+
+# --- `councild obs-headless` (for the demo) ------------------------------------------------
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--port", type=int, default=4455, help="websocket port (default 4455)")
+    parser.add_argument(
+        "--password-env", default="COUNCILD_OBS_PASSWORD",
+        help="take the websocket password from this environment variable; if unset, a "
+        "random one is written to a 0600 file whose path is printed",
+    )
+    parser.add_argument("--collection", type=Path, default=None,
+                        help="scene collection JSON (from `councild obs-collection`)")
+    parser.add_argument("--canvas", default="640x360", help="WIDTHxHEIGHT (default 640x360)")
+    parser.add_argument("--fps", type=int, default=30)
+
+
+async def run(args: argparse.Namespace) -> None:
+    """Run a headless OBS until cancelled."""
+    width, _, height = str(args.canvas).partition("x")
+    collection = json.loads(args.collection.read_text()) if args.collection else None
+    password = os.environ.get(args.password_env) or None
+    async with HeadlessObs(collection=collection, password=password, port=args.port,
+                           canvas=(int(width), int(height)), fps=args.fps) as obs:
+        where = f"${args.password_env}"
+        if password is None:
+            secret = obs.workdir / "password"
+            secret.write_text(obs.password + "\n")
+            secret.chmod(0o600)
+            where = str(secret)
+        print(f"headless OBS on ws://127.0.0.1:{obs.port} (display :{obs.display}), "
+              f"started in {obs.start_seconds:.2f} s; password in {where}", flush=True)
+        await asyncio.Event().wait()

@@ -832,12 +832,17 @@ class ObsOptions(BaseModel):
             return env[self.password_env]
         if self.password_file is None:
             return None
-        mode = self.password_file.stat().st_mode
-        if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        try:
+            mode = self.password_file.stat().st_mode
+            if mode & (stat.S_IRWXG | stat.S_IRWXO):
+                raise AuthenticationError(
+                    _("{path} is readable by other users; chmod 600 it").format(
+                        path=self.password_file))
+            return self.password_file.read_text(encoding="utf-8").strip()
+        except OSError as exc:
             raise AuthenticationError(
-                _("{path} is readable by other users; chmod 600 it").format(
-                    path=self.password_file))
-        return self.password_file.read_text(encoding="utf-8").strip()
+                _("cannot read the OBS password file: {reason}").format(reason=exc)
+            ) from exc
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -1073,13 +1078,22 @@ class ObsClient:
     async def set_scene_item_enabled(self, scene: str, source: str, enabled: bool) -> None:
         """Show or hide a source within a scene (looks the item id up once, then caches it)."""
         key = (scene, source)
-        item_id = self._item_ids.get(key)
-        if item_id is None:
-            data = await self.request("GetSceneItemId", {"sceneName": scene,
-                                                          "sourceName": source})
-            item_id = self._item_ids[key] = int(data["sceneItemId"])
-        await self.request("SetSceneItemEnabled", {
-            "sceneName": scene, "sceneItemId": item_id, "sceneItemEnabled": enabled})
+        cached = self._item_ids.get(key)
+        item_id = cached if cached is not None else await self._scene_item_id(scene, source)
+        request = {"sceneName": scene, "sceneItemId": item_id, "sceneItemEnabled": enabled}
+        try:
+            await self.request("SetSceneItemEnabled", request)
+        except ObsRequestError as exc:
+            # A cached id can go stale through an edit we saw no event for: look up once more.
+            if cached is None or exc.code != STATUS_RESOURCE_NOT_FOUND:
+                raise
+            request["sceneItemId"] = await self._scene_item_id(scene, source)
+            await self.request("SetSceneItemEnabled", request)
+
+    async def _scene_item_id(self, scene: str, source: str) -> int:
+        data = await self.request("GetSceneItemId", {"sceneName": scene, "sourceName": source})
+        item_id = self._item_ids[(scene, source)] = int(data["sceneItemId"])
+        return item_id
 
     async def get_scene_names(self) -> list[str]:
         data = await self.request("GetSceneList")
@@ -1114,11 +1128,13 @@ class ObsClient:
             delay: float | None = None
             try:
                 reason = await self._session()
+                self.log.warning("%s: link lost: %s", self.name, reason)
             except asyncio.CancelledError:
                 raise
             except AuthenticationError as exc:
                 reason = str(exc)
-                self.log.error("%s: %s", self.name, reason)
+                log_level = logging.ERROR if self._tries == 0 else logging.DEBUG
+                self.log.log(log_level, "%s: %s", self.name, reason)
                 delay = AUTH_RETRY_DELAY
             except CouncildError as exc:
                 reason = str(exc)
@@ -1178,6 +1194,7 @@ class ObsClient:
                 raise result.error()
         version, scene_list, input_list, studio = (r.data for r in results)
         try:
+            # obs-websocket lists scenes bottom-up; reversed is the order OBS's UI shows.
             scenes = tuple(str(s["sceneName"]) for s in reversed(scene_list["scenes"]))
             inputs = tuple(str(i["inputName"]) for i in input_list["inputs"])
             program = str(scene_list["currentProgramSceneName"])

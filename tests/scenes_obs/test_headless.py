@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import argparse
+import asyncio
+import contextlib
 import os
 from pathlib import Path
 
-from scenes.headless import DEAD_PROXY, HeadlessObs
+import pytest
+
+from scenes.headless import DEAD_PROXY, HeadlessObs, add_arguments, free_tcp_port, run
+from scenes.obs import ObsConnection
+from tests.helpers import until
 
 from .conftest import require_obs
 
@@ -63,3 +70,31 @@ async def test_everything_is_gone_after_exit() -> None:
         else:
             raise AssertionError(f"process group {pid} still has members")
     assert not workdir.exists()
+
+
+async def test_run_serves_until_cancelled(capsys: pytest.CaptureFixture[str]) -> None:
+    require_obs()
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    args = parser.parse_args(["--port", str(free_tcp_port())])
+    task = asyncio.create_task(run(args))
+    output: list[str] = []
+
+    def printed() -> bool:
+        output.append(capsys.readouterr().out)
+        return "headless OBS on ws://127.0.0.1:" in "".join(output)
+
+    try:
+        await until(printed, timeout=30)
+        line = "".join(output)
+        secret = Path(line.rsplit("password in ", 1)[1].strip())
+        assert secret.stat().st_mode & 0o077 == 0
+        conn = ObsConnection("127.0.0.1", args.port, secret.read_text().strip())
+        hello = await conn.open()
+        assert hello.auth_required
+        await conn.close()
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    assert not secret.exists()  # the whole throwaway tree went with it

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from councild.errors import AuthenticationError
 from scenes.obs import (
     NEED_DATA,
     BatchExecution,
@@ -18,6 +20,7 @@ from scenes.obs import (
     Identify,
     ObsEvent,
     ObsLocalProtocolError,
+    ObsOptions,
     ObsProtocol,
     ObsProtocolState,
     ObsRemoteProtocolError,
@@ -276,3 +279,18 @@ def test_arbitrary_json_messages_raise_only_the_codec_error(
     event = codec.next_event()
     assert event is not NEED_DATA  # accepted input always yields exactly one event
     assert codec.next_event() is NEED_DATA
+
+
+def test_password_comes_from_env_then_private_file(tmp_path: Path) -> None:
+    secret = tmp_path / "obs-password"
+    secret.write_text("from-file\n")
+    secret.chmod(0o600)
+    options = ObsOptions(password_env="OBS_PW", password_file=secret)
+    assert options.read_password({"OBS_PW": "from-env"}) == "from-env"
+    assert options.read_password({}) == "from-file"
+    secret.chmod(0o644)
+    with pytest.raises(AuthenticationError, match="chmod 600"):
+        options.read_password({})
+    with pytest.raises(AuthenticationError, match="cannot read"):
+        ObsOptions(password_file=tmp_path / "missing").read_password({})
+    assert ObsOptions().read_password({}) is None

@@ -16,6 +16,7 @@ from scenes.headless import HeadlessObs
 from scenes.obs import (
     AUTH_RETRY_DELAY,
     STATUS_RESOURCE_NOT_FOUND,
+    EventSubscription,
     MediaSource,
     ObsClient,
     ObsConnection,
@@ -61,7 +62,7 @@ async def test_connects_with_password_and_finds_everything(
     inventory = client.inventory
     assert inventory is not None
     assert inventory.complete
-    assert set(SCENE_NAMES) <= set(inventory.scenes)
+    assert inventory.scenes == SCENE_NAMES  # in the collection's scene_order
     assert set(REQUIRED_INPUTS) <= set(inventory.inputs)
     assert inventory.websocket_version.startswith("5.")
     assert inventory.obs_version.startswith("29.")
@@ -169,6 +170,37 @@ async def test_scene_item_can_be_hidden_and_shown(client: ObsClient) -> None:
     assert await enabled() is False
     await client.set_scene_item_enabled("Seat 1", LOWER_THIRD.name_source, True)
     assert await enabled() is True
+
+
+@pytest.mark.parametrize(
+    "subscriptions",
+    [EventSubscription.ALL, EventSubscription(0)],  # without events: the stale-id retry
+    ids=["events", "no-events"],
+)
+async def test_scene_item_toggle_survives_the_item_being_recreated(
+    obs: HeadlessObs, subscriptions: EventSubscription
+) -> None:
+    client = ObsClient(ObsOptions(port=obs.port), lambda e: None, password=obs.password,
+                       event_subscriptions=subscriptions)
+    await client.start()
+    try:
+        await client.wait_ready()
+        source = LOWER_THIRD.detail_source
+        await client.set_scene_item_enabled("Seat 2", source, True)  # caches the id
+        old = await client.request("GetSceneItemId", {"sceneName": "Seat 2",
+                                                      "sourceName": source})
+        await client.request(
+            "RemoveSceneItem", {"sceneName": "Seat 2", "sceneItemId": old["sceneItemId"]})
+        created = await client.request(
+            "CreateSceneItem", {"sceneName": "Seat 2", "sourceName": source})
+        assert created["sceneItemId"] != old["sceneItemId"]
+        await client.set_scene_item_enabled("Seat 2", source, False)
+        data = await client.request(
+            "GetSceneItemEnabled", {"sceneName": "Seat 2", "sceneItemId": created["sceneItemId"]})
+        assert data["sceneItemEnabled"] is False
+        await client.set_scene_item_enabled("Seat 2", source, True)
+    finally:
+        await client.stop()
 
 
 async def test_studio_mode_preview_and_transition(client: ObsClient) -> None:
