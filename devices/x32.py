@@ -34,6 +34,7 @@ from councild.errors import (
     OperationTimeoutError,
     RemoteProtocolError,
 )
+from councild.i18n import _
 from councild.model import ChannelLevel, ChannelNamed, ChannelSwitched, ChannelVoice, Link
 from devices.base import Device, DeviceOptions, Emit
 from devices.vad import VoiceDetector, VoiceSettings
@@ -704,7 +705,7 @@ class _BehringerDesk(Device):
         datagram = self._codec.set_mute(channel, on)
         transport = self._transport
         if transport is None or self._link != Link.CONNECTED:
-            raise ConnectionLostError(f"{self.name}: desk not connected")
+            raise ConnectionLostError(_("{name}: desk not connected").format(name=self.name))
         transport.sendto(datagram, self._peer)
         self.view.on[channel] = bool(on)
         # Read it back: a SET lost on the network would otherwise leave our view wrong
@@ -717,7 +718,7 @@ class _BehringerDesk(Device):
     async def _session(self) -> None:
         loop = asyncio.get_running_loop()
         infos = await loop.getaddrinfo(self.opts.host, self.opts.port, type=socket.SOCK_DGRAM)
-        family, _, _, _, sockaddr = infos[0]
+        family, sockaddr = infos[0][0], infos[0][4]
         peer = (str(sockaddr[0]), int(sockaddr[1]))
         loopback = ipaddress.ip_address(peer[0]).is_loopback
         if family == socket.AF_INET6:
@@ -726,7 +727,7 @@ class _BehringerDesk(Device):
             local = "127.0.0.1" if loopback else "0.0.0.0"
         # Not connect()ed on purpose: a connected UDP socket makes the kernel drop datagrams
         # from other senders silently, and we want to count them as errors.
-        transport, _ = await loop.create_datagram_endpoint(
+        transport, _protocol = await loop.create_datagram_endpoint(
             lambda: _DeskProtocol(self), local_addr=(local, 0), family=family
         )
         self._codec = X32Codec(self.VARIANT, self.opts.channels)
@@ -753,7 +754,7 @@ class _BehringerDesk(Device):
         while loop.time() < deadline:
             self._probe_reply = loop.create_future()
             self._send(self._codec.probe())
-            done, _ = await asyncio.wait({self._probe_reply}, timeout=PROBE_RETRY_S)
+            done, _pending = await asyncio.wait({self._probe_reply}, timeout=PROBE_RETRY_S)
             self._raise_fatal()
             if done:
                 reply = self._probe_reply.result()
@@ -762,7 +763,9 @@ class _BehringerDesk(Device):
                     self.view.model, self.view.firmware = reply.model, reply.firmware
                 return f"{self.view.model} {self.view.firmware}".strip()
         self._probe_reply = None
-        raise OperationTimeoutError(f"no reply to {self.VARIANT.probe} from {self._peer}")
+        raise OperationTimeoutError(
+            _("no reply to {probe} from {peer}").format(probe=self.VARIANT.probe, peer=self._peer)
+        )
 
     async def _resync(self) -> None:
         """GET every channel's mute, name and fader; each channel is reported once."""
@@ -787,7 +790,9 @@ class _BehringerDesk(Device):
                     await self._request(window, {k: getters[k[0]](k[1]) for k in window})
             missing = [k for k in keys if k not in self._resynced]
             if missing:
-                raise OperationTimeoutError(f"resync incomplete: no reply for {missing[:4]}...")
+                raise OperationTimeoutError(
+                    _("resync incomplete: {n} values unanswered").format(n=len(missing))
+                )
         finally:
             self._resyncing = False
 
@@ -814,7 +819,7 @@ class _BehringerDesk(Device):
             now = loop.time()
             silent = now - self._last_rx
             if silent > self.liveness_timeout_s:
-                raise ConnectionLostError(f"desk silent for {silent:.1f} s")
+                raise ConnectionLostError(_("desk silent for {s:.1f} s").format(s=silent))
             if now >= next_xremote:
                 self._send(self._codec.xremote())
                 next_xremote = now + self.xremote_renew_s
@@ -828,7 +833,9 @@ class _BehringerDesk(Device):
 
     def _raise_fatal(self) -> None:
         if self._fatal is not None:
-            raise ConnectionLostError(f"socket error: {self._fatal}") from self._fatal
+            raise ConnectionLostError(
+                _("socket error: {error}").format(error=self._fatal)
+            ) from self._fatal
 
     def _end_voice(self) -> None:
         # Voice on a desk we no longer hear is unknown: report it stopped rather than stuck.

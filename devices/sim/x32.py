@@ -25,6 +25,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Final, Self
 
+from councild.i18n import _
 from devices.x32 import (
     X32,
     XAIR,
@@ -96,7 +97,7 @@ class X32SimState:
         return state
 
     def addresses_received(self) -> list[str]:
-        return [msg.address for _, msg in self.received]
+        return [msg.address for _sender, msg in self.received]
 
 
 @dataclass
@@ -167,7 +168,7 @@ class X32Simulator:
     async def start(self) -> Address:
         """Bind (port 0 = let the OS choose) and start; returns the address listened on."""
         loop = asyncio.get_running_loop()
-        self._transport, _ = await loop.create_datagram_endpoint(
+        self._transport, _protocol = await loop.create_datagram_endpoint(
             lambda: _SimProtocol(self), local_addr=(self.host, self.port)
         )
         self.port = int(self._transport.get_extra_info("sockname")[1])
@@ -453,7 +454,12 @@ async def run(args: argparse.Namespace) -> None:
     port = variant.default_port if args.port is None else args.port
     sim = X32Simulator(xair=args.xair, host=args.host, port=port, channels=args.channels)
     host, bound = await sim.start()
-    print(f"{variant.name} simulator listening on udp://{host}:{bound}", flush=True)
+    print(
+        _("{name} simulator listening on udp://{host}:{port}").format(
+            name=variant.name, host=host, port=bound
+        ),
+        flush=True,
+    )
     try:
         if args.script == "random":
             await sim.usecases.random_activity(random.Random(args.seed))
