@@ -33,7 +33,7 @@ import stat
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum, IntEnum, IntFlag
 from pathlib import Path
 from typing import Any
@@ -770,10 +770,10 @@ class ObsConnection:
         waiter: asyncio.Future[ObsMessage] = asyncio.get_running_loop().create_future()
         self._pending[request_id] = waiter
         try:
-            # On a close, the reader sees the same close and fails `waiter` with the reason.
-            with contextlib.suppress(websockets.ConnectionClosed):
-                await self._ws.send(self._codec.send(message))
-            async with asyncio.timeout(timeout):
+            async with asyncio.timeout(timeout):  # a stalled send counts against it too
+                # On a close, the reader sees the same close and fails `waiter` with the reason.
+                with contextlib.suppress(websockets.ConnectionClosed):
+                    await self._ws.send(self._codec.send(message))
                 return await waiter
         except TimeoutError:
             name = getattr(message, "request_type", "request batch")
@@ -896,6 +896,12 @@ class MediaSource:
 
 ReadyHook = Callable[["ObsInventory"], Awaitable[None] | None]
 Subscriber = Callable[[ObsEvent], Awaitable[None] | None]
+
+# Events that change which scenes and inputs exist.
+_INVENTORY_EVENTS = frozenset({
+    "SceneListChanged", "SceneCreated", "SceneRemoved", "SceneNameChanged",
+    "InputCreated", "InputRemoved", "InputNameChanged",
+})
 
 # Events after which cached scene-item ids may point at the wrong item.
 _ITEM_CACHE_EVENTS = frozenset({
@@ -1244,6 +1250,8 @@ class ObsClient:
             self.studio_mode = bool(data.get("studioModeEnabled", self.studio_mode))
         elif event.event_type == "ExitStarted":
             self._set_link(self._link, _("OBS is shutting down"))
+        elif event.event_type in _INVENTORY_EVENTS:
+            self._track_inventory(event)
         if event.event_type in _ITEM_CACHE_EVENTS:
             self._item_ids.clear()
         for event_type, callback in list(self._subscribers):
@@ -1256,6 +1264,48 @@ class ObsClient:
                 continue
             if isinstance(result, Awaitable):
                 self._spawn(result, f"obs-event:{event.event_type}")
+
+    def _track_inventory(self, event: ObsEvent) -> None:
+        """Keep the scene and input lists current, so a required scene deleted in OBS
+        during the session shows up in the health detail at once, not at the next connect."""
+        inventory = self.inventory
+        if inventory is None:
+            return
+        scenes, inputs = list(inventory.scenes), list(inventory.inputs)
+        data, kind = event.data, event.event_type
+        try:
+            if kind == "SceneListChanged":
+                scenes = [str(s["sceneName"]) for s in reversed(data["scenes"])]
+            elif kind == "SceneCreated" and not data.get("isGroup"):
+                scenes.append(str(data["sceneName"]))
+            elif kind == "SceneRemoved":
+                scenes = [s for s in scenes if s != data["sceneName"]]
+            elif kind == "SceneNameChanged":
+                scenes = [data["sceneName"] if s == data["oldSceneName"] else s for s in scenes]
+            elif kind == "InputCreated":
+                inputs.append(str(data["inputName"]))
+            elif kind == "InputRemoved":
+                inputs = [i for i in inputs if i != data["inputName"]]
+            elif kind == "InputNameChanged":
+                inputs = [data["inputName"] if i == data["oldInputName"] else i for i in inputs]
+        except (KeyError, TypeError) as exc:
+            self._malformed(kind, exc)
+            return
+        scenes = list(dict.fromkeys(scenes))  # SceneCreated and SceneListChanged both come
+        updated = replace(
+            inventory,
+            scenes=tuple(scenes),
+            inputs=tuple(inputs),
+            missing_scenes=tuple(s for s in self.required_scenes if s not in scenes),
+            missing_inputs=tuple(i for i in self.required_inputs if i not in inputs),
+        )
+        self.inventory = updated
+        if (updated.missing_scenes, updated.missing_inputs) != (
+            inventory.missing_scenes, inventory.missing_inputs
+        ):
+            if not updated.complete:
+                self.log.warning("%s: %s", self.name, self._describe(updated))
+            self._set_link(self._link, self._describe(updated))
 
     def _spawn(self, awaitable: Awaitable[None], name: str) -> None:
         async def guarded() -> None:

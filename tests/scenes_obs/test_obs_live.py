@@ -317,3 +317,24 @@ async def test_measure_round_trip_and_event_latency(
     assert all(lat > 0 for lat in latencies)
     # The event comes after the response: one rendered frame later.
     assert event_p50 >= rtt_p50
+
+
+async def test_required_scene_created_and_removed_while_connected(obs: HeadlessObs) -> None:
+    emitted: list[Event] = []
+    client = ObsClient(ObsOptions(port=obs.port), emitted.append, password=obs.password,
+                       required_scenes=("Wide", "Late scene"))
+    await client.start()
+    try:
+        inventory = await client.wait_ready()
+        assert inventory.missing_scenes == ("Late scene",)
+        await client.request("CreateScene", {"sceneName": "Late scene"})
+        await until(lambda: client.inventory is not None and client.inventory.complete)
+        assert "Late scene" not in client.health.detail
+        await client.request("RemoveScene", {"sceneName": "Late scene"})
+        await until(lambda: "Late scene" in client.health.detail)
+        assert client.inventory is not None
+        assert client.inventory.missing_scenes == ("Late scene",)
+        assert client.health.link is Link.CONNECTED
+        assert statuses(emitted)[-1].detail == client.health.detail
+    finally:
+        await client.stop()
