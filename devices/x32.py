@@ -663,7 +663,8 @@ class _BehringerDesk(Device):
 
     def __init__(self, name: str, options: DeviceOptions, emit: Emit) -> None:
         super().__init__(name, options, emit)
-        assert isinstance(options, _DeskOptions)
+        if not isinstance(options, _DeskOptions):
+            raise TypeError(f"{name}: expected {type(self).__name__}.Options")
         self.opts = options
         if options.channels > self.VARIANT.channels:
             raise ValueError(
@@ -688,6 +689,8 @@ class _BehringerDesk(Device):
         self._awaiting_done: asyncio.Future[None] | None = None
         self._resyncing = False
         self._resynced: set[_ResyncKey] = set()
+        # Read-backs of our own SETs still unanswered, per channel (see set_channel).
+        self._readbacks: dict[int, int] = {}
         self.datagrams = 0  # valid datagrams from the desk since start (for the bench)
 
     # --- public ------------------------------------------------------------------------------
@@ -709,8 +712,10 @@ class _BehringerDesk(Device):
         transport.sendto(datagram, self._peer)
         self.view.on[channel] = bool(on)
         # Read it back: a SET lost on the network would otherwise leave our view wrong
-        # forever. The reply equals our view unless someone changed it since — then the
-        # desk's truth is reported like any other change.
+        # forever. Only the answer to the newest read-back counts (older ones describe a
+        # state our later SET replaced); it equals our view unless someone changed it since,
+        # and then the desk's truth is reported like any other change.
+        self._readbacks[channel] = self._readbacks.get(channel, 0) + 1
         transport.sendto(self._codec.get_mute(channel), self._peer)
 
     # --- session -----------------------------------------------------------------------------
@@ -731,6 +736,7 @@ class _BehringerDesk(Device):
             lambda: _DeskProtocol(self), local_addr=(local, 0), family=family
         )
         self._codec = X32Codec(self.VARIANT, self.opts.channels)
+        self._readbacks.clear()
         self._transport, self._peer, self._fatal = transport, peer, None
         self._last_rx = loop.time()
         try:
@@ -870,6 +876,11 @@ class _BehringerDesk(Device):
         if isinstance(event, MeterReport):
             self._on_meters(event)
         elif isinstance(event, MuteReport):
+            pending = self._readbacks.get(event.channel, 0)
+            if pending:
+                self._readbacks[event.channel] = pending - 1
+                if pending > 1:
+                    return  # superseded by a later SET of ours whose read-back is coming
             self._on_report(("on", event.channel), self.view.on, event.on)
         elif isinstance(event, NameReport):
             self._on_report(("name", event.channel), self.view.names, event.name)

@@ -112,6 +112,25 @@ async def test_set_channel_changes_the_desk_and_emits_nothing_for_it(
     await until(lambda: sim.state.on[7] is False)
 
 
+async def test_rapid_own_toggles_emit_nothing(
+    sim: X32Simulator, desk: X32Desk, recorder: Recorder
+) -> None:
+    address = channel_address(7, "mix/on")
+
+    def gets() -> int:
+        return [m.args for _a, m in sim.state.received if m.address == address].count(())
+
+    before = gets()  # the resync read it once
+    t0 = time.monotonic()
+    for on in (True, False, True, False, True):
+        await desk.set_channel(7, on)  # no await between them reaches the desk
+    await until(lambda: gets() == before + 5)
+    sim.usecases.surface_unmute(8)  # queued behind the five read-back answers
+    await until(lambda: recorder.of(ChannelSwitched, t0, channel=8))
+    assert recorder.of(ChannelSwitched, t0, channel=7) == []
+    assert sim.state.on[7] is True and desk.view.on[7] is True
+
+
 async def test_set_channel_refuses_bad_channels_and_a_missing_desk(
     sim: X32Simulator, recorder: Recorder
 ) -> None:
