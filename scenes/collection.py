@@ -132,9 +132,7 @@ def build_collection(
         items = [_item(background, 1)]
         for spec in scene.sources:
             _add_input(inputs, _source(spec.name, spec.kind, dict(spec.settings)))
-            items.append(
-                _item(spec.name, len(items) + 1, spec.position, spec.scale, spec.visible)
-            )
+            items.append(_item(spec.name, len(items) + 1, spec.position, spec.scale, spec.visible))
         if scene.lower_third:
             for lt_name, position in lt_items:
                 items.append(_item(lt_name, len(items) + 1, position))

@@ -174,8 +174,9 @@ class HeadlessObs:
         self._obs = self._spawn_obs(argv)
         await self._wait_for_port(self._obs, started)
         self.start_seconds = time.monotonic() - started
-        log.info("OBS pid %d ready on port %d in %.2f s", self._obs.pid, self.port,
-                 self.start_seconds)
+        log.info(
+            "OBS pid %d ready on port %d in %.2f s", self._obs.pid, self.port, self.start_seconds
+        )
         return self.start_seconds
 
     async def kill_obs(self) -> None:
@@ -233,8 +234,16 @@ class HeadlessObs:
         read_fd, write_fd = os.pipe()
         try:
             self._xvfb = _spawn(
-                [binary, "-displayfd", str(write_fd), "-screen", "0", "1280x720x24",
-                 "-nolisten", "tcp"],
+                [
+                    binary,
+                    "-displayfd",
+                    str(write_fd),
+                    "-screen",
+                    "0",
+                    "1280x720x24",
+                    "-nolisten",
+                    "tcp",
+                ],
                 pass_fds=(write_fd,),
                 stdout=subprocess.DEVNULL,
             )
@@ -353,7 +362,10 @@ def _spawn(argv: list[str], **kwargs: Any) -> subprocess.Popen[bytes]:
     # Popen, not asyncio's subprocess: the instance must outlive the loop that started it.
     # Own session = own process group, so one killpg also takes any helper OBS spawns.
     return subprocess.Popen(
-        argv, stdin=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True,
+        argv,
+        stdin=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
         **kwargs,
     )
 
@@ -375,12 +387,17 @@ async def _kill_group(proc: subprocess.Popen[bytes]) -> None:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, default=4455, help="websocket port (default 4455)")
     parser.add_argument(
-        "--password-env", default="COUNCILD_OBS_PASSWORD",
+        "--password-env",
+        default="COUNCILD_OBS_PASSWORD",
         help="take the websocket password from this environment variable; if unset, a "
         "random one is written to a 0600 file whose path is printed",
     )
-    parser.add_argument("--collection", type=Path, default=None,
-                        help="scene collection JSON (from `councild obs-collection`)")
+    parser.add_argument(
+        "--collection",
+        type=Path,
+        default=None,
+        help="scene collection JSON (from `councild obs-collection`)",
+    )
     parser.add_argument("--canvas", default="640x360", help="WIDTHxHEIGHT (default 640x360)")
     parser.add_argument("--fps", type=int, default=30)
 
@@ -390,14 +407,22 @@ async def run(args: argparse.Namespace) -> None:
     width, _, height = str(args.canvas).partition("x")
     collection = json.loads(args.collection.read_text()) if args.collection else None
     password = os.environ.get(args.password_env) or None
-    async with HeadlessObs(collection=collection, password=password, port=args.port,
-                           canvas=(int(width), int(height)), fps=args.fps) as obs:
+    async with HeadlessObs(
+        collection=collection,
+        password=password,
+        port=args.port,
+        canvas=(int(width), int(height)),
+        fps=args.fps,
+    ) as obs:
         where = f"${args.password_env}"
         if password is None:
             secret = obs.workdir / "password"
             secret.write_text(obs.password + "\n")
             secret.chmod(0o600)
             where = str(secret)
-        print(f"headless OBS on ws://127.0.0.1:{obs.port} (display :{obs.display}), "
-              f"started in {obs.start_seconds:.2f} s; password in {where}", flush=True)
+        print(
+            f"headless OBS on ws://127.0.0.1:{obs.port} (display :{obs.display}), "
+            f"started in {obs.start_seconds:.2f} s; password in {where}",
+            flush=True,
+        )
         await asyncio.Event().wait()

@@ -529,9 +529,7 @@ class ObsProtocol:
                 raise ObsLocalProtocolError("OBS requires a password and none is configured")
             assert hello.salt is not None
             assert hello.challenge is not None
-            d["authentication"] = authentication_string(
-                self._password, hello.salt, hello.challenge
-            )
+            d["authentication"] = authentication_string(self._password, hello.salt, hello.challenge)
         return {"op": OpCode.IDENTIFY, "d": d}
 
 
@@ -549,9 +547,11 @@ def close_error(code: int | None, reason: str, where: str) -> CouncildError:
     """Turn a websocket close into councild's error for it, in one place."""
     if code == CloseCode.AUTHENTICATION_FAILED:
         return AuthenticationError(
-            _("OBS at {where} refused the websocket password (close code 4009); "
-              "check the password in OBS (Tools → WebSocket Server Settings) and councild's "
-              "OBS password setting").format(where=where)
+            _(
+                "OBS at {where} refused the websocket password (close code 4009); "
+                "check the password in OBS (Tools → WebSocket Server Settings) and councild's "
+                "OBS password setting"
+            ).format(where=where)
         )
     if code is None or code == CloseCode.ABNORMAL:
         return ConnectionLostError(_("OBS at {where} went away").format(where=where))
@@ -621,13 +621,22 @@ class ObsConnection:
             async with asyncio.timeout(self._identify_timeout):
                 await self._identify(self._ws)
         except TimeoutError:
-            await self._fail(OperationTimeoutError(
-                _("OBS at {where} did not complete the websocket handshake in time").format(
-                    where=self.where)))
+            await self._fail(
+                OperationTimeoutError(
+                    _("OBS at {where} did not complete the websocket handshake in time").format(
+                        where=self.where
+                    )
+                )
+            )
             raise self._error() from None
         except websockets.ConnectionClosed as exc:
-            await self._fail(close_error(exc.rcvd.code if exc.rcvd else None,
-                                         exc.rcvd.reason if exc.rcvd else "", self.where))
+            await self._fail(
+                close_error(
+                    exc.rcvd.code if exc.rcvd else None,
+                    exc.rcvd.reason if exc.rcvd else "",
+                    self.where,
+                )
+            )
             raise self._error() from exc
         except CouncildError as exc:
             await self._fail(exc)
@@ -648,8 +657,9 @@ class ObsConnection:
         timeout: float = REQUEST_TIMEOUT,
     ) -> Mapping[str, Any]:
         """Send one request; its responseData, or ObsRequestError with OBS's code."""
-        request = Request(request_type=request_type, request_id=self._codec.new_request_id(),
-                          data=data)
+        request = Request(
+            request_type=request_type, request_id=self._codec.new_request_id(), data=data
+        )
         response = await self._roundtrip(request, request.request_id, timeout)
         assert isinstance(response, RequestResponse)
         if not response.ok:
@@ -665,8 +675,12 @@ class ObsConnection:
         timeout: float = REQUEST_TIMEOUT,
     ) -> tuple[RequestResponse, ...]:
         """Send requests as one batch; every result, failed ones included."""
-        batch = RequestBatch(request_id=self._codec.new_request_id(), requests=tuple(requests),
-                             halt_on_failure=halt_on_failure, execution=execution)
+        batch = RequestBatch(
+            request_id=self._codec.new_request_id(),
+            requests=tuple(requests),
+            halt_on_failure=halt_on_failure,
+            execution=execution,
+        )
         response = await self._roundtrip(batch, batch.request_id, timeout)
         assert isinstance(response, RequestBatchResponse)
         return response.results
@@ -712,10 +726,14 @@ class ObsConnection:
                     self.hello = event
                     if event.auth_required and not self._codec.has_password:
                         raise AuthenticationError(
-                            _("OBS at {where} requires a websocket password and none is "
-                              "configured").format(where=self.where))
-                    await ws.send(self._codec.send(Identify(
-                        event_subscriptions=self._subscriptions)))
+                            _(
+                                "OBS at {where} requires a websocket password and none is "
+                                "configured"
+                            ).format(where=self.where)
+                        )
+                    await ws.send(
+                        self._codec.send(Identify(event_subscriptions=self._subscriptions))
+                    )
                 elif isinstance(event, Identified):
                     return
 
@@ -748,8 +766,7 @@ class ObsConnection:
                 waiter = self._pending.pop(event.request_id, None)
                 if waiter is None or waiter.done():
                     self.late_responses += 1
-                    log.debug("obs %s: response %s after its timeout", self.where,
-                              event.request_id)
+                    log.debug("obs %s: response %s after its timeout", self.where, event.request_id)
                 else:
                     waiter.set_result(event)
             elif isinstance(event, ObsEvent):
@@ -779,7 +796,8 @@ class ObsConnection:
             name = getattr(message, "request_type", "request batch")
             raise OperationTimeoutError(
                 _("OBS did not answer {request} within {seconds} s").format(
-                    request=name, seconds=timeout)
+                    request=name, seconds=timeout
+                )
             ) from None
         finally:
             self._pending.pop(request_id, None)
@@ -837,7 +855,9 @@ class ObsOptions(BaseModel):
             if mode & (stat.S_IRWXG | stat.S_IRWXO):
                 raise AuthenticationError(
                     _("{path} is readable by other users; chmod 600 it").format(
-                        path=self.password_file))
+                        path=self.password_file
+                    )
+                )
             return self.password_file.read_text(encoding="utf-8").strip()
         except OSError as exc:
             raise AuthenticationError(
@@ -898,16 +918,31 @@ ReadyHook = Callable[["ObsInventory"], Awaitable[None] | None]
 Subscriber = Callable[[ObsEvent], Awaitable[None] | None]
 
 # Events that change which scenes and inputs exist.
-_INVENTORY_EVENTS = frozenset({
-    "SceneListChanged", "SceneCreated", "SceneRemoved", "SceneNameChanged",
-    "InputCreated", "InputRemoved", "InputNameChanged",
-})
+_INVENTORY_EVENTS = frozenset(
+    {
+        "SceneListChanged",
+        "SceneCreated",
+        "SceneRemoved",
+        "SceneNameChanged",
+        "InputCreated",
+        "InputRemoved",
+        "InputNameChanged",
+    }
+)
 
 # Events after which cached scene-item ids may point at the wrong item.
-_ITEM_CACHE_EVENTS = frozenset({
-    "SceneItemCreated", "SceneItemRemoved", "SceneNameChanged", "SceneRemoved",
-    "InputNameChanged", "InputRemoved", "SceneListChanged", "CurrentSceneCollectionChanged",
-})
+_ITEM_CACHE_EVENTS = frozenset(
+    {
+        "SceneItemCreated",
+        "SceneItemRemoved",
+        "SceneNameChanged",
+        "SceneRemoved",
+        "InputNameChanged",
+        "InputRemoved",
+        "SceneListChanged",
+        "CurrentSceneCollectionChanged",
+    }
+)
 
 
 class ObsClient:
@@ -997,7 +1032,8 @@ class ObsClient:
         except TimeoutError:
             raise OperationTimeoutError(
                 _("OBS not ready after {seconds} s: {detail}").format(
-                    seconds=timeout, detail=self._detail)
+                    seconds=timeout, detail=self._detail
+                )
             ) from None
         assert self.inventory is not None
         return self.inventory
@@ -1012,26 +1048,36 @@ class ObsClient:
     # --- requests ----------------------------------------------------------------------------
 
     async def request(
-        self, request_type: str, data: Mapping[str, Any] | None = None, *,
+        self,
+        request_type: str,
+        data: Mapping[str, Any] | None = None,
+        *,
         timeout: float | None = None,
     ) -> Mapping[str, Any]:
         """Any obs-websocket request; its responseData. ObsRequestError on refusal."""
         conn = self._connection()
         result = await conn.request(
-            request_type, data, timeout=timeout or self.options.request_timeout)
+            request_type, data, timeout=timeout or self.options.request_timeout
+        )
         self._seen()
         return result
 
     async def batch(
-        self, requests: Sequence[Request], *, halt_on_failure: bool = False,
+        self,
+        requests: Sequence[Request],
+        *,
+        halt_on_failure: bool = False,
         execution: BatchExecution = BatchExecution.SERIAL_REALTIME,
         timeout: float | None = None,
     ) -> tuple[RequestResponse, ...]:
         """Several requests in one message; SERIAL_FRAME lands them in the same frame."""
         conn = self._connection()
-        results = await conn.batch(requests, halt_on_failure=halt_on_failure,
-                                   execution=execution,
-                                   timeout=timeout or self.options.request_timeout)
+        results = await conn.batch(
+            requests,
+            halt_on_failure=halt_on_failure,
+            execution=execution,
+            timeout=timeout or self.options.request_timeout,
+        )
         self._seen()
         return results
 
@@ -1059,8 +1105,9 @@ class ObsClient:
     async def set_transition(self, name: str, duration_ms: int | None = None) -> None:
         await self.request("SetCurrentSceneTransition", {"transitionName": name})
         if duration_ms is not None:
-            await self.request("SetCurrentSceneTransitionDuration",
-                               {"transitionDuration": duration_ms})
+            await self.request(
+                "SetCurrentSceneTransitionDuration", {"transitionDuration": duration_ms}
+            )
 
     async def get_input_settings(self, input_name: str) -> Mapping[str, Any]:
         data = await self.request("GetInputSettings", {"inputName": input_name})
@@ -1070,8 +1117,10 @@ class ObsClient:
     async def set_input_settings(
         self, input_name: str, settings: Mapping[str, Any], *, overlay: bool = True
     ) -> None:
-        await self.request("SetInputSettings", {
-            "inputName": input_name, "inputSettings": dict(settings), "overlay": overlay})
+        await self.request(
+            "SetInputSettings",
+            {"inputName": input_name, "inputSettings": dict(settings), "overlay": overlay},
+        )
 
     async def set_text(self, input_name: str, text: str) -> None:
         """Text of a text_ft2_source_v2 input (a lower-third line)."""
@@ -1165,9 +1214,12 @@ class ObsClient:
         """Connect, check, follow until the connection is gone; the reason it went."""
         self.connect_attempts += 1
         conn = ObsConnection(
-            self.options.host, self.options.port, self._password,
+            self.options.host,
+            self.options.port,
+            self._password,
             event_subscriptions=self._subscriptions,
-            on_event=self._dispatch, on_malformed=self._malformed,
+            on_event=self._dispatch,
+            on_malformed=self._malformed,
         )
         self._conn = conn
         hello = await conn.open()
@@ -1189,12 +1241,15 @@ class ObsClient:
         return str(await conn.wait_closed())
 
     async def _check(self, conn: ObsConnection, hello: Hello) -> ObsInventory:
-        results = await conn.batch([
-            Request(request_type="GetVersion"),
-            Request(request_type="GetSceneList"),
-            Request(request_type="GetInputList"),
-            Request(request_type="GetStudioModeEnabled"),
-        ], timeout=self.options.request_timeout)
+        results = await conn.batch(
+            [
+                Request(request_type="GetVersion"),
+                Request(request_type="GetSceneList"),
+                Request(request_type="GetInputList"),
+                Request(request_type="GetStudioModeEnabled"),
+            ],
+            timeout=self.options.request_timeout,
+        )
         for result in results:
             if not result.ok:
                 raise result.error()
@@ -1229,14 +1284,19 @@ class ObsClient:
     def _describe(self, inventory: ObsInventory) -> str:
         parts = []
         if inventory.missing_scenes:
-            parts.append(_("missing scenes: {names}").format(
-                names=", ".join(inventory.missing_scenes)))
+            parts.append(
+                _("missing scenes: {names}").format(names=", ".join(inventory.missing_scenes))
+            )
         if inventory.missing_inputs:
-            parts.append(_("missing inputs: {names}").format(
-                names=", ".join(inventory.missing_inputs)))
+            parts.append(
+                _("missing inputs: {names}").format(names=", ".join(inventory.missing_inputs))
+            )
         if not parts:
-            parts.append(_("OBS {version}, websocket {ws}").format(
-                version=inventory.obs_version, ws=inventory.websocket_version))
+            parts.append(
+                _("OBS {version}, websocket {ws}").format(
+                    version=inventory.obs_version, ws=inventory.websocket_version
+                )
+            )
         return "; ".join(parts)
 
     def _dispatch(self, event: ObsEvent) -> None:
@@ -1301,7 +1361,8 @@ class ObsClient:
         )
         self.inventory = updated
         if (updated.missing_scenes, updated.missing_inputs) != (
-            inventory.missing_scenes, inventory.missing_inputs
+            inventory.missing_scenes,
+            inventory.missing_inputs,
         ):
             if not updated.complete:
                 self.log.warning("%s: %s", self.name, self._describe(updated))
@@ -1335,5 +1396,8 @@ class ObsClient:
         self._publish()
 
     def _publish(self) -> None:
-        self._emit(DeviceStatus(device=self.name, link=self._link, detail=self._detail,
-                                errors=self._errors))
+        self._emit(
+            DeviceStatus(
+                device=self.name, link=self._link, detail=self._detail, errors=self._errors
+            )
+        )

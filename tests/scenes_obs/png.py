@@ -42,9 +42,7 @@ def decode_png(data: bytes) -> tuple[int, int, list[tuple[int, ...]]]:
         _unfilter(kind, line, prev, channels)
         rows.append(line)
         prev = line
-    pixels = [
-        tuple(row[x * channels : (x + 1) * channels]) for row in rows for x in range(width)
-    ]
+    pixels = [tuple(row[x * channels : (x + 1) * channels]) for row in rows for x in range(width)]
     return width, height, pixels
 
 

@@ -32,8 +32,13 @@ def items(collection: dict[str, Any], scene: str) -> list[str]:
 
 @pytest.mark.parametrize(
     ("rgb", "opacity", "abgr"),
-    [(0xFF0000, 1.0, 0xFF0000FF), (0x00FF00, 1.0, 0xFF00FF00), (0x0000FF, 1.0, 0xFFFF0000),
-     (0x123456, 0.0, 0x00563412), (0xFFFFFF, 0.5, 0x80FFFFFF)],
+    [
+        (0xFF0000, 1.0, 0xFF0000FF),
+        (0x00FF00, 1.0, 0xFF00FF00),
+        (0x0000FF, 1.0, 0xFFFF0000),
+        (0x123456, 0.0, 0x00563412),
+        (0xFFFFFF, 0.5, 0x80FFFFFF),
+    ],
 )
 def test_obs_color_is_abgr(rgb: int, opacity: float, abgr: int) -> None:
     assert obs_color(rgb, opacity) == abgr
@@ -57,8 +62,11 @@ def test_collection_top_level_keys() -> None:
 
 
 def test_every_scene_gets_a_background_and_seat_scenes_the_lower_third() -> None:
-    scenes = [SceneSpec(name="Wide", lower_third=False), SceneSpec(name="Seat 1", color=0x112233),
-              SceneSpec(name="Seat 2")]
+    scenes = [
+        SceneSpec(name="Wide", lower_third=False),
+        SceneSpec(name="Seat 1", color=0x112233),
+        SceneSpec(name="Seat 2"),
+    ]
     collection = build_collection("Council", scenes, LT, canvas=(640, 360))
     by_name = sources(collection)
     assert items(collection, "Wide") == ["Wide background"]
@@ -67,7 +75,10 @@ def test_every_scene_gets_a_background_and_seat_scenes_the_lower_third() -> None
     assert items(collection, "Seat 2") == ["Seat 2 background", *lower]
     assert by_name["Seat 1 background"]["id"] == "color_source_v3"
     assert by_name["Seat 1 background"]["settings"] == {
-        "color": obs_color(0x112233), "width": 640, "height": 360}
+        "color": obs_color(0x112233),
+        "width": 640,
+        "height": 360,
+    }
     assert by_name["Seat 2 background"]["settings"]["color"] == obs_color(PALETTE[2])
     for name in (LT.name_source, LT.detail_source):
         assert by_name[name]["id"] == "text_ft2_source_v2"
@@ -82,8 +93,9 @@ def test_every_scene_gets_a_background_and_seat_scenes_the_lower_third() -> None
 
 
 def test_extra_sources_are_shared_by_name() -> None:
-    feed = SourceSpec(name="Remote 1", kind="ffmpeg_source", settings={"is_local_file": True},
-                      visible=False)
+    feed = SourceSpec(
+        name="Remote 1", kind="ffmpeg_source", settings={"is_local_file": True}, visible=False
+    )
     scenes = [SceneSpec(name="A", sources=[feed]), SceneSpec(name="B", sources=[feed])]
     collection = build_collection("Council", scenes, None)
     assert [s["name"] for s in collection["sources"]].count("Remote 1") == 1
@@ -99,8 +111,11 @@ def test_extra_sources_are_shared_by_name() -> None:
         ([SceneSpec(name="A"), SceneSpec(name="A")], None, "twice"),
         ([SceneSpec(name=" ")], None, "needs a name"),
         ([SceneSpec(name="A")], "B", "not in the scene list"),
-        ([SceneSpec(name="A", sources=[SourceSpec(name="A background", kind="image_source")])],
-         None, "defined twice"),
+        (
+            [SceneSpec(name="A", sources=[SourceSpec(name="A background", kind="image_source")])],
+            None,
+            "defined twice",
+        ),
     ],
 )
 def test_invalid_inputs_are_refused(
@@ -112,7 +127,8 @@ def test_invalid_inputs_are_refused(
 
 def test_current_scene_can_be_chosen() -> None:
     collection = build_collection(
-        "Council", [SceneSpec(name="A"), SceneSpec(name="B")], LT, current_scene="B")
+        "Council", [SceneSpec(name="A"), SceneSpec(name="B")], LT, current_scene="B"
+    )
     assert collection["current_scene"] == "B"
     assert collection["current_program_scene"] == "B"
 

@@ -17,9 +17,21 @@ from tests.helpers import until
 from .conftest import require_obs
 
 ALLOWED_ENV = {
-    "PATH", "HOME", "XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_CACHE_HOME", "XDG_RUNTIME_DIR",
-    "DISPLAY", "QT_QPA_PLATFORM", "LIBGL_ALWAYS_SOFTWARE", "LANG", "DBUS_SESSION_BUS_ADDRESS",
-    "http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY",
+    "PATH",
+    "HOME",
+    "XDG_CONFIG_HOME",
+    "XDG_DATA_HOME",
+    "XDG_CACHE_HOME",
+    "XDG_RUNTIME_DIR",
+    "DISPLAY",
+    "QT_QPA_PLATFORM",
+    "LIBGL_ALWAYS_SOFTWARE",
+    "LANG",
+    "DBUS_SESSION_BUS_ADDRESS",
+    "http_proxy",
+    "https_proxy",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
 }
 
 

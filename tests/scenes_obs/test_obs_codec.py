@@ -38,33 +38,53 @@ DOC_SALT = "lM1GncleQOaCu9lT1yeUZhFYnqhsLLP1G5lAGo3ixaI="
 DOC_CHALLENGE = "+IxH4CnCiqpX1rM9scsNynZzbOe4KhDeYcTNS3PDaeY="
 DOC_AUTH = "1Ct943GAT+6YQUUX47Ia/ncufilbe6+oD6lY+5kaCu4="
 
-HELLO_AUTH = json.dumps({
-    "op": 0,
-    "d": {
-        "obsWebSocketVersion": "5.1.0",
-        "rpcVersion": 1,
-        "authentication": {"challenge": DOC_CHALLENGE, "salt": DOC_SALT},
-    },
-})
+HELLO_AUTH = json.dumps(
+    {
+        "op": 0,
+        "d": {
+            "obsWebSocketVersion": "5.1.0",
+            "rpcVersion": 1,
+            "authentication": {"challenge": DOC_CHALLENGE, "salt": DOC_SALT},
+        },
+    }
+)
 HELLO_OPEN = '{"op":0,"d":{"obsWebSocketVersion":"5.1.0","rpcVersion":1}}'
 IDENTIFIED = '{"op":2,"d":{"negotiatedRpcVersion":1}}'
-EVENT = json.dumps({
-    "op": 5,
-    "d": {"eventType": "CurrentProgramSceneChanged", "eventIntent": 4,
-          "eventData": {"sceneName": "Seat 1"}},
-})
-RESPONSE = json.dumps({
-    "op": 7,
-    "d": {"requestType": "SetCurrentProgramScene", "requestId": "c1",
-          "requestStatus": {"result": False, "code": 600, "comment": "No source was found"}},
-})
-BATCH_RESPONSE = json.dumps({
-    "op": 9,
-    "d": {"requestId": "c2", "results": [
-        {"requestType": "GetVersion", "requestStatus": {"result": True, "code": 100},
-         "responseData": {"obsVersion": "29.0.2"}},
-    ]},
-})
+EVENT = json.dumps(
+    {
+        "op": 5,
+        "d": {
+            "eventType": "CurrentProgramSceneChanged",
+            "eventIntent": 4,
+            "eventData": {"sceneName": "Seat 1"},
+        },
+    }
+)
+RESPONSE = json.dumps(
+    {
+        "op": 7,
+        "d": {
+            "requestType": "SetCurrentProgramScene",
+            "requestId": "c1",
+            "requestStatus": {"result": False, "code": 600, "comment": "No source was found"},
+        },
+    }
+)
+BATCH_RESPONSE = json.dumps(
+    {
+        "op": 9,
+        "d": {
+            "requestId": "c2",
+            "results": [
+                {
+                    "requestType": "GetVersion",
+                    "requestStatus": {"result": True, "code": 100},
+                    "responseData": {"obsVersion": "29.0.2"},
+                },
+            ],
+        },
+    }
+)
 
 
 def identified(password: str | None = DOC_PASSWORD) -> ObsProtocol:
@@ -87,12 +107,14 @@ def test_handshake_with_auth_produces_exact_identify() -> None:
     assert codec.next_event() is NEED_DATA
     codec.receive_message(HELLO_AUTH.encode())  # binary frames decode the same
     hello = codec.next_event()
-    assert hello == Hello(obs_websocket_version="5.1.0", rpc_version=1,
-                          challenge=DOC_CHALLENGE, salt=DOC_SALT)
+    assert hello == Hello(
+        obs_websocket_version="5.1.0", rpc_version=1, challenge=DOC_CHALLENGE, salt=DOC_SALT
+    )
     assert codec.state is ObsProtocolState.HELLO
     wire = codec.send(Identify())
     assert json.loads(wire) == {
-        "op": 1, "d": {"rpcVersion": 1, "eventSubscriptions": 2047, "authentication": DOC_AUTH}
+        "op": 1,
+        "d": {"rpcVersion": 1, "eventSubscriptions": 2047, "authentication": DOC_AUTH},
     }
     assert codec.state is ObsProtocolState.IDENTIFYING
     codec.receive_message(IDENTIFIED)
@@ -118,24 +140,38 @@ def test_identify_needs_password_when_obs_asks() -> None:
 
 def test_request_and_batch_wire_format() -> None:
     codec = identified()
-    request = Request(request_type="SetCurrentProgramScene", request_id=codec.new_request_id(),
-                      data={"sceneName": "Seat 1"})
+    request = Request(
+        request_type="SetCurrentProgramScene",
+        request_id=codec.new_request_id(),
+        data={"sceneName": "Seat 1"},
+    )
     assert json.loads(codec.send(request)) == {
         "op": 6,
-        "d": {"requestType": "SetCurrentProgramScene", "requestId": "c1",
-              "requestData": {"sceneName": "Seat 1"}},
+        "d": {
+            "requestType": "SetCurrentProgramScene",
+            "requestId": "c1",
+            "requestData": {"sceneName": "Seat 1"},
+        },
     }
     batch = RequestBatch(
         request_id=codec.new_request_id(),
-        requests=(Request(request_type="GetVersion"),
-                  Request(request_type="Sleep", data={"sleepFrames": 1})),
+        requests=(
+            Request(request_type="GetVersion"),
+            Request(request_type="Sleep", data={"sleepFrames": 1}),
+        ),
         execution=BatchExecution.SERIAL_FRAME,
     )
     assert json.loads(codec.send(batch)) == {
         "op": 8,
-        "d": {"requestId": "c2", "haltOnFailure": False, "executionType": 1,
-              "requests": [{"requestType": "GetVersion"},
-                           {"requestType": "Sleep", "requestData": {"sleepFrames": 1}}]},
+        "d": {
+            "requestId": "c2",
+            "haltOnFailure": False,
+            "executionType": 1,
+            "requests": [
+                {"requestType": "GetVersion"},
+                {"requestType": "Sleep", "requestData": {"sleepFrames": 1}},
+            ],
+        },
     }
 
 
@@ -144,11 +180,16 @@ def test_responses_and_events_parse() -> None:
     for message in (EVENT, RESPONSE, BATCH_RESPONSE):
         codec.receive_message(message)
     assert codec.next_event() == ObsEvent(
-        event_type="CurrentProgramSceneChanged", intent=4, data={"sceneName": "Seat 1"})
+        event_type="CurrentProgramSceneChanged", intent=4, data={"sceneName": "Seat 1"}
+    )
     response = codec.next_event()
     assert response == RequestResponse(
-        request_type="SetCurrentProgramScene", request_id="c1", ok=False, code=600,
-        comment="No source was found")
+        request_type="SetCurrentProgramScene",
+        request_id="c1",
+        ok=False,
+        code=600,
+        comment="No source was found",
+    )
     assert isinstance(response, RequestResponse)
     error = response.error()
     assert (error.code, error.comment) == (600, "No source was found")
@@ -250,27 +291,41 @@ def test_arbitrary_bytes_raise_only_the_codec_error(data: bytes, state: int) -> 
 
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
-    lambda children: st.lists(children, max_size=4)
-    | st.dictionaries(st.text(max_size=12), children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=4)
+    ),
     max_leaves=20,
 )
-FIELDS = st.sampled_from([
-    "obsWebSocketVersion", "rpcVersion", "authentication", "challenge", "salt",
-    "negotiatedRpcVersion", "eventType", "eventIntent", "eventData", "requestType",
-    "requestId", "requestStatus", "result", "code", "comment", "responseData", "results",
-])
+FIELDS = st.sampled_from(
+    [
+        "obsWebSocketVersion",
+        "rpcVersion",
+        "authentication",
+        "challenge",
+        "salt",
+        "negotiatedRpcVersion",
+        "eventType",
+        "eventIntent",
+        "eventData",
+        "requestType",
+        "requestId",
+        "requestStatus",
+        "result",
+        "code",
+        "comment",
+        "responseData",
+        "results",
+    ]
+)
 OBS_LIKE = st.recursive(
     st.none() | st.booleans() | st.integers(-2, 700) | st.text(max_size=6),
-    lambda children: st.lists(children, max_size=3)
-    | st.dictionaries(FIELDS, children, max_size=5),
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(FIELDS, children, max_size=5),
     max_leaves=25,
 )
 
 
 @given(op=st.integers(-1, 10) | JSON, d=OBS_LIKE | JSON, state=st.sampled_from([0, 1]))
-def test_arbitrary_json_messages_raise_only_the_codec_error(
-    op: Any, d: Any, state: int
-) -> None:
+def test_arbitrary_json_messages_raise_only_the_codec_error(op: Any, d: Any, state: int) -> None:
     codec = _codec_in(state)
     try:
         codec.receive_message(json.dumps({"op": op, "d": d}))

@@ -25,9 +25,17 @@ Script = Callable[[ServerConnection, dict[str, Any]], Any]
 
 
 def reply(request: dict[str, Any], data: dict[str, Any] | None = None) -> str:
-    return json.dumps({"op": 7, "d": {
-        "requestType": request["requestType"], "requestId": request["requestId"],
-        "requestStatus": {"result": True, "code": 100}, "responseData": data or {}}})
+    return json.dumps(
+        {
+            "op": 7,
+            "d": {
+                "requestType": request["requestType"],
+                "requestId": request["requestId"],
+                "requestStatus": {"result": True, "code": 100},
+                "responseData": data or {},
+            },
+        }
+    )
 
 
 class ScriptedObs:
@@ -60,12 +68,19 @@ class ScriptedObs:
             message = json.loads(raw)
             request = message["d"]
             if message["op"] == 8:  # the client's inventory batch
-                results = [{"requestType": r["requestType"],
-                            "requestStatus": {"result": True, "code": 100},
-                            "responseData": _inventory(r["requestType"])}
-                           for r in request["requests"]]
-                await ws.send(json.dumps({"op": 9, "d": {"requestId": request["requestId"],
-                                                         "results": results}}))
+                results = [
+                    {
+                        "requestType": r["requestType"],
+                        "requestStatus": {"result": True, "code": 100},
+                        "responseData": _inventory(r["requestType"]),
+                    }
+                    for r in request["requests"]
+                ]
+                await ws.send(
+                    json.dumps(
+                        {"op": 9, "d": {"requestId": request["requestId"], "results": results}}
+                    )
+                )
                 continue
             action = self.script.get(request["requestType"])
             if action is None:
@@ -77,8 +92,11 @@ class ScriptedObs:
 def _inventory(request_type: str) -> dict[str, Any]:
     return {
         "GetVersion": {"obsVersion": "29.0.2"},
-        "GetSceneList": {"scenes": [{"sceneName": "Wide", "sceneIndex": 0}],
-                         "currentProgramSceneName": "Wide", "currentPreviewSceneName": None},
+        "GetSceneList": {
+            "scenes": [{"sceneName": "Wide", "sceneIndex": 0}],
+            "currentProgramSceneName": "Wide",
+            "currentPreviewSceneName": None,
+        },
         "GetInputList": {"inputs": []},
         "GetStudioModeEnabled": {"studioModeEnabled": False},
     }[request_type]

@@ -180,23 +180,29 @@ async def test_scene_item_can_be_hidden_and_shown(client: ObsClient) -> None:
 async def test_scene_item_toggle_survives_the_item_being_recreated(
     obs: HeadlessObs, subscriptions: EventSubscription
 ) -> None:
-    client = ObsClient(ObsOptions(port=obs.port), lambda e: None, password=obs.password,
-                       event_subscriptions=subscriptions)
+    client = ObsClient(
+        ObsOptions(port=obs.port),
+        lambda e: None,
+        password=obs.password,
+        event_subscriptions=subscriptions,
+    )
     await client.start()
     try:
         await client.wait_ready()
         source = LOWER_THIRD.detail_source
         await client.set_scene_item_enabled("Seat 2", source, True)  # caches the id
-        old = await client.request("GetSceneItemId", {"sceneName": "Seat 2",
-                                                      "sourceName": source})
+        old = await client.request("GetSceneItemId", {"sceneName": "Seat 2", "sourceName": source})
         await client.request(
-            "RemoveSceneItem", {"sceneName": "Seat 2", "sceneItemId": old["sceneItemId"]})
+            "RemoveSceneItem", {"sceneName": "Seat 2", "sceneItemId": old["sceneItemId"]}
+        )
         created = await client.request(
-            "CreateSceneItem", {"sceneName": "Seat 2", "sourceName": source})
+            "CreateSceneItem", {"sceneName": "Seat 2", "sourceName": source}
+        )
         assert created["sceneItemId"] != old["sceneItemId"]
         await client.set_scene_item_enabled("Seat 2", source, False)
         data = await client.request(
-            "GetSceneItemEnabled", {"sceneName": "Seat 2", "sceneItemId": created["sceneItemId"]})
+            "GetSceneItemEnabled", {"sceneName": "Seat 2", "sceneItemId": created["sceneItemId"]}
+        )
         assert data["sceneItemEnabled"] is False
         await client.set_scene_item_enabled("Seat 2", source, True)
     finally:
@@ -278,9 +284,7 @@ async def test_program_screenshot_is_a_real_picture(client: ObsClient) -> None:
     assert background["color"] == obs_color(SEAT1_COLOR)
 
 
-async def test_measure_round_trip_and_event_latency(
-    client: ObsClient, obs: HeadlessObs
-) -> None:
+async def test_measure_round_trip_and_event_latency(client: ObsClient, obs: HeadlessObs) -> None:
     rtts = []
     for _ in range(100):
         started = time.perf_counter()
@@ -321,8 +325,12 @@ async def test_measure_round_trip_and_event_latency(
 
 async def test_required_scene_created_and_removed_while_connected(obs: HeadlessObs) -> None:
     emitted: list[Event] = []
-    client = ObsClient(ObsOptions(port=obs.port), emitted.append, password=obs.password,
-                       required_scenes=("Wide", "Late scene"))
+    client = ObsClient(
+        ObsOptions(port=obs.port),
+        emitted.append,
+        password=obs.password,
+        required_scenes=("Wide", "Late scene"),
+    )
     await client.start()
     try:
         inventory = await client.wait_ready()
