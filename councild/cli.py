@@ -246,6 +246,30 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# --- sim ---------------------------------------------------------------------------------------
+
+
+def cmd_sim(args: argparse.Namespace) -> int:
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(args.sim_run(args))
+    return EXIT_OK
+
+
+def _add_sim_parsers(sub: Any) -> None:
+    from devices.sim import SIM_MODULES, sim_module
+
+    p = sub.add_parser("sim", help=_("run a device simulator on 127.0.0.1"))
+    sims = p.add_subparsers(dest="simulator", required=True)
+    for name in SIM_MODULES:
+        try:
+            module = sim_module(name)
+        except ImportError:
+            continue  # not built on this checkout
+        sp = sims.add_parser(name, help=(module.__doc__ or "").strip().splitlines()[0])
+        module.add_arguments(sp)
+        sp.set_defaults(func=cmd_sim, sim_run=module.run)
+
+
 # -----------------------------------------------------------------------------------------------
 
 
@@ -289,6 +313,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seconds", type=float, default=0,
                    help=_("stop after this many seconds (0: run until Ctrl-C)"))
     p.set_defaults(func=cmd_demo)
+
+    _add_sim_parsers(sub)
     return parser
 
 

@@ -288,6 +288,9 @@ class Daemon:
                      type(floor_event).__name__, seat, exc.message)
 
     def _voice(self, seat: str, active: bool, device: str) -> None:
+        if self._store is not None:  # who talked when belongs in the record, mode or not
+            self._store.record(self._session_id, device, Voice(seat=seat, active=active),
+                               kind="device", wall=self.clock())
         if active:
             self.talking.add(seat)
         else:

@@ -14,6 +14,9 @@ from devices.base import DeviceOptions
 # `councild sim NAME` → the module implementing it (add_arguments / run).
 SIM_MODULES: dict[str, str] = {
     "x32": "devices.sim.x32",
+    "sq": "devices.sim.sq",
+    "cu": "devices.sim.cu",
+    "visca": "devices.sim.visca",
 }
 
 
