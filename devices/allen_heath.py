@@ -35,6 +35,7 @@ __all__ = [
     "EOF",
     "NEED_DATA",
     "Closed",
+    "CodecState",
     "Malformed",
     "MidiStream",
     "MuteQuery",
@@ -273,6 +274,11 @@ class MidiStream:
 # Codecs
 
 
+class CodecState(Enum):
+    OPEN = "open"  # following the peer's stream
+    CLOSED = "closed"  # the peer ended the stream; feeding more data is an error
+
+
 class _MidiCodec:
     """Shared receive side: bytes → MIDI messages → protocol events, with explicit EOF."""
 
@@ -301,6 +307,10 @@ class _MidiCodec:
                 self.ignored += 1
             else:
                 self._message(msg)
+
+    @property
+    def state(self) -> CodecState:
+        return CodecState.CLOSED if self._eof else CodecState.OPEN
 
     def next_event(self) -> AHEvent | Sentinel:
         if self._events:
@@ -499,9 +509,13 @@ class _AHDesk(Device):
         return dict(self._muted)
 
     async def set_channel(self, channel: int, on: bool) -> None:
-        event = MuteState(index=channel, muted=not on)
-        await self._write(self._new_codec().send(event))
+        data = self._new_codec().send(MuteState(index=channel, muted=not on))
+        if self._writer is None:
+            raise ConnectionLostError(f"{self.name}: not connected")
+        # Recorded before the write: a desk that echoes our SET (unverified either way) is
+        # then seen as "no change" even if the echo is read while we wait in drain().
         self._muted[channel] = not on
+        await self._write(data)
 
     def _new_codec(self) -> SQCodec | QuCodec:
         raise NotImplementedError

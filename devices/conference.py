@@ -28,7 +28,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum, StrEnum
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
@@ -42,6 +42,7 @@ __all__ = [
     "NEED_DATA",
     "CUEvent",
     "Closed",
+    "CodecState",
     "ConferenceUnit",
     "DcsCodec",
     "DcsOptions",
@@ -356,6 +357,11 @@ def parse_line(line: str) -> CUEvent:
         return Malformed(line=line, reason=str(exc))
 
 
+class CodecState(Enum):
+    OPEN = "open"  # following the peer's stream
+    CLOSED = "closed"  # the peer ended the stream; feeding more data is an error
+
+
 class DcsCodec:
     """Lines in (any of CR, LF, CRLF), events out; events in, CRLF-terminated lines out."""
 
@@ -387,6 +393,10 @@ class DcsCodec:
             return
         self._buffer += data
         self._split()
+
+    @property
+    def state(self) -> CodecState:
+        return CodecState.CLOSED if self._eof else CodecState.OPEN
 
     def next_event(self) -> CUEvent | Sentinel:
         if self._events:
@@ -629,12 +639,12 @@ class ConferenceUnit(Device):
             self._awaiting_status = False
             self._connected(self._target())
 
-    _HANDLERS: ClassVar[dict[type[CUEvent], Callable[[ConferenceUnit, CUEvent], None]]] = {
-        MicOn: _on_mic_on,  # type: ignore[dict-item]
-        MicOff: _on_mic_off,  # type: ignore[dict-item]
-        MicRequestOn: _on_request_on,  # type: ignore[dict-item]
-        MicRequestOff: _on_request_off,  # type: ignore[dict-item]
-        MaxSpeakers: _on_max_speakers,  # type: ignore[dict-item]
-        MicMode: _on_mode,  # type: ignore[dict-item]
-        MicStatus: _on_status,  # type: ignore[dict-item]
+    _HANDLERS: ClassVar[dict[type[CUEvent], Callable[[ConferenceUnit, Any], None]]] = {
+        MicOn: _on_mic_on,
+        MicOff: _on_mic_off,
+        MicRequestOn: _on_request_on,
+        MicRequestOff: _on_request_off,
+        MaxSpeakers: _on_max_speakers,
+        MicMode: _on_mode,
+        MicStatus: _on_status,
     }

@@ -16,6 +16,7 @@ from devices.allen_heath import (
     SQ_MUTE_PARAMS,
     AHEvent,
     Closed,
+    CodecState,
     Malformed,
     MidiStream,
     MuteQuery,
@@ -132,6 +133,7 @@ def test_eof_is_an_event_after_pending_ones() -> None:
     codec.receive_data(b"")
     assert codec.next_event() == MuteState(index=6, muted=True)
     assert isinstance(codec.next_event(), Closed)
+    assert codec.state == CodecState.CLOSED
     with pytest.raises(LocalProtocolError):
         codec.receive_data(b"\xb0")
 

@@ -14,6 +14,7 @@ from devices.conference import (
     MAX_LINE,
     NEED_DATA,
     Closed,
+    CodecState,
     CUEvent,
     DcsCodec,
     DiscussionMode,
@@ -143,7 +144,8 @@ def test_overlong_line_is_reported_once_then_skipped() -> None:
     codec.receive_data(b"zz\r\nmic_on 9\r\n")
     events = drain(codec)
     assert [type(e) for e in events] == [Malformed, MicOn]
-    assert events[0].reason == "line too long"  # type: ignore[union-attr]
+    assert isinstance(events[0], Malformed)
+    assert events[0].reason == "line too long"
 
 
 def test_status_keys_in_any_order_and_unknown_keys_ignored() -> None:
@@ -159,6 +161,7 @@ def test_eof_flushes_last_line_then_closed() -> None:
     assert codec.next_event() == MicOn(seat=1)
     assert codec.next_event() == MicOff(seat=1)
     assert isinstance(codec.next_event(), Closed)
+    assert codec.state == CodecState.CLOSED
     with pytest.raises(LocalProtocolError):
         codec.receive_data(b"mic_on 2\r\n")
 

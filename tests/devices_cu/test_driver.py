@@ -6,6 +6,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import pytest
 
@@ -45,7 +46,10 @@ class Rig:
     make_sim: Callable[[CUState], CUSimulator]
 
 
-def _rig(transport: str, tmp_path: Path, state: CUState, master: str = "cu") -> Rig:
+Master = Literal["cu", "councild"]
+
+
+def _rig(transport: str, tmp_path: Path, state: CUState, master: Master = "cu") -> Rig:
     if transport == "tcp":
         sim = CUSimulator(port=0, state=state)
 
@@ -54,7 +58,7 @@ def _rig(transport: str, tmp_path: Path, state: CUState, master: str = "cu") -> 
 
         return Rig(
             transport, sim, DcsOptions(transport="tcp", host="127.0.0.1", master=master), make
-        )  # type: ignore[arg-type]
+        )
     link = str(tmp_path / "cu-serial")
 
     def make_pty(state: CUState) -> CUSimulator:
@@ -66,7 +70,7 @@ def _rig(transport: str, tmp_path: Path, state: CUState, master: str = "cu") -> 
         make_pty(state),
         DcsOptions(transport="serial", path=link, master=master),
         make_pty,
-    )  # type: ignore[arg-type]
+    )
 
 
 async def _start(rig: Rig) -> None:
