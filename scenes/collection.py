@@ -70,10 +70,11 @@ class SourceSpec:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SceneSpec:
-    """One OBS scene. `color` is the background (0xRRGGBB); None picks one from PALETTE."""
+    """One OBS scene. `color` is the background, 0xRRGGBB or "#rrggbb" as config.toml
+    writes it; None picks one from PALETTE."""
 
     name: str
-    color: int | None = None
+    color: int | str | None = None
     sources: Sequence[SourceSpec] = ()
     lower_third: bool = True  # seat scenes carry the shared lower third; wide shots may not
 
@@ -119,7 +120,7 @@ def build_collection(
     scene_sources: list[dict[str, Any]] = []
     lt_items = _lower_third_inputs(lower_third, canvas, inputs) if lower_third else []
     for index, scene in enumerate(scenes):
-        color = scene.color if scene.color is not None else PALETTE[index % len(PALETTE)]
+        color = _rgb(scene.color) if scene.color is not None else PALETTE[index % len(PALETTE)]
         background = f"{scene.name} background"
         _add_input(
             inputs,
@@ -187,6 +188,15 @@ def _file_name(name: str) -> str:
     return "".join(ch if ch.isalnum() or ch in " -_" else "_" for ch in name).replace(" ", "_")
 
 
+def _rgb(color: int | str) -> int:
+    if isinstance(color, int):
+        return color
+    text = color.removeprefix("#")
+    if len(text) != 6 or any(ch not in "0123456789abcdefABCDEF" for ch in text):
+        raise CollectionError(f"colour {color!r} is not #rrggbb")
+    return int(text, 16)
+
+
 def _check(
     name: str,
     scenes: Sequence[SceneSpec],
@@ -240,7 +250,7 @@ def _lower_third_inputs(
         bar = {
             "color": obs_color(spec.bar_color, spec.bar_opacity),
             "width": width,
-            "height": math.ceil(height - margin / 2 - bar_y),
+            "height": math.ceil(height - bar_y),  # down to the bottom edge
         }
         _add_input(inputs, _source(spec.bar_source, "color_source_v3", bar))
         placed.append((spec.bar_source, (0.0, bar_y)))

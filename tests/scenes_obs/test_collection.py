@@ -139,3 +139,10 @@ def test_write_collection_writes_obs_file_name(tmp_path: Path) -> None:
     data = json.loads(path.read_text(encoding="utf-8"))
     assert data["name"] == "Town Council"
     assert not list(path.parent.glob("*.tmp"))
+
+
+def test_config_style_hex_colours_are_accepted() -> None:
+    collection = build_collection("Council", [SceneSpec(name="A", color="#1982c4")], None)
+    assert sources(collection)["A background"]["settings"]["color"] == obs_color(0x1982C4)
+    with pytest.raises(CollectionError, match="rrggbb"):
+        build_collection("Council", [SceneSpec(name="A", color="#12345")], None)
