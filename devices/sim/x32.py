@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import math
 import random
 from collections import deque
 from dataclasses import dataclass, field
@@ -303,13 +304,17 @@ class X32Simulator:
 
     @staticmethod
     def _coerce(kind: str, arg: OscArg) -> OscArg | None:
+        # The desk converts a float sent to an int parameter (and vice versa); values that
+        # are not numbers at all (NaN, infinities, strings) are ignored like any bad SET.
+        if not isinstance(arg, str | bytes) and not math.isfinite(arg):
+            return None
         if kind in ("on", "main_on", "color"):
             if not isinstance(arg, int | float):
                 return None
             value = round(arg)
             return (1 if value else 0) if kind != "color" else min(max(value, 0), 15)
         if kind in ("fader", "main_fader"):
-            if not isinstance(arg, int | float) or arg != arg:
+            if not isinstance(arg, int | float):
                 return None
             return min(max(float(arg), 0.0), 1.0)
         if not isinstance(arg, str):

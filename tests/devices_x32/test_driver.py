@@ -8,6 +8,8 @@ import time
 from typing import ClassVar
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from councild.errors import ConnectionLostError
 from councild.model import (
@@ -335,3 +337,34 @@ async def test_no_desk_at_all_is_retried_not_raised(recorder: Recorder) -> None:
     finally:
         await desk.stop()
         probe.close()
+
+
+@given(
+    st.lists(
+        st.one_of(
+            st.binary(max_size=80),
+            st.builds(
+                lambda ch, leaf, arg: encode_message(channel_address(ch, leaf), arg),
+                st.integers(min_value=1, max_value=40),
+                st.sampled_from(["mix/on", "mix/fader", "config/name"]),
+                st.one_of(st.integers(-5, 5), st.floats(width=32), st.text(max_size=14)),
+            ),
+        ),
+        max_size=30,
+    )
+)
+async def test_arbitrary_datagrams_from_the_desk_are_counted_never_raised(
+    datagrams: list[bytes],
+) -> None:
+    recorder = Recorder()
+    desk = X32Desk("desk", X32Desk.Options(), recorder)
+    peer = ("127.0.0.1", 10023)
+    desk._peer = peer  # the receive path exactly as the socket callback calls it
+    accepted = 0
+    for data in datagrams:
+        before = desk.health.errors
+        desk._on_datagram(data, peer)
+        accepted += desk.health.errors == before
+    assert desk.datagrams == accepted
+    assert desk.health.errors == len(datagrams) - accepted
+    assert all(isinstance(e.on, bool) for e in recorder.of(ChannelSwitched))

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import time
+
+from hypothesis import example, given
+from hypothesis import strategies as st
 
 from devices.sim.x32 import MAX_SUBSCRIBERS, X32Simulator
 from devices.x32 import XAIR, MeterReport, OscMessage, X32Codec, encode_message
@@ -186,3 +190,55 @@ async def test_standalone_run_prints_its_port_and_serves(capsys: object) -> None
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+
+
+sim_addresses = st.sampled_from(
+    [
+        "/ch/01/mix/on",
+        "/ch/02/mix/fader",
+        "/ch/03/config/name",
+        "/ch/04/config/color",
+        "/main/st/mix/on",
+        "/main/st/mix/fader",
+        "/lr/mix/on",
+        "/meters",
+        "/xremote",
+        "/info",
+        "/status",
+        "/unknown",
+    ]
+)
+sim_args = st.lists(
+    st.one_of(
+        st.integers(min_value=-(2**31), max_value=2**31 - 1),
+        st.floats(width=32),  # NaN and infinities included: a client may send them
+        st.text(st.characters(blacklist_characters="\0"), max_size=30),
+        st.binary(max_size=16),
+    ),
+    max_size=4,
+)
+
+
+@given(st.lists(st.one_of(st.binary(max_size=64), st.tuples(sim_addresses, sim_args))))
+@example([("/ch/01/mix/on", [math.nan]), ("/ch/04/config/color", [math.inf])])
+@example([("/main/st/mix/fader", [-math.inf]), ("/ch/02/mix/fader", [math.nan])])
+async def test_arbitrary_input_never_breaks_the_simulator(
+    inputs: list[bytes | tuple[str, list[object]]],
+) -> None:
+    async with X32Simulator() as sim:
+        peer = await RawClient.open(sim.address)
+        try:
+            for item in inputs:
+                if isinstance(item, bytes):
+                    sim._datagram(item, peer.address)
+                else:
+                    address, args = item
+                    sim._datagram(encode_message(address, *args), peer.address)  # type: ignore[arg-type]
+            # Still a desk with valid values afterwards.
+            assert all(0.0 <= f <= 1.0 for f in sim.state.faders.values())
+            assert all(len(n) <= 12 for n in sim.state.names.values())
+            peer.send("/info")
+            while (await peer.recv()).address != "/info":
+                pass
+        finally:
+            peer.close()
