@@ -639,6 +639,7 @@ class ViscaCamera(Device):
         self.preset: int | None = None  # last preset reached (None = unknown)
         self.moving = False
         self._pings: set[asyncio.Task[None]] = set()
+        self._udp: asyncio.DatagramTransport | None = None
 
     def _new_codec(self) -> ViscaCodec:
         framing = Framing.IP if self.opts.transport == "udp" else Framing.SERIAL
@@ -690,6 +691,14 @@ class ViscaCamera(Device):
             except TimeoutError as exc:
                 self._forget(req)
                 raise ViscaCommandError(None, f"{self.name}: no completion") from exc
+
+    @property
+    def local_address(self) -> tuple[str, int] | None:
+        """Our UDP socket's address (diagnostics; tests send stray datagrams to it)."""
+        if self._udp is None:
+            return None
+        host, port = self._udp.get_extra_info("sockname")[:2]
+        return str(host), int(port)
 
     # --- requests ----------------------------------------------------------------------------
 
@@ -760,6 +769,7 @@ class ViscaCamera(Device):
             lambda: _CameraProtocol(self), remote_addr=self._peer, family=family
         )
         self._send_bytes = transport.sendto
+        self._udp = transport
         try:
             self._control = loop.create_future()
             self._send_bytes(self._codec.send(ControlReset()))
@@ -769,6 +779,7 @@ class ViscaCamera(Device):
             await self._follow()
         finally:
             self._send_bytes = None
+            self._udp = None
             transport.close()
             self._fail_all(ConnectionLostError(f"{self.name}: link closed"))
 
