@@ -27,6 +27,7 @@ import mido
 from pydantic import Field, field_validator
 
 from councild.errors import ConnectionLostError, LocalProtocolError
+from councild.i18n import _
 from councild.model import ChannelSwitched
 from devices import serial_link
 from devices.base import Device, DeviceOptions, Emit
@@ -335,7 +336,7 @@ class SQCodec(_MidiCodec):
     def send(self, event: MuteState | MuteQuery) -> bytes:
         """Bytes for one command; write them with one write() call."""
         strip, index = event.strip, event.index
-        first, _ = SQ_MUTE_PARAMS[strip]
+        first = SQ_MUTE_PARAMS[strip][0]
         param = first + index - 1
         select = self._cc(0x63, param >> 7) + self._cc(0x62, param & 0x7F)
         if isinstance(event, MuteQuery):
@@ -453,7 +454,7 @@ class QuCodec(_MidiCodec):
 def _check_channels(value: tuple[int, ...], limit: int) -> tuple[int, ...]:
     bad = [c for c in value if not 1 <= c <= limit]
     if bad:
-        raise ValueError(f"channels {bad} outside 1..{limit}")
+        raise ValueError(_("channels {bad} outside 1..{limit}").format(bad=bad, limit=limit))
     return tuple(sorted(set(value)))
 
 
@@ -511,7 +512,7 @@ class _AHDesk(Device):
     async def set_channel(self, channel: int, on: bool) -> None:
         data = self._new_codec().send(MuteState(index=channel, muted=not on))
         if self._writer is None:
-            raise ConnectionLostError(f"{self.name}: not connected")
+            raise ConnectionLostError(_("{name}: not connected").format(name=self.name))
         # Recorded before the write: a desk that echoes our SET (unverified either way) is
         # then seen as "no change" even if the echo is read while we wait in drain().
         self._muted[channel] = not on
@@ -523,7 +524,7 @@ class _AHDesk(Device):
     async def _write(self, data: bytes) -> None:
         writer = self._writer
         if writer is None or writer.is_closing():
-            raise ConnectionLostError(f"{self.name}: not connected")
+            raise ConnectionLostError(_("{name}: not connected").format(name=self.name))
         writer.write(data)  # one write per command: the desk wants whole NRPNs per segment
         await writer.drain()
 
@@ -630,4 +631,4 @@ class QuDesk(_AHDesk):
     async def _follow(self, reader: asyncio.StreamReader) -> None:
         while data := await reader.read(serial_link.READ_SIZE):
             self._feed(data)
-        raise ConnectionLostError("peer closed the connection")
+        raise ConnectionLostError(_("peer closed the connection"))

@@ -33,6 +33,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field, model_validator
 
 from councild.errors import ConnectionLostError, LocalProtocolError
+from councild.i18n import _
 from councild.model import ChannelRequested, ChannelSwitched
 from devices import serial_link
 from devices.base import Device, DeviceOptions, Emit
@@ -461,9 +462,9 @@ class DcsOptions(DeviceOptions):
     @model_validator(mode="after")
     def _transport_target(self) -> DcsOptions:
         if self.transport == "serial" and not self.path:
-            raise ValueError("transport 'serial' needs 'path'")
+            raise ValueError(_("transport 'serial' needs 'path'"))
         if self.transport == "tcp" and not self.host:
-            raise ValueError("transport 'tcp' needs 'host'")
+            raise ValueError(_("transport 'tcp' needs 'host'"))
         return self
 
 
@@ -518,7 +519,7 @@ class ConferenceUnit(Device):
         data = self._codec.send(event)  # validates before we look at the link
         writer = self._writer
         if writer is None or writer.is_closing():
-            raise ConnectionLostError(f"{self.name}: not connected")
+            raise ConnectionLostError(_("{name}: not connected").format(name=self.name))
         writer.write(data)
         await writer.drain()
 

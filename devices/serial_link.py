@@ -21,6 +21,7 @@ from collections.abc import Awaitable, Callable
 import serial_asyncio_fast
 
 from councild.errors import ConnectionLostError, OperationTimeoutError
+from councild.i18n import _
 
 # A desk or CU on a LAN answers a TCP SYN in milliseconds; 3 s also covers a CU rebooting its
 # network stack, and is short enough that the reconnect loop keeps trying often.
@@ -105,12 +106,14 @@ async def follow(
             async with asyncio.timeout(timeout):
                 data = await reader.read(READ_SIZE)
         if data == b"":
-            raise ConnectionLostError("peer closed the connection")
+            raise ConnectionLostError(_("peer closed the connection"))
         now = clock()
         if data and feed(data):
             last_valid = now
         if now - last_valid >= lost_after:
-            raise OperationTimeoutError(f"no answer for {now - last_valid:.1f} s")
+            raise OperationTimeoutError(
+                _("no answer for {seconds:.1f} s").format(seconds=now - last_valid)
+            )
         if ping is not None and now - last_ping >= ping_interval:
             last_ping = now
             await ping()

@@ -26,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from councild.i18n import _
 from devices.conference import (
     DEFAULT_TCP_PORT,
     Closed,
@@ -396,11 +397,11 @@ class CUUseCases:
             await asyncio.sleep(rng.uniform(*RANDOM_INTERVAL))
             if rng.random() < 0.2:
                 self.chair_next()
-                print("cu: chair presses next", flush=True)
+                print(_("cu: chair presses next"), flush=True)
             else:
                 seat = rng.choice(seats)
                 self.press(seat)
-                print(f"cu: delegate {seat} presses the mic button", flush=True)
+                print(_("cu: delegate {seat} presses the mic button").format(seat=seat), flush=True)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -421,11 +422,13 @@ async def run(args: argparse.Namespace) -> None:
     sim = CUSimulator(args.host, port, pty=args.pty, link=args.link, state=state)
     async with sim:
         if sim.pty_path is not None:
-            print(f"cu simulator on serial pty {sim.pty_path}", flush=True)
+            print(_("cu simulator on serial pty {path}").format(path=sim.pty_path), flush=True)
             if args.link:
-                print(f"cu simulator link {args.link} -> {sim.pty_path}", flush=True)
+                text = _("cu simulator link {link} -> {path}")
+                print(text.format(link=args.link, path=sim.pty_path), flush=True)
         else:
-            print(f"cu simulator listening on {sim.host}:{sim.port}", flush=True)
+            text = _("cu simulator listening on {host}:{port}")
+            print(text.format(host=sim.host, port=sim.port), flush=True)
         if args.script == "random":
             await CUUseCases(sim).random_activity(range(1, 25), random.Random(args.seed))
         else:

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from councild.i18n import _
 from devices.allen_heath import (
     DEFAULT_PORT,
     QU_FIRST_NOTE,
@@ -54,7 +55,7 @@ class SQState:
     frozen: bool = False
 
     def __post_init__(self) -> None:
-        for strip, (_, count) in SQ_MUTE_PARAMS.items():
+        for strip, (_first, count) in SQ_MUTE_PARAMS.items():
             for index in range(1, count + 1):
                 self.muted.setdefault((strip, index), False)
 
@@ -217,7 +218,8 @@ class SQUseCases:
             channel = rng.choice(channels)
             muted = not self.sim.state.is_muted(channel)
             self.surface_mute(channel, muted)
-            print(f"sq: surface {'mutes' if muted else 'unmutes'} input {channel}", flush=True)
+            text = _("sq: surface mutes input {n}") if muted else _("sq: surface unmutes input {n}")
+            print(text.format(n=channel), flush=True)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -232,9 +234,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 async def run(args: argparse.Namespace) -> None:
     sim = SQSimulator(args.host, args.port, variant=args.variant, midi_channel=args.midi_channel)
     async with sim:
+        text = _("{variant} simulator listening on {host}:{port} (MIDI channel {channel})")
         print(
-            f"{args.variant} simulator listening on {sim.host}:{sim.port} "
-            f"(MIDI channel {args.midi_channel})",
+            text.format(
+                variant=args.variant, host=sim.host, port=sim.port, channel=args.midi_channel
+            ),
             flush=True,
         )
         if args.script == "random":
