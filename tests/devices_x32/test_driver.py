@@ -347,7 +347,11 @@ async def test_no_desk_at_all_is_retried_not_raised(recorder: Recorder) -> None:
                 lambda ch, leaf, arg: encode_message(channel_address(ch, leaf), arg),
                 st.integers(min_value=1, max_value=40),
                 st.sampled_from(["mix/on", "mix/fader", "config/name"]),
-                st.one_of(st.integers(-5, 5), st.floats(width=32), st.text(max_size=14)),
+                st.one_of(
+                    st.integers(-5, 5),
+                    st.floats(width=32),
+                    st.text(st.characters(blacklist_characters="\0"), max_size=14),
+                ),
             ),
         ),
         max_size=30,
