@@ -24,7 +24,7 @@ from enum import Enum, StrEnum
 from typing import ClassVar, Literal
 
 import mido
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from councild.errors import ConnectionLostError, LocalProtocolError
 from councild.i18n import _
@@ -104,8 +104,12 @@ _SQ_PARAM_TO_STRIP: dict[int, tuple[Strip, int]] = {
 }
 
 
+# Inputs an A&H desk can have (dLive: 128); the SQ codec enforces its own 48.
+MAX_INPUTS = 128
+
+
 def _check_strip(strip: Strip, index: int) -> None:
-    count = SQ_MUTE_PARAMS[strip][1]
+    count = MAX_INPUTS if strip == Strip.INPUT else SQ_MUTE_PARAMS[strip][1]
     if not 1 <= index <= count:
         raise LocalProtocolError(f"{strip} {index} out of range 1..{count}")
 
@@ -336,7 +340,9 @@ class SQCodec(_MidiCodec):
     def send(self, event: MuteState | MuteQuery) -> bytes:
         """Bytes for one command; write them with one write() call."""
         strip, index = event.strip, event.index
-        first = SQ_MUTE_PARAMS[strip][0]
+        first, count = SQ_MUTE_PARAMS[strip]
+        if index > count:
+            raise LocalProtocolError(f"SQ {strip} {index} out of range 1..{count}")
         param = first + index - 1
         select = self._cc(0x63, param >> 7) + self._cc(0x62, param & 0x7F)
         if isinstance(event, MuteQuery):
@@ -488,7 +494,17 @@ class QuOptions(DeviceOptions):
     @field_validator("channels")
     @classmethod
     def _channels(cls, value: tuple[int, ...]) -> tuple[int, ...]:
-        return _check_channels(value, 64)
+        return _check_channels(value, MAX_INPUTS)
+
+    @model_validator(mode="after")
+    def _notes_fit(self) -> QuOptions:
+        if self.channels and self.first_note + self.channels[-1] - 1 > 0x7F:
+            raise ValueError(
+                _("channel {n} with first_note {f} is past MIDI note 127").format(
+                    n=self.channels[-1], f=self.first_note
+                )
+            )
+        return self
 
 
 class _AHDesk(Device):
@@ -621,7 +637,7 @@ class QuDesk(_AHDesk):
 
     def _new_codec(self) -> QuCodec:
         first = self.options.first_note
-        return QuCodec(self.options.midi_channel, first, inputs=min(64, 0x80 - first))
+        return QuCodec(self.options.midi_channel, first, inputs=min(MAX_INPUTS, 0x80 - first))
 
     async def _on_connect(self) -> None:
         self._resync = set()

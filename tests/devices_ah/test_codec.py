@@ -201,7 +201,9 @@ def test_qu_cannot_send_non_inputs() -> None:
 
 def test_invalid_events_cannot_exist() -> None:
     with pytest.raises(LocalProtocolError):
-        MuteState(index=49, muted=True)
+        MuteState(index=129, muted=True)
+    with pytest.raises(LocalProtocolError):
+        SQCodec().send(MuteState(index=49, muted=True))  # the SQ has 48 inputs
     with pytest.raises(LocalProtocolError):
         MuteQuery(strip=Strip.DCA, index=9)
     with pytest.raises(LocalProtocolError):
@@ -247,3 +249,20 @@ def test_sq_round_trip_after_garbage(events: list[MuteState], channel: int, nois
     drain(rx)
     rx.receive_data(b"".join(tx.send(e) for e in events))
     assert [e for e in drain(rx) if not isinstance(e, Malformed)] == events
+
+
+@given(mute_events, st.integers(1, 16))
+def test_sq_bytes_match_mido_as_second_opinion(event: MuteState, channel: int) -> None:
+    """mido builds the same NRPN from the protocol's CC numbers (99, 98, 6, 38, 96)."""
+    first = SQ_MUTE_PARAMS[event.strip][0]
+    param = first + event.index - 1
+
+    def cc(control: int, value: int) -> bytes:
+        msg = mido.Message("control_change", channel=channel - 1, control=control, value=value)
+        return bytes(msg.bytes())
+
+    select = cc(99, param >> 7) + cc(98, param & 0x7F)
+    codec = SQCodec(channel)
+    assert codec.send(event) == select + cc(6, 0) + cc(38, int(event.muted))
+    query = MuteQuery(strip=event.strip, index=event.index)
+    assert codec.send(query) == select + cc(96, 127)

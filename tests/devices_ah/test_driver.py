@@ -62,6 +62,9 @@ def test_registry_names_these_classes() -> None:
     assert opts.channels == (1, 3)
     with pytest.raises(ValueError, match="outside"):
         SQOptions(channels=(49,))
+    assert QuOptions(first_note=0, channels=(128,)).channels == (128,)  # dLive
+    with pytest.raises(ValueError, match="past MIDI note"):
+        QuOptions(channels=(97,))  # Qu: input 97 would be note 0x80
 
 
 async def test_connect_resyncs_every_channel() -> None:
