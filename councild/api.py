@@ -162,6 +162,23 @@ FLOOR_OPS: dict[str, Callable[[dict[str, Any]], model.Event]] = {
 }
 
 
+DIRECTOR_OPS = ("lock", "release", "wide", "force")
+
+
+def director_args(request: ApiRequest) -> dict[str, Any]:
+    """The validated arguments of a director op; ApiError for bad ones."""
+    if request.op == "lock":
+        return {"on": _bool(request.args, "on")}
+    if request.op == "force":
+        if "shot" in request.args:
+            shot = request.args["shot"]
+            if not isinstance(shot, str):
+                raise ApiError("bad_request", "'shot' must be a shot name")
+            return {"shot": shot}
+        return {"seat": _seat(request.args)}
+    return {}
+
+
 def floor_event(request: ApiRequest) -> model.Event:
     """The floor event a floor op stands for; ApiError for bad arguments."""
     return FLOOR_OPS[request.op](request.args)

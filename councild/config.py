@@ -24,6 +24,8 @@ from councild.model import Mode, Role
 from devices import DRIVERS, driver_class
 from devices.base import DeviceOptions
 
+CAMERA_DRIVERS = frozenset({"visca"})
+
 Id = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
 Seconds = Annotated[float, Field(ge=0)]
 SceneName = Annotated[str, Field(min_length=1, max_length=100)]  # OBS allows any name
@@ -75,11 +77,24 @@ class Scene(_Table):
     lower_third: bool = True  # the shared lower-third sources are part of this scene
 
 
+class Position(_Table):
+    camera: Id
+    preset: int = Field(ge=0, le=255)
+
+
 class Shot(_Table):
     scene: SceneName
-    kind: Literal["seat", "wide", "group", "other"] = "seat"
+    kind: Literal["seat", "wide", "group"] = "seat"
+    # A PTZ shot: `camera` + `preset`, or several `positions` the director may choose from
+    # (it never moves the camera that is on program, so two cameras per seat avoid a detour
+    # through the wide shot).
     camera: Id | None = None
     preset: int | None = Field(default=None, ge=0, le=255)
+    positions: list[Position] = []
+
+    def all_positions(self) -> list[Position]:
+        first = [Position(camera=self.camera, preset=self.preset)] if self.camera else []
+        return first + [p for p in self.positions if p not in first]
 
 
 class LowerThird(_Table):
@@ -98,15 +113,22 @@ class Obs(_Table):
 
 
 class Director(_Table):
-    wide: Id | None = None  # shot shown when nobody speaks
+    """Speaker-follow rules; unset values take the director's defaults (councild/director.py)."""
+
+    wide: Id | None = None  # shot shown when nobody speaks; required once shots exist
     group: Id | None = None  # shot shown when several speak at once
-    switch_in_delay: Seconds = 0.6
-    min_hold: Seconds = 3.0
-    hysteresis: Seconds = 1.0
-    idle_to_wide: Seconds = 5.0
-    chair_bias: Seconds = 0.5
-    cut_on_grant: bool = True
-    camera_settle: Seconds = 1.5
+    switch_in_delay: Seconds | None = None
+    min_hold: Seconds | None = None
+    hysteresis: Seconds | None = None
+    group_when: int | None = Field(default=None, ge=0)
+    idle_to_wide: Seconds | None = None
+    chair_bias: Seconds | None = None
+    cut_on_grant: bool | None = None
+    settle_time: Annotated[float, Field(gt=0)] | None = None
+
+    def rule_parameters(self) -> dict[str, Any]:
+        return {k: v for k, v in self.model_dump(exclude={"wide", "group"}).items()
+                if v is not None}
 
 
 class SpeakingLimits(_Table):
@@ -307,16 +329,23 @@ def _cross_check(config: Config) -> list[tuple[str, str]]:
             problems.append(
                 (f"shots.{name}.scene", f"shot {name!r} names undefined scene {shot.scene!r}")
             )
-        if shot.camera is not None and shot.camera not in config.devices:
-            problems.append(
-                (f"shots.{name}.camera", f"shot {name!r} names undefined camera {shot.camera!r}")
-            )
         if (shot.camera is None) != (shot.preset is None):
             problems.append((f"shots.{name}", "camera and preset go together"))
+        for pos in shot.all_positions():
+            table = config.devices.get(pos.camera)
+            if table is None:
+                problems.append((f"shots.{name}.camera",
+                                 f"shot {name!r} names undefined camera {pos.camera!r}"))
+            elif table.get("driver") not in CAMERA_DRIVERS:
+                problems.append((f"shots.{name}.camera",
+                                 f"device {pos.camera!r} is not a camera ({table.get('driver')})"))
     for key in ("wide", "group"):
         shot_name = getattr(config.director, key)
         if shot_name is not None and shot_name not in config.shots:
             problems.append((f"director.{key}", f"undefined shot {shot_name!r}"))
+    if config.shots and config.director.wide is None:
+        problems.append(("director.wide", "required once shots are configured: the shot "
+                         "shown when nobody speaks"))
     if config.keypad.device is not None and config.keypad.device not in config.devices:
         problems.append(("keypad.device", f"undefined device {config.keypad.device!r}"))
     return problems

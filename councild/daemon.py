@@ -20,11 +20,12 @@ from pathlib import Path
 from typing import Any
 
 from councild import api, floor
-from councild.config import Config
+from councild.config import CAMERA_DRIVERS, Config
 from councild.errors import FloorError, NotSupportedError
 from councild.i18n import _
 from councild.model import (
     AgendaChanged,
+    CameraMotion,
     Cancel,
     ChannelLevel,
     ChannelRequested,
@@ -48,6 +49,7 @@ from councild.model import (
 )
 from councild.roster import roster_from_config, rules_from_roster
 from councild.store import Store
+from councild.vision import Vision, director_config
 from devices import driver_class
 from devices.base import Device
 
@@ -104,6 +106,10 @@ class Daemon:
         self._calls: dict[str, asyncio.Queue[tuple[str, tuple[Any, ...]]]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._stopped = asyncio.Event()
+        self._director_config = director_config(config)
+        self.vision: Vision | None = None
+        if self._director_config is not None and config.obs.enabled:
+            self.device_views["obs"] = DeviceView(driver="obs-websocket")
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -131,6 +137,16 @@ class Daemon:
             self._calls[name] = asyncio.Queue()
             self._spawn(self._device_worker(name), f"calls:{name}")
             await device.start()
+        if self._director_config is not None:
+            cameras = {n: dev for n, dev in self.devices.items()
+                       if self.config.device_options[n].driver in CAMERA_DRIVERS}
+            self.vision = Vision(
+                self.config, self._director_config, emit=self.on_device_event,
+                note=self._note_director, changed=self._changed, clock=self.clock,
+                cameras=cameras, agenda_title=self._agenda_title,
+            )
+            await self.vision.start()
+            self.vision.restore_floor(tuple(s.seat for s in self.state.speakers))
         self._schedule_deadline()
         log.info("councild: session %r, %d seats, socket %s", session.key,
                  len(self.config.seats), self.socket_path)
@@ -138,6 +154,8 @@ class Daemon:
     async def stop(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
+        if self.vision is not None:
+            await self.vision.stop()
         for device in self.devices.values():
             await device.stop()
         for task in list(self._tasks):
@@ -188,9 +206,14 @@ class Daemon:
         if isinstance(event, Tick) and not effects and state == self.state:
             return effects  # an idle tick changes nothing worth recording
         self._store.record(self._session_id, source, event, effects, wall=now)
-        self.state = state
+        before, self.state = self.state, state
         self._note(source, event, effects)
         self._execute(effects)
+        if self.vision is not None:
+            if state.speakers != before.speakers:
+                self.vision.floor(tuple(s.seat for s in state.speakers))
+            if any(isinstance(e, AgendaChanged) for e in effects):
+                self.vision.agenda_changed()
         self._schedule_deadline()
         self._changed()
         return effects
@@ -256,6 +279,13 @@ class Daemon:
         if isinstance(event, DeviceStatus):
             self._device_status(event)
             return
+        if isinstance(event, CameraMotion):
+            if self.vision is not None and event.ok:
+                self.vision.camera_motion(event.device, event.moving)
+            if not event.moving:
+                self._note(event.device, event, [])
+            self._changed()
+            return
         if isinstance(event, ChannelLevel):
             seat = self._seat_by_channel.get((event.device, event.channel))
             if seat is not None:
@@ -298,6 +328,8 @@ class Daemon:
         if self.state.mode is Mode.VOICE:
             with contextlib.suppress(FloorError):
                 self.submit(Voice(seat=seat, active=active), device)
+        if self.vision is not None:
+            self.vision.voice(seat, active)
         self._changed()
 
     def _device_status(self, event: DeviceStatus) -> None:
@@ -338,6 +370,16 @@ class Daemon:
         self.events.append(entry)
         for conn in self._subscribers():
             conn.send({"event": "log", "entry": entry})
+
+    def _note_director(self, source: str, what: dict[str, Any]) -> None:
+        entry = {"time": self.clock(), "source": source, "event": what, "effects": []}
+        self.events.append(entry)
+        for conn in self._subscribers():
+            conn.send({"event": "log", "entry": entry})
+
+    def _agenda_title(self) -> str | None:
+        index = self.state.agenda
+        return self.rules.agenda[index].title if 0 <= index < len(self.rules.agenda) else None
 
     def _subscribers(self) -> list[api.Connection]:
         return [c for c in self.server.connections if c.subscribed and not c.closed]
@@ -409,6 +451,7 @@ class Daemon:
             "waiting": [{"seat": w.seat, "since": w.since, "reply": w in s.reply_queue}
                         for w in s.reply_queue + s.queue],
             "seats": seats,
+            "program": self.vision.state_dict() if self.vision is not None else None,
             "devices": {
                 name: {"driver": v.driver, "link": v.link.value, "detail": v.detail,
                        "errors": v.errors, "last_seen": v.last_seen, "since": v.since}
@@ -438,5 +481,20 @@ class Daemon:
             except FloorError as exc:
                 return api.error_reply(request.id, exc.code, exc.message)
             return {"id": request.id, "ok": True, "state": self.state_dict()}
-        known = ", ".join(["ping", "state", "subscribe", "unsubscribe", *api.FLOOR_OPS])
+        if op in api.DIRECTOR_OPS:
+            if self.vision is None:
+                return api.error_reply(request.id, "no_director",
+                                       _("no shots are configured: there is no director"))
+            args = api.director_args(request)
+            try:
+                self.vision.command(op, args)
+            except FloorError as exc:  # DirectorError is a FloorError
+                return api.error_reply(request.id, exc.code, exc.message)
+            self._note_director("api", {"type": op, **args})
+            if self._store is not None:
+                self._store.note(self._session_id, "api", "director", op, args,
+                                 wall=self.clock())
+            return {"id": request.id, "ok": True, "state": self.state_dict()}
+        known = ", ".join(["ping", "state", "subscribe", "unsubscribe", *api.FLOOR_OPS,
+                           *api.DIRECTOR_OPS])
         raise api.ApiError("unknown_op", f"unknown op {op!r} (known: {known})")

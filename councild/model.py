@@ -132,6 +132,17 @@ class DeviceStatus(Event):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class CameraMotion(Event):
+    """A camera started (moving) or finished a preset move; `ok` False = it failed."""
+
+    device: DeviceName
+    moving: bool
+    preset: int | None = None
+    ok: bool = True
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class KeyPressed(Event):
     """A key or pad on a chair keypad / button surface went down (pressed) or up."""
 

@@ -150,6 +150,17 @@ class Store:
                 rows,
             )
 
+    def note(self, session: int, source: str, kind: str, type_: str, body: dict[str, Any],
+             *, wall: float) -> None:
+        """Append one entry that is not a model event (e.g. a technician's director command)."""
+        with self._db:
+            self._db.execute("BEGIN")
+            self._db.execute(
+                "INSERT INTO log (session, wall, mono, kind, source, type, body) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (session, wall, time.monotonic(), kind, source, type_, json.dumps(body)),
+            )
+
     def rows(self, session: int, kinds: Sequence[str] | None = None) -> Iterator[LogRow]:
         sql = "SELECT seq, wall, kind, source, type, body FROM log WHERE session = ?"
         args: list[Any] = [session]

@@ -16,6 +16,7 @@ DRIVERS: dict[str, str] = {
     "sq": "devices.allen_heath:SQDesk",
     "qu": "devices.allen_heath:QuDesk",
     "dcs": "devices.conference:ConferenceUnit",
+    "visca": "devices.visca:ViscaCamera",
 }
 
 

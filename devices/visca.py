@@ -43,7 +43,7 @@ from councild.errors import (
     RemoteProtocolError,
 )
 from councild.i18n import _
-from councild.model import Event
+from councild.model import CameraMotion
 from devices.base import Device, DeviceOptions, Emit
 from devices.serial_link import close_writer, open_serial
 
@@ -556,21 +556,6 @@ PING_INTERVAL_S: Final = 0.5
 LIVENESS_TIMEOUT_S: Final = 2.0
 # First answer after opening the link; the reconnect loop retries with backoff after it.
 CONNECT_TIMEOUT_S: Final = 1.0
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class CameraMotion(Event):
-    """A camera started (moving) or finished a preset move; `ok` False = it failed.
-
-    The daemon feeds these to the director as CameraMoving / CameraSettled (or
-    CameraFailed when not ok).
-    """
-
-    device: str
-    moving: bool
-    preset: int | None = None
-    ok: bool = True
-    detail: str = ""
 
 
 class ViscaOptions(DeviceOptions):

@@ -1,0 +1,338 @@
+"""The picture: the director's decisions carried out in OBS and on the PTZ cameras.
+
+The daemon tells this module what the floor and the voices do; the pure director decides;
+this module turns its effects into OBS requests (program scene, lower-third texts) and camera
+preset recalls, and feeds the cameras' motion back. When OBS is not reachable the decisions
+are still made and shown in the state ("dry run"), so a technician can rehearse a
+configuration without touching the live stream; once OBS connects, the current shot and
+lower third are applied at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from councild import director as d
+from councild.config import Config
+from councild.errors import CouncildError
+from councild.i18n import _
+from councild.model import (
+    CutTo,
+    Effect,
+    Event,
+    HideLowerThird,
+    RecallPreset,
+    Role,
+    SeatId,
+    ShowLowerThird,
+)
+from devices.base import Device
+from scenes.obs import ObsClient, ObsInventory, ObsOptions
+
+log = logging.getLogger("councild.vision")
+
+ROLE_LABELS = {Role.CHAIR: "Chair", Role.CLERK: "Clerk", Role.GUEST: "", Role.MEMBER: ""}
+
+
+def lower_third_detail(party: str, role: Role) -> str:
+    label = ROLE_LABELS[role]
+    return " · ".join(x for x in (_(label) if label else "", party) if x)
+
+
+def director_config(config: Config) -> d.DirectorConfig | None:
+    """The director's view of config.toml; None when no shots are configured."""
+    if not config.shots or config.director.wide is None:
+        return None
+    users: dict[str, list[SeatId]] = {}
+    for seat in config.seats:
+        if seat.shot is not None:
+            users.setdefault(seat.shot, []).append(seat.id)
+    shots: dict[str, d.Shot] = {}
+    for name, shot in config.shots.items():
+        lower: d.LowerThird | None = None
+        seats = users.get(name, [])
+        if shot.kind == "seat" and len(seats) == 1:  # a shot framing several seats names nobody
+            seat = config.seat(seats[0])
+            councillor = config.councillor(seat.councillor) if seat else None
+            if seat is not None and councillor is not None:
+                lower = d.LowerThird(
+                    name=councillor.name,
+                    detail=lower_third_detail(councillor.party, config.seat_role(seat)),
+                )
+        shots[name] = d.Shot(
+            scene=shot.scene,
+            kind=d.ShotKind(shot.kind),
+            positions=tuple(d.Position(camera=p.camera, preset=p.preset)
+                            for p in shot.all_positions()),
+            lower_third=lower,
+        )
+    return d.DirectorConfig(
+        shots=shots,
+        seats={s.id: s.shot for s in config.seats if s.shot is not None},
+        wide=config.director.wide,
+        group=config.director.group,
+        **config.director.rule_parameters(),
+    )
+
+
+class Vision:
+    """Director + OBS + cameras, on the daemon's loop."""
+
+    def __init__(
+        self,
+        config: Config,
+        director_cfg: d.DirectorConfig,
+        *,
+        emit: Callable[[Event], None],
+        note: Callable[[str, dict[str, Any]], None],
+        changed: Callable[[], None],
+        clock: Callable[[], float],
+        cameras: Mapping[str, Device],
+        agenda_title: Callable[[], str | None],
+    ) -> None:
+        self.config = config
+        self.director = d.Director(director_cfg)
+        self.shots = director_cfg.shots
+        self._emit = emit
+        self._note = note
+        self._changed = changed
+        self._clock = clock
+        self._cameras = cameras
+        self._agenda_title = agenda_title
+        self.lower_third: tuple[str, str] | None = None
+        self.program_scene: str | None = None
+        self.obs: ObsClient | None = None
+        self._obs_jobs: asyncio.Queue[Callable[[], Awaitable[None]]] = asyncio.Queue()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._timer: asyncio.TimerHandle | None = None
+        self._open: tuple[SeatId, ...] = ()
+        self._chairs = frozenset(s.id for s in config.seats
+                                 if config.seat_role(s) is Role.CHAIR)
+
+    # --- lifecycle ------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        if self.config.obs.enabled:
+            obs = self.config.obs
+            options = ObsOptions(host=obs.host, port=obs.port, password_env=obs.password_env)
+            lt = obs.lower_third
+            needs_lower_third = any(s.lower_third is not None for s in self.shots.values())
+            self.obs = ObsClient(
+                options,
+                self._emit,
+                password=os.environ.get(obs.password_env) or None,
+                required_scenes=sorted({s.scene for s in self.shots.values()}),
+                required_inputs=[lt.name_source, lt.detail_source] if needs_lower_third else [],
+                on_ready=self._on_obs_ready,
+            )
+            self._spawn(self._obs_worker(), "vision:obs")
+            await self.obs.start()
+        self._apply(self.director.initial_effects())
+        self._schedule()
+
+    async def stop(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self.obs is not None:
+            await self.obs.stop()
+
+    def _spawn(self, coro: Any, name: str) -> None:
+        task = asyncio.get_running_loop().create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # --- inputs from the daemon -------------------------------------------------------------
+
+    def floor(self, speakers: tuple[SeatId, ...]) -> None:
+        """The floor's open mics after a step, in order of granting."""
+        if speakers == self._open:
+            return
+        granted = [s for s in speakers if s not in self._open]
+        self._open = speakers
+        for seat in granted:
+            self._step(d.Granted(seat=seat))
+        self._step(d.FloorChanged(open_seats=speakers, chair_seats=self._chairs))
+
+    def restore_floor(self, speakers: tuple[SeatId, ...]) -> None:
+        """After a restart: the open mics without pretending they were just granted."""
+        self._open = speakers
+        self._step(d.FloorChanged(open_seats=speakers, chair_seats=self._chairs))
+
+    def voice(self, seat: SeatId, active: bool) -> None:
+        self._step(d.VoiceChanged(seat=seat, active=active))
+
+    def camera_motion(self, camera: str, moving: bool) -> None:
+        if camera in self.director.config.cameras:
+            self._step(d.CameraMoving(camera=camera) if moving else d.CameraSettled(camera=camera))
+
+    def agenda_changed(self) -> None:
+        """The lower third carries the agenda item: rewrite it if one is showing."""
+        if self.lower_third is not None and self.program_scene is not None:
+            shot = self.shots.get(self.director.program)
+            if shot is not None and shot.lower_third is not None:
+                self._show_lower_third(shot.lower_third.name, shot.lower_third.detail)
+
+    def command(self, op: str, args: Mapping[str, Any]) -> None:
+        """Technician commands (API ops lock, wide, force, release). DirectorError if refused."""
+        if op == "lock":
+            self._step(d.Lock(on=bool(args["on"])))
+        elif op == "release":
+            self._step(d.Release())
+        elif op == "wide":
+            self._step(d.Force(shot=self.director.config.wide))
+        elif op == "force":
+            if "shot" in args:
+                shot = str(args["shot"])
+            else:
+                shot = self.director.config.seat_shot(str(args["seat"]))
+            self._step(d.Force(shot=shot))
+        else:
+            raise KeyError(op)
+
+    # --- the director -----------------------------------------------------------------------
+
+    def _step(self, event: d.DirectorInput) -> None:
+        effects = self.director.step(event, self._clock())
+        self._apply(effects)
+        self._schedule()
+        if effects or not isinstance(event, d.Tick):
+            self._changed()
+
+    def _schedule(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        due = self.director.next_deadline()
+        if due is not None:
+            loop = asyncio.get_running_loop()
+            self._timer = loop.call_at(loop.time() + max(0.0, due - self._clock()), self._tick)
+
+    def _tick(self) -> None:
+        self._timer = None
+        self._step(d.Tick())
+
+    def _apply(self, effects: list[Effect]) -> None:
+        for effect in effects:
+            if isinstance(effect, CutTo):
+                self._cut(effect.shot)
+            elif isinstance(effect, ShowLowerThird):
+                self._show_lower_third(effect.name, effect.detail)
+            elif isinstance(effect, HideLowerThird):
+                self.lower_third = None
+                self._obs(lambda: self._set_lower_third("", ""))
+            elif isinstance(effect, RecallPreset):
+                self._recall(effect.camera, effect.preset)
+
+    def _cut(self, shot_name: str) -> None:
+        scene = self.shots[shot_name].scene
+        self.program_scene = scene
+        live = self.obs is not None and self.obs.connected
+        dry = "" if live else _("dry run: OBS not connected")
+        self._note("director", {"type": "Cut", "shot": shot_name, "scene": scene,
+                                "detail": dry})
+        self._obs(lambda: self._put_on_program(scene))
+
+    def _show_lower_third(self, name: str, detail: str) -> None:
+        agenda = self._agenda_title()
+        full = " · ".join(x for x in (detail, agenda) if x)
+        self.lower_third = (name, full)
+        self._obs(lambda: self._set_lower_third(name, full))
+
+    def _recall(self, camera: str, preset: int) -> None:
+        device = self._cameras.get(camera)
+        recall = getattr(device, "recall", None)
+        if recall is None:
+            log.warning("camera %s: no such camera device; preset %d not recalled", camera, preset)
+            return
+
+        async def run() -> None:
+            try:
+                await recall(preset)
+            except (CouncildError, OSError) as exc:
+                # The director's settle time covers a camera that never reports arrival.
+                log.warning("camera %s: preset %d: %s", camera, preset, exc)
+
+        self._spawn(run(), f"recall:{camera}")
+
+    # --- OBS --------------------------------------------------------------------------------
+
+    def _obs(self, job: Callable[[], Awaitable[None]]) -> None:
+        if self.obs is not None:
+            self._obs_jobs.put_nowait(job)
+
+    async def _obs_worker(self) -> None:
+        """One request at a time, in order: a lower third never overtakes its cut."""
+        while True:
+            job = await self._obs_jobs.get()
+            if self.obs is None or not self.obs.connected:
+                continue  # applied in full by _on_obs_ready when OBS comes (back)
+            try:
+                await job()
+            except CouncildError as exc:
+                log.warning("obs: %s", exc)
+
+    async def _put_on_program(self, scene: str) -> None:
+        assert self.obs is not None
+        if self.config.obs.studio_mode:
+            await self.obs.set_preview_scene(scene)
+            await self.obs.trigger_transition()
+        else:
+            await self.obs.set_program_scene(scene)
+
+    async def _set_lower_third(self, name: str, detail: str) -> None:
+        assert self.obs is not None
+        lt = self.config.obs.lower_third
+        await self.obs.set_text(lt.name_source, name)
+        await self.obs.set_text(lt.detail_source, detail)
+
+    async def _on_obs_ready(self, inventory: ObsInventory) -> None:
+        if inventory.missing_scenes or inventory.missing_inputs:
+            missing = ", ".join([*inventory.missing_scenes, *inventory.missing_inputs])
+            log.error("obs: missing scenes/sources: %s (councild obs-collection writes them)",
+                      missing)
+        assert self.obs is not None
+        if self.config.obs.studio_mode and not inventory.studio_mode:
+            await self.obs.set_studio_mode(True)
+        if self.program_scene is not None and self.program_scene not in inventory.missing_scenes:
+            await self._put_on_program(self.program_scene)
+        if not inventory.missing_inputs and any(s.lower_third for s in self.shots.values()):
+            name, detail = self.lower_third or ("", "")
+            await self._set_lower_third(name, detail)
+        self._changed()
+
+    # --- what clients see -------------------------------------------------------------------
+
+    def state_dict(self) -> dict[str, Any]:
+        snap = self.director.snapshot()
+        obs = self.obs
+        return {
+            "shot": snap.program,
+            "scene": self.program_scene,
+            "seat": snap.program_seat,
+            "preview": obs.preview_scene if obs is not None else None,
+            "obs_program": obs.program_scene if obs is not None else None,
+            "mode": snap.mode.value,
+            "locked": snap.mode is d.Mode.LOCKED,
+            "forced": snap.forced,
+            "preparing": snap.preparing,
+            "dry_run": obs is None or not obs.connected,
+            "lower_third": (
+                {"name": self.lower_third[0], "detail": self.lower_third[1]}
+                if self.lower_third else None
+            ),
+            "cameras": {
+                name: {"state": "on_air" if v.status is d.CameraStatus.PROGRAM
+                       else v.status.value, "preset": v.preset}
+                for name, v in snap.cameras.items()
+            },
+        }
