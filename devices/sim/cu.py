@@ -233,6 +233,11 @@ class CUSimulator:
         self._tasks: set[asyncio.Task[None]] = set()
 
     @property
+    def usecases(self) -> CUUseCases:
+        """Scripted activity (the demo and `start_simulator` callers use this)."""
+        return CUUseCases(self)
+
+    @property
     def pty_path(self) -> str | None:
         return self.pty.path if self.pty is not None else None
 

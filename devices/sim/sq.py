@@ -87,6 +87,11 @@ class SQSimulator:
         self._tasks: set[asyncio.Task[None]] = set()
 
     @property
+    def usecases(self) -> SQUseCases:
+        """Scripted activity (the demo and `start_simulator` callers use this)."""
+        return SQUseCases(self)
+
+    @property
     def clients(self) -> int:
         return len(self._clients)
 
