@@ -246,6 +246,26 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# --- obs-collection ---------------------------------------------------------------------------
+
+
+def cmd_obs_collection(args: argparse.Namespace) -> int:
+    from councild.obs_setup import write_for
+
+    config = _load_config(args.config)
+    if config is None:
+        return EXIT_CONFIG
+    try:
+        width, height = (int(x) for x in args.canvas.lower().split("x"))
+    except ValueError:
+        print(_("--canvas takes WIDTHxHEIGHT, e.g. 1920x1080"), file=sys.stderr)
+        return EXIT_CONFIG
+    path = write_for(config, Path(args.output), args.name, (width, height))
+    print(_("wrote {path}: {n} scenes; in OBS: Scene Collection → Import").format(
+        path=path, n=len(config.scenes)))
+    return EXIT_OK
+
+
 # --- sim ---------------------------------------------------------------------------------------
 
 
@@ -313,6 +333,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seconds", type=float, default=0,
                    help=_("stop after this many seconds (0: run until Ctrl-C)"))
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("obs-collection",
+                       help=_("write an OBS scene collection matching the configuration"))
+    p.add_argument("-c", "--config", default=default_config)
+    p.add_argument("-o", "--output", required=True, help=_("directory to write into"))
+    p.add_argument("--name", default="councild", help=_("scene collection name"))
+    p.add_argument("--canvas", default="1920x1080", help=_("base canvas, WIDTHxHEIGHT"))
+    p.set_defaults(func=cmd_obs_collection)
 
     _add_sim_parsers(sub)
     return parser

@@ -159,9 +159,10 @@ class Vision:
             return
         granted = [s for s in speakers if s not in self._open]
         self._open = speakers
+        # The floor first: the director ignores a grant for a mic it does not know is open.
+        self._step(d.FloorChanged(open_seats=speakers, chair_seats=self._chairs))
         for seat in granted:
             self._step(d.Granted(seat=seat))
-        self._step(d.FloorChanged(open_seats=speakers, chair_seats=self._chairs))
 
     def restore_floor(self, speakers: tuple[SeatId, ...]) -> None:
         """After a restart: the open mics without pretending they were just granted."""

@@ -48,7 +48,7 @@ class Health:
     link: Link
     last_seen: float | None  # wall time of the last valid input from the peer
     errors: int  # malformed or unexpected input since start
-    reconnects: int
+    reconnects: int  # successful connections after the first
     detail: str
 
 
@@ -72,6 +72,7 @@ class Device(ABC):
         self._detail = ""
         self._task: asyncio.Task[None] | None = None
         self._tries = 0
+        self._was_connected = False
 
     # --- what the daemon calls ------------------------------------------------------------
 
@@ -112,6 +113,9 @@ class Device(ABC):
         """
 
     def _connected(self, detail: str = "") -> None:
+        if self._was_connected:
+            self._reconnects += 1
+        self._was_connected = True
         self._tries = 0
         self._seen()
         self._set_link(Link.CONNECTED, detail)
@@ -153,14 +157,17 @@ class Device(ABC):
             except AuthenticationError as exc:
                 reason = str(exc)
                 self._tries = BACKOFF_MAX_TRIES  # retrying fast will not fix a password
-            except Exception as exc:  # noqa: BLE001 - any failure of the link means retry
+            except Exception as exc:  # any failure of the link means retry
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    # asyncio.wait_for (3.11) can turn our cancellation into the error it
+                    # raced with; stopping must still stop.
+                    raise asyncio.CancelledError from exc
                 reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
                 if first or self._link == Link.CONNECTED:
                     self.log.warning("%s: link lost: %s", self.name, reason)
                 else:
                     self.log.debug("%s: retry failed: %s", self.name, reason)
-            if not first:
-                self._reconnects += 1
             first = False
             self._set_link(Link.LOST, reason)
             await asyncio.sleep(backoff_delay(self._tries))

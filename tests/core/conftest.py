@@ -53,15 +53,6 @@ def chamber_toml(members: int = 8, extra: str = "") -> str:
 
 
 @pytest.fixture
-def short_tmp() -> Iterator[Path]:
-    """A short temporary directory: Unix socket paths are limited to ~107 bytes."""
-    import tempfile
-
-    with tempfile.TemporaryDirectory(prefix="cd-") as d:
-        yield Path(d)
-
-
-@pytest.fixture
 async def daemon(short_tmp: Path) -> AsyncIterator[Daemon]:
     d = Daemon(parse(chamber_toml()), store_path=short_tmp / "s.db",
                socket_path=short_tmp / "api.sock")
