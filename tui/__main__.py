@@ -1,0 +1,18 @@
+"""`python -m tui [--socket PATH]`: the TUI without the councild CLI around it."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from tui.app import add_arguments, run_tui
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m tui")
+    add_arguments(parser)
+    return run_tui(parser.parse_args())
+
+
+if __name__ == "__main__":
+    sys.exit(main())
