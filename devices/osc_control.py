@@ -1,0 +1,413 @@
+"""OSC control input: Bitfocus Companion (or any OSC button surface) as the chair's keypad.
+
+Companion's generic-OSC buttons send one OSC message per UDP datagram. The addresses are in
+docs/osc.md; in short `/councild/grant <seat>`, `/councild/next`, `/councild/revoke [<seat>]`,
+`/councild/revoke_all`, `/councild/priority <0|1>`, `/councild/clear`, `/councild/wide`,
+`/councild/lock <0|1>`, `/councild/agenda`, `/councild/mute_remote <0|1>` and
+`/councild/key <name> [<0|1>]` (a raw key for number entry).
+
+Layers: `OscControlCodec` (sans-IO: a datagram → `ControlAction` / `ControlKey`; it parses
+with python-osc and turns whatever python-osc raises into `OscControlError`) and `OscControl`
+(asyncio UDP: source-address filter, the `on_action` callback, seat-state feedback).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import re
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any, Literal
+
+from pydantic import Field, field_validator
+from pythonosc.osc_bundle import OscBundle
+from pythonosc.osc_message import OscMessage
+from pythonosc.osc_message_builder import OscMessageBuilder
+
+from councild.errors import ConnectionLostError, LocalProtocolError, RemoteProtocolError
+from councild.keypad import (
+    Action,
+    AdvanceAgenda,
+    ClearQueue,
+    GrantSeat,
+    KeyMap,
+    LockProgram,
+    MuteRemote,
+    NextSpeaker,
+    PriorityHold,
+    RevokeAll,
+    RevokeCurrent,
+    RevokeSeat,
+    SeatLamp,
+    Wide,
+)
+from councild.model import KeyPressed
+from devices.base import Device, DeviceOptions, Emit
+
+__all__ = [
+    "NEED_DATA",
+    "PREFIX",
+    "ControlAction",
+    "ControlEvent",
+    "ControlKey",
+    "OscControl",
+    "OscControlCodec",
+    "OscControlError",
+    "OscControlOptions",
+    "seat_state_datagram",
+]
+
+PREFIX = "/councild"
+DEFAULT_PORT = 9000
+# Companion's messages are tens of bytes; a datagram past 1 KiB is not meant for us.
+MAX_DATAGRAM = 1024
+# Parsed commands not yet taken by next_event(); one datagram = one command.
+MAX_PENDING = 64
+
+_SEAT = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")
+_KEY = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
+
+log = logging.getLogger("councild.device.osc_control")
+
+
+class OscControlError(RemoteProtocolError):
+    """A datagram that is not one of our OSC control messages."""
+
+
+class _Sentinel(Enum):
+    NEED_DATA = "NEED_DATA"  # nothing decoded is waiting
+
+    def __repr__(self) -> str:
+        return self.value
+
+
+NEED_DATA = _Sentinel.NEED_DATA
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ControlEvent:
+    """A decoded control message."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ControlAction(ControlEvent):
+    action: Action
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ControlKey(ControlEvent):
+    """`/councild/key <name> [<0|1>]`: a key of a surface, for the keypad's number entry."""
+
+    key: str
+    pressed: bool
+
+
+# --- argument parsing --------------------------------------------------------------------------
+
+
+def _flag(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int | float) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.lower() in ("0", "1", "on", "off", "true", "false"):
+        return value.lower() in ("1", "on", "true")
+    raise OscControlError(f"expected 0 or 1, got {value!r}")
+
+
+def _seat(value: Any) -> str:
+    if isinstance(value, bool):
+        raise OscControlError(f"expected a seat, got {value!r}")
+    if isinstance(value, int) and 0 <= value <= 65535:
+        return str(value)
+    if isinstance(value, float) and value.is_integer() and 0 <= value <= 65535:
+        return str(int(value))
+    if isinstance(value, str) and _SEAT.match(value):
+        return str(int(value)) if value.isdigit() else value
+    raise OscControlError(f"expected a seat, got {value!r}")
+
+
+def _no_args(make: Callable[[], Action]) -> Callable[[list[Any]], Action | None]:
+    """A command without arguments. Companion may add 1 on press and 0 on release: a 0 (or
+    false) is the release and does nothing."""
+
+    def parse(args: list[Any]) -> Action | None:
+        if not args:
+            return make()
+        if len(args) == 1:
+            return make() if _flag(args[0]) else None
+        raise OscControlError(f"expected no arguments, got {len(args)}")
+
+    return parse
+
+
+def _one_flag(make: Callable[[bool], Action]) -> Callable[[list[Any]], Action | None]:
+    def parse(args: list[Any]) -> Action | None:
+        if len(args) != 1:
+            raise OscControlError(f"expected one 0|1 argument, got {len(args)}")
+        return make(_flag(args[0]))
+
+    return parse
+
+
+def _grant(args: list[Any]) -> Action | None:
+    if len(args) != 1:
+        raise OscControlError(f"grant expects one seat, got {len(args)} arguments")
+    return GrantSeat(seat=_seat(args[0]))
+
+
+def _revoke(args: list[Any]) -> Action | None:
+    if not args:
+        return RevokeCurrent()
+    if len(args) == 1:
+        return RevokeSeat(seat=_seat(args[0]))
+    raise OscControlError(f"revoke expects at most one seat, got {len(args)} arguments")
+
+
+_COMMANDS: dict[str, Callable[[list[Any]], Action | None]] = {
+    "grant": _grant,
+    "next": _no_args(NextSpeaker),
+    "revoke": _revoke,
+    "revoke_all": _no_args(RevokeAll),
+    "priority": _one_flag(lambda on: PriorityHold(on=on)),
+    "clear": _no_args(ClearQueue),
+    "wide": _no_args(Wide),
+    "lock": _one_flag(lambda on: LockProgram(on=on)),
+    "agenda": _no_args(AdvanceAgenda),
+    "mute_remote": _one_flag(lambda on: MuteRemote(on=on)),
+}
+
+
+class OscControlCodec:
+    """Datagrams in (`receive_data`), ControlEvents out (`next_event`).
+
+    A datagram that is not a valid control message makes `receive_data` raise OscControlError
+    (and nothing is queued); a valid message that means "nothing" (a release of a button
+    without release semantics) queues nothing either.
+    """
+
+    def __init__(self) -> None:
+        self._pending: deque[ControlEvent] = deque()
+        self.datagrams = 0  # valid control messages decoded
+
+    def receive_data(self, datagram: bytes) -> None:
+        if len(datagram) > MAX_DATAGRAM:
+            raise OscControlError(f"datagram of {len(datagram)} bytes (max {MAX_DATAGRAM})")
+        if OscBundle.dgram_is_bundle(datagram):
+            raise OscControlError("OSC bundles are not supported; send single messages")
+        try:
+            message = OscMessage(datagram)
+            address = message.address
+            args = list(message.params)
+        except Exception as exc:  # noqa: BLE001 - python-osc raises many types on garbage
+            raise OscControlError(f"not an OSC message: {type(exc).__name__}") from None
+        event = self._interpret(address, args)
+        self.datagrams += 1
+        if event is not None:
+            if len(self._pending) >= MAX_PENDING:
+                self._pending.popleft()  # caller stopped draining: keep the newest
+            self._pending.append(event)
+
+    def next_event(self) -> ControlEvent | _Sentinel:
+        return self._pending.popleft() if self._pending else NEED_DATA
+
+    @staticmethod
+    def _interpret(address: str, args: list[Any]) -> ControlEvent | None:
+        head, sep, command = address.rpartition("/")
+        if head != PREFIX or not sep:
+            raise OscControlError(f"unknown address {address[:80]!r}")
+        if command == "key":
+            if not 1 <= len(args) <= 2 or not isinstance(args[0], str) or not _KEY.match(args[0]):
+                raise OscControlError("key expects <name> [<0|1>]")
+            pressed = _flag(args[1]) if len(args) == 2 else True
+            return ControlKey(key=args[0], pressed=pressed)
+        parse = _COMMANDS.get(command)
+        if parse is None:
+            raise OscControlError(f"unknown address {address[:80]!r}")
+        action = parse(args)
+        return ControlAction(action=action) if action is not None else None
+
+
+def seat_state_datagram(seat: str, lamp: SeatLamp) -> bytes:
+    """Feedback: `/councild/seat/<id>/state ,s <free|requesting|speaking|over>`."""
+    if not _SEAT.match(seat):
+        raise LocalProtocolError(f"bad seat id {seat!r}")
+    builder = OscMessageBuilder(address=f"{PREFIX}/seat/{seat}/state")
+    builder.add_arg(lamp.value)
+    return builder.build().dgram
+
+
+# --- the driver --------------------------------------------------------------------------------
+
+
+def _host_port(text: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise ValueError(f"expected HOST:PORT, got {text!r}")
+    return host.strip("[]"), int(port)
+
+
+class OscControlOptions(DeviceOptions):
+    driver: Literal["osc_control"] = "osc_control"
+    follow_floor: bool = False  # nothing to switch
+    host: str = "127.0.0.1"  # where to listen; Companion on another machine needs its LAN IP
+    port: int = Field(default=DEFAULT_PORT, ge=0, le=65535)  # 0 = any free port (tests)
+    # Source addresses or networks allowed to send commands; everything else is counted.
+    allow: list[str] = Field(default_factory=lambda: ["127.0.0.1", "::1"])
+    feedback: str | None = None  # "HOST:PORT" receiving /councild/seat/<id>/state
+    keys: dict[str, str] = Field(default_factory=dict)  # for /councild/key names
+
+    @field_validator("allow")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for item in value:
+            ipaddress.ip_network(item, strict=False)
+        return value
+
+    @field_validator("feedback")
+    @classmethod
+    def _feedback(cls, value: str | None) -> str | None:
+        if value is not None:
+            _host_port(value)
+        return value
+
+    @field_validator("keys")
+    @classmethod
+    def _keys_valid(cls, value: dict[str, str]) -> dict[str, str]:
+        KeyMap.build(value)
+        return value
+
+
+ActionCallback = Callable[[Action], None]
+
+
+class _Protocol(asyncio.DatagramProtocol):
+    def __init__(self, owner: OscControl) -> None:
+        self._owner = owner
+
+    def datagram_received(self, data: bytes, addr: tuple[str | Any, ...]) -> None:
+        self._owner._on_datagram(data, addr)
+
+    def error_received(self, exc: Exception) -> None:
+        # ICMP port unreachable from a feedback target that is down: not our link's fault.
+        log.debug("osc_control: %s", exc)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._owner._on_lost(exc)
+
+
+class OscControl(Device):
+    """Listens for control messages; actions go to `on_action`, raw keys are emitted as
+    KeyPressed (the daemon runs them through its keypad). Feedback via `set_seat_states`."""
+
+    Options = OscControlOptions
+
+    def __init__(
+        self, name: str, options: DeviceOptions, emit: Emit,
+        on_action: ActionCallback | None = None,
+    ) -> None:
+        super().__init__(name, options, emit)
+        if not isinstance(options, OscControlOptions):
+            raise TypeError(f"{name}: expected OscControl.Options")
+        self.opts = options
+        self.on_action = on_action
+        self._allow = [ipaddress.ip_network(a, strict=False) for a in options.allow]
+        self._feedback = _host_port(options.feedback) if options.feedback else None
+        self._codec = OscControlCodec()
+        self._transport: asyncio.DatagramTransport | None = None
+        self._lost: asyncio.Future[None] | None = None
+        self._sent_lamps: dict[str, SeatLamp] = {}
+        self._lamps: dict[str, SeatLamp] = {}
+        self.rejected = 0  # datagrams from sources not in `allow`
+        self.actions = 0  # actions handed to on_action
+
+    @property
+    def local_address(self) -> tuple[str, int] | None:
+        if self._transport is None:
+            return None
+        host, port = self._transport.get_extra_info("sockname")[:2]
+        return str(host), int(port)
+
+    def set_seat_states(self, lamps: Mapping[str, SeatLamp]) -> int:
+        """Send the seats whose state changed to the feedback address; returns how many."""
+        self._lamps = dict(lamps)
+        return self._send_feedback()
+
+    def _send_feedback(self) -> int:
+        if self._feedback is None or self._transport is None:
+            return 0
+        sent = 0
+        for seat, lamp in self._lamps.items():
+            if self._sent_lamps.get(seat) is lamp:
+                continue
+            try:
+                self._transport.sendto(seat_state_datagram(seat, lamp), self._feedback)
+            except LocalProtocolError:
+                continue  # a seat id OSC cannot carry; the configuration forbids these anyway
+            self._sent_lamps[seat] = lamp
+            sent += 1
+        return sent
+
+    async def _session(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._lost = loop.create_future()
+        transport, _proto = await loop.create_datagram_endpoint(
+            lambda: _Protocol(self), local_addr=(self.opts.host, self.opts.port)
+        )
+        self._transport = transport
+        self._codec = OscControlCodec()
+        self._sent_lamps.clear()  # a restarted Companion needs everything again
+        try:
+            host, port = self.local_address or (self.opts.host, self.opts.port)
+            self._connected(f"udp://{host}:{port}")
+            self._send_feedback()
+            await self._lost
+        finally:
+            self._transport = None
+            transport.close()
+
+    def _on_lost(self, exc: Exception | None) -> None:
+        if self._lost is not None and not self._lost.done():
+            self._lost.set_exception(exc or ConnectionLostError("socket closed"))
+
+    def _allowed(self, addr: tuple[Any, ...]) -> bool:
+        try:
+            ip = ipaddress.ip_address(str(addr[0]).split("%")[0])
+        except ValueError:
+            return False
+        if ip.version == 6 and ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
+        return any(ip in net for net in self._allow)
+
+    def _on_datagram(self, data: bytes, addr: tuple[Any, ...]) -> None:
+        if not self._allowed(addr):
+            self.rejected += 1
+            level = logging.WARNING if self.rejected <= 3 else logging.DEBUG
+            self.log.log(level, "%s: ignored a datagram from %s (not in allow)", self.name,
+                         addr[0])
+            return
+        try:
+            self._codec.receive_data(data)
+        except OscControlError as exc:
+            self._malformed("OSC control message", exc)
+            return
+        self._seen()
+        while isinstance(event := self._codec.next_event(), ControlEvent):
+            if isinstance(event, ControlKey):
+                self._emit(KeyPressed(device=self.name, key=event.key, pressed=event.pressed))
+            elif isinstance(event, ControlAction):
+                self._act(event.action)
+
+    def _act(self, action: Action) -> None:
+        if self.on_action is None:
+            self.log.debug("%s: %r dropped: no on_action", self.name, action)
+            return
+        self.actions += 1
+        try:
+            self.on_action(action)
+        except Exception:  # a bug in the callback must not kill the input
+            self.log.exception("%s: on_action(%r) failed", self.name, action)
