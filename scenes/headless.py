@@ -47,6 +47,8 @@ XVFB_START_TIMEOUT = 10.0
 PORT_POLL_INTERVAL = 0.02
 # After SIGKILL the kernel reaps at once; a process still there after this is stuck in D.
 KILL_WAIT_TIMEOUT = 5.0
+# Group members orphaned by the kill are reaped by init, usually within milliseconds.
+KILL_POLL_INTERVAL = 0.01
 
 # A closed loopback port: OBS fetches service lists at start and must reach nothing.
 DEAD_PROXY = "http://127.0.0.1:9"
@@ -371,14 +373,20 @@ def _spawn(argv: list[str], **kwargs: Any) -> subprocess.Popen[bytes]:
 
 
 async def _kill_group(proc: subprocess.Popen[bytes]) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGKILL)
+    """SIGKILL the whole group and wait until every member is gone, not just the leader:
+    Xvfb forks xkbcomp and OBS its helpers, and those are reaped by init, not by us."""
     deadline = time.monotonic() + KILL_WAIT_TIMEOUT
-    while proc.poll() is None:
+    while True:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)  # again each round: a fork may have raced
+        except ProcessLookupError:
+            if proc.poll() is not None:
+                return
+        proc.poll()  # reap the leader (our child) as soon as it is dead
         if time.monotonic() > deadline:
-            log.error("pid %d survived SIGKILL for %.0f s", proc.pid, KILL_WAIT_TIMEOUT)
+            log.error("process group %d survived SIGKILL for %.0f s", proc.pid, KILL_WAIT_TIMEOUT)
             return
-        await asyncio.sleep(0.01)
+        await asyncio.sleep(KILL_POLL_INTERVAL)
 
 
 # --- `councild obs-headless` (for the demo) ------------------------------------------------
