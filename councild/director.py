@@ -45,7 +45,8 @@ mics are open (`FloorChanged`): a closed mic is not heard in the stream, so it i
    options on a camera that is not on program — one already there if possible — recalls the
    preset, and cuts once the camera reports it has arrived (`CameraSettled`) or `settle_time`
    has passed, whichever is first. If every option needs the camera on program, it first cuts
-   to the wide shot, which frees the camera.
+   to the wide shot, which frees the camera. A camera whose move failed (`CameraFailed`) is
+   left alone for `settle_time`, then asked again; another free camera is used meanwhile.
 
 The technician
 --------------
@@ -75,6 +76,7 @@ from councild.errors import FloorError
 from councild.model import CutTo, Effect, HideLowerThird, RecallPreset, SeatId, ShowLowerThird
 
 __all__ = [
+    "CameraFailed",
     "CameraMoving",
     "CameraSettled",
     "CameraStatus",
@@ -187,13 +189,17 @@ class DirectorConfig:
         for seat, shot in self.seats.items():
             if shot not in self.shots:
                 problems.append(f"seat {seat!r}: shot {shot!r} is not a configured shot")
-        for name in ("switch_in_delay", "min_hold", "hysteresis", "idle_to_wide", "chair_bias"):
+        for name in ("switch_in_delay", "hysteresis", "idle_to_wide", "chair_bias"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0):
                 problems.append(f"{name} must be a finite number ≥ 0, not {value!r}")
-        if not (math.isfinite(self.settle_time) and self.settle_time > 0):
-            # 0 would let a camera be "settled" in the same instant it was told to move.
-            problems.append(f"settle_time must be > 0, not {self.settle_time!r}")
+        # Both must be > 0: a shot of no length is never wanted (and two cuts in the same
+        # instant would be the result), and a camera cannot be "settled" the instant it was
+        # told to move.
+        for name in ("min_hold", "settle_time"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value > 0):
+                problems.append(f"{name} must be a finite number > 0, not {value!r}")
         if self.group_when < 0 or self.group_when == 1:
             problems.append("group_when must be 0 (off) or ≥ 2")
         if problems:
@@ -264,6 +270,13 @@ class CameraSettled(DirectorInput):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class CameraFailed(DirectorInput):
+    """A preset move failed (error reply, timeout, link lost): position unknown."""
+
+    camera: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Tick(DirectorInput):
     """Time passed; sent at `next_deadline()`."""
 
@@ -282,6 +295,7 @@ class CameraStatus(StrEnum):
     IDLE = "idle"  # still, off program, at `preset` (None = unknown position)
     MOVING = "moving"  # travelling to `preset` (None = moved by someone else)
     PROGRAM = "program"  # on air: must not move
+    FAULT = "fault"  # a move failed; rested for settle_time before it is asked again
 
 
 @dataclass(frozen=True, slots=True)
@@ -380,6 +394,7 @@ class _State:
     chair_seats: frozenset[SeatId] = frozenset()
     grant: SeatId | None = None  # granted, not yet on program
     grant_hold: tuple[SeatId, float] | None = None  # granted seat on program, held until
+    detour: _Target | None = None  # on wide only to free the camera this target needs
     cameras: dict[str, CameraView] = field(default_factory=dict)
 
 
@@ -409,6 +424,7 @@ class Director:
             Granted: self._on_granted,
             CameraMoving: self._on_camera_moving,
             CameraSettled: self._on_camera_settled,
+            CameraFailed: self._on_camera_failed,
             Tick: lambda _e, _now: None,
             Force: self._on_force,
             Release: lambda _e, _now: None,
@@ -468,7 +484,7 @@ class Director:
         s, cfg, now = self._s, self.config, self._now
         times: list[float] = []
         for camera in s.cameras.values():
-            if camera.status is CameraStatus.MOVING:
+            if camera.status in (CameraStatus.MOVING, CameraStatus.FAULT):
                 times.append(camera.since + cfg.settle_time)
         if s.mode is not Mode.LOCKED:
             times.append(s.last_cut + cfg.min_hold)
@@ -542,6 +558,15 @@ class Director:
         cam = self._s.cameras.get(event.camera)
         if cam is not None and cam.status is CameraStatus.MOVING:
             self._s.cameras[event.camera] = CameraView(CameraStatus.IDLE, cam.preset, now)
+
+    def _on_camera_failed(self, event: CameraFailed, now: float) -> None:
+        cam = self._s.cameras.get(event.camera)
+        if cam is None:
+            return
+        if cam.status is CameraStatus.PROGRAM:
+            self._s.cameras[event.camera] = CameraView(CameraStatus.PROGRAM, None, cam.since)
+        else:
+            self._s.cameras[event.camera] = CameraView(CameraStatus.FAULT, None, now)
 
     def _on_force(self, event: Force, now: float) -> None:
         self._s.forced = event.shot
@@ -638,6 +663,12 @@ class Director:
             return _Target(cfg.seat_shot(s.grant), s.grant)
         current = _Target(s.program, s.program_seat)
         speaking = self._speaking(now)
+        detour = s.detour
+        if detour is not None and s.program == cfg.wide:
+            # Rule 8's detour: the wide shot only freed the camera; carry on to the speaker.
+            if detour.seat is None or detour.seat in speaking:
+                return detour
+            s.detour = None
         talking = {seat for seat in speaking if self._s.voices[seat].since is not None}
         p = s.program_seat
         if p is not None and self._holding(p, now):
@@ -714,6 +745,7 @@ class Director:
         # Every option needs the camera on program: show the room first to free it.
         if s.program != cfg.wide and not cfg.shots[cfg.wide].positions and hold_over:
             self._cut(_Target(cfg.wide, None), None, now, effects)
+            s.detour = target
             return True
         return False
 
@@ -755,6 +787,7 @@ class Director:
             s.cameras[position.camera] = CameraView(CameraStatus.PROGRAM, position.preset, now)
         s.pending = None
         s.last_cut = now
+        s.detour = None
         if s.grant_hold is not None and s.grant_hold[0] != target.seat:
             s.grant_hold = None
         if s.grant is not None and target.seat == s.grant:
@@ -784,5 +817,8 @@ class Director:
         for name, cam in s.cameras.items():
             if cam.status is CameraStatus.MOVING and now >= cam.since + self.config.settle_time:
                 s.cameras[name] = CameraView(CameraStatus.IDLE, cam.preset, now)
+            elif cam.status is CameraStatus.FAULT and now >= cam.since + self.config.settle_time:
+                # Rested: try it again rather than lose a camera for the whole session.
+                s.cameras[name] = CameraView(CameraStatus.IDLE, None, now)
         if s.grant_hold is not None and now >= s.grant_hold[1]:
             s.grant_hold = None

@@ -19,6 +19,7 @@ from hypothesis.stateful import (
 )
 
 from councild.director import (
+    CameraFailed,
     CameraMoving,
     CameraSettled,
     Director,
@@ -44,7 +45,7 @@ CAMERAS = ("A", "B")
 rule_params = st.fixed_dictionaries(
     {
         "switch_in_delay": st.sampled_from([0.0, 0.5, 1.2]),
-        "min_hold": st.sampled_from([0.0, 2.0, 4.0]),
+        "min_hold": st.sampled_from([0.1, 2.0, 4.0]),
         "hysteresis": st.sampled_from([0.0, 2.0]),
         "group_when": st.sampled_from([0, 2, 3]),
         "idle_to_wide": st.sampled_from([0.0, 3.0, 5.0]),
@@ -82,7 +83,7 @@ class DirectorMachine(RuleBasedStateMachine):
             return
         if isinstance(event, CameraMoving) and not self._camera_moving(event.camera, self.now):
             self.moving[event.camera] = self.now
-        if isinstance(event, CameraSettled):
+        if isinstance(event, CameraSettled | CameraFailed):
             self.moving.pop(event.camera, None)
         self._check(event, before.mode, effects)
 
@@ -150,12 +151,16 @@ class DirectorMachine(RuleBasedStateMachine):
     def camera_settled(self, camera: str) -> None:
         self._feed(CameraSettled(camera=camera))
 
+    @rule(camera=st.sampled_from(CAMERAS))
+    def camera_failed(self, camera: str) -> None:
+        self._feed(CameraFailed(camera=camera))
+
     @rule(dt=st.floats(min_value=0.0, max_value=8.0))
     def wait(self, dt: float) -> None:
         self.now += dt
         self._feed(Tick())
 
-    @precondition(lambda self: self.d.next_deadline() is not None)
+    @precondition(lambda self: hasattr(self, "d") and self.d.next_deadline() is not None)
     @rule()
     def tick_at_deadline(self) -> None:
         deadline = self.d.next_deadline()
@@ -196,6 +201,7 @@ timed_inputs = st.lists(
             st.builds(Granted, seat=st.sampled_from(SEATS)),
             st.builds(CameraSettled, camera=st.sampled_from(CAMERAS)),
             st.builds(CameraMoving, camera=st.sampled_from(CAMERAS)),
+            st.builds(CameraFailed, camera=st.sampled_from(CAMERAS)),
         ),
     ),
     max_size=40,

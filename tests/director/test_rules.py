@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from councild.director import (
+    CameraFailed,
     CameraMoving,
     CameraSettled,
     CameraStatus,
@@ -81,7 +82,7 @@ def test_a_breath_shorter_than_the_delay_does_not_end_the_speech() -> None:
 
 
 def test_after_the_speaker_stops_the_next_needs_only_the_switch_in_delay() -> None:
-    run = fresh(static_config(switch_in_delay=1.0, hysteresis=5.0, min_hold=0.0))
+    run = fresh(static_config(switch_in_delay=1.0, hysteresis=5.0, min_hold=0.5))
     run.at(0.0, on("1"))
     run.at(10.0, off("1"))
     run.at(12.0, on("2"))  # turn taking with a 2 s gap
@@ -105,7 +106,7 @@ def test_min_hold_delays_the_next_automatic_cut() -> None:
 
 
 def test_interjection_over_a_live_speaker_stays_off_screen() -> None:
-    run = fresh(static_config(switch_in_delay=1.0, hysteresis=2.0, min_hold=0.0, group_when=0))
+    run = fresh(static_config(switch_in_delay=1.0, hysteresis=2.0, min_hold=0.5, group_when=0))
     run.at(0.0, on("1"))
     run.at(10.0, on("2"))
     run.at(12.9, off("2"))  # 2.9 s over a live speaker: less than 1 + 2
@@ -114,7 +115,7 @@ def test_interjection_over_a_live_speaker_stays_off_screen() -> None:
 
 
 def test_a_real_takeover_gets_the_picture_after_delay_plus_hysteresis() -> None:
-    run = fresh(static_config(switch_in_delay=1.0, hysteresis=2.0, min_hold=0.0, group_when=0))
+    run = fresh(static_config(switch_in_delay=1.0, hysteresis=2.0, min_hold=0.5, group_when=0))
     run.at(0.0, on("1"))
     run.at(10.0, on("2"))
     run.advance(30.0)
@@ -122,7 +123,7 @@ def test_a_real_takeover_gets_the_picture_after_delay_plus_hysteresis() -> None:
 
 
 def test_someone_already_talking_when_the_picture_changed_does_not_take_it_back() -> None:
-    run = fresh(static_config(switch_in_delay=1.0, hysteresis=2.0, min_hold=0.0, group_when=0))
+    run = fresh(static_config(switch_in_delay=1.0, hysteresis=2.0, min_hold=0.5, group_when=0))
     run.at(0.0, on("2"))
     run.at(5.0, Granted(seat="1"))
     run.at(5.0, on("1"))  # both talk on; seat 2 started before seat 1 got the picture
@@ -132,7 +133,7 @@ def test_someone_already_talking_when_the_picture_changed_does_not_take_it_back(
 
 
 def test_two_people_talking_at_once_without_group_shot_do_not_ping_pong() -> None:
-    run = fresh(static_config(switch_in_delay=1.0, hysteresis=2.0, min_hold=0.0, group_when=0))
+    run = fresh(static_config(switch_in_delay=1.0, hysteresis=2.0, min_hold=0.5, group_when=0))
     run.at(0.0, on("1"))
     run.at(10.0, on("2"))
     run.advance(100.0)
@@ -143,7 +144,7 @@ def test_two_people_talking_at_once_without_group_shot_do_not_ping_pong() -> Non
 
 
 def test_two_speakers_at_once_show_the_group_shot() -> None:
-    run = fresh(static_config(switch_in_delay=1.0, hysteresis=2.0, min_hold=0.0, group_when=2))
+    run = fresh(static_config(switch_in_delay=1.0, hysteresis=2.0, min_hold=0.5, group_when=2))
     run.at(0.0, on("1"))
     run.at(10.0, on("2"))
     run.at(20.0, off("2"))
@@ -164,7 +165,7 @@ def test_without_a_group_shot_the_wide_shot_stands_in() -> None:
 
 
 def test_group_when_three_needs_three_speakers() -> None:
-    run = fresh(static_config(switch_in_delay=1.0, min_hold=0.0, group_when=3, hysteresis=0.0))
+    run = fresh(static_config(switch_in_delay=1.0, min_hold=0.5, group_when=3, hysteresis=0.0))
     run.at(0.0, on("1"))
     run.at(0.0, on("2"))
     run.advance(2.0)
@@ -178,7 +179,7 @@ def test_group_when_three_needs_three_speakers() -> None:
 
 
 def test_silence_goes_to_wide_after_idle_to_wide() -> None:
-    run = fresh(static_config(switch_in_delay=1.0, idle_to_wide=5.0, min_hold=0.0))
+    run = fresh(static_config(switch_in_delay=1.0, idle_to_wide=5.0, min_hold=0.5))
     run.at(0.0, on("1"))
     run.at(10.0, off("1"))
     run.advance(30.0)
@@ -186,7 +187,7 @@ def test_silence_goes_to_wide_after_idle_to_wide() -> None:
 
 
 def test_a_cough_restarts_the_idle_timer_but_does_not_cut() -> None:
-    run = fresh(static_config(switch_in_delay=1.0, idle_to_wide=5.0, min_hold=0.0))
+    run = fresh(static_config(switch_in_delay=1.0, idle_to_wide=5.0, min_hold=0.5))
     run.at(0.0, on("1"))
     run.at(10.0, off("1"))
     run.at(13.0, on("3"))
@@ -271,7 +272,7 @@ def test_voice_at_a_closed_mic_is_ignored_once_the_floor_is_known() -> None:
 
 
 def test_closing_the_speakers_mic_ends_the_speech() -> None:
-    run = fresh(static_config(switch_in_delay=1.0, idle_to_wide=5.0, min_hold=0.0))
+    run = fresh(static_config(switch_in_delay=1.0, idle_to_wide=5.0, min_hold=0.5))
     run.at(0.0, FloorChanged(open_seats=("1",)))
     run.at(0.0, on("1"))
     run.at(10.0, FloorChanged(open_seats=()))
@@ -280,7 +281,7 @@ def test_closing_the_speakers_mic_ends_the_speech() -> None:
 
 
 def test_a_seat_without_a_shot_is_shown_on_the_wide_shot() -> None:
-    run = fresh(static_config(switch_in_delay=1.0, min_hold=0.0))
+    run = fresh(static_config(switch_in_delay=1.0, min_hold=0.5))
     run.at(0.0, on("1"))
     run.at(5.0, off("1"))
     run.at(5.0, on("remote-7"))
@@ -313,7 +314,7 @@ def test_without_a_completion_the_cut_waits_for_settle_time() -> None:
 
 
 def test_a_camera_already_at_the_preset_is_cut_to_without_a_recall() -> None:
-    run = fresh(ptz_config(switch_in_delay=1.0, min_hold=0.0, idle_to_wide=3.0))
+    run = fresh(ptz_config(switch_in_delay=1.0, min_hold=0.5, idle_to_wide=3.0))
     run.at(0.0, on("1"))
     run.advance(1.0)
     run.at(1.5, CameraSettled(camera="A"))  # p1 on camera A
@@ -327,7 +328,7 @@ def test_a_camera_already_at_the_preset_is_cut_to_without_a_recall() -> None:
 
 
 def test_the_other_camera_is_used_when_the_first_option_is_on_program() -> None:
-    run = fresh(ptz_config(switch_in_delay=1.0, min_hold=0.0, hysteresis=0.0, group_when=0))
+    run = fresh(ptz_config(switch_in_delay=1.0, min_hold=0.5, hysteresis=0.0, group_when=0))
     run.at(0.0, on("c"))
     run.advance(1.0)
     run.at(1.5, CameraSettled(camera="A"))  # chair on camera A, on program
@@ -351,8 +352,22 @@ def test_when_only_the_program_camera_can_serve_cut_to_wide_first() -> None:
     assert run.cuts()[-1] == (13.0, "p2")  # after the hold that started with the wide cut
 
 
+def test_after_the_detour_through_wide_the_newcomer_gets_the_picture() -> None:
+    run = fresh(ptz_config(switch_in_delay=1.0, min_hold=2.0, hysteresis=2.0, group_when=0))
+    run.at(0.0, on("2"))
+    run.advance(1.0)
+    run.at(1.5, CameraSettled(camera="A"))  # seat 2 (A/2) on program
+    run.at(10.0, on("c"))  # the chair takes over; its shot also needs camera A
+    run.advance(13.0)
+    assert run.cuts()[-1] == (13.0, "wide")
+    assert run.effects(RecallPreset)[-1] == (13.0, RecallPreset(camera="A", preset=3))
+    run.at(14.0, CameraSettled(camera="A"))
+    run.advance(60.0)  # seat 2 talks on, but was talking before: no way back, no ping-pong
+    assert run.cuts()[-2:] == [(13.0, "wide"), (15.0, "pc")]
+
+
 def test_a_camera_moved_by_someone_else_is_not_cut_to_until_it_settles() -> None:
-    run = fresh(ptz_config(switch_in_delay=1.0, min_hold=0.0, idle_to_wide=2.0))
+    run = fresh(ptz_config(switch_in_delay=1.0, min_hold=0.5, idle_to_wide=2.0))
     run.at(0.0, on("1"))
     run.advance(1.0)
     run.at(1.2, CameraSettled(camera="A"))
@@ -366,7 +381,7 @@ def test_a_camera_moved_by_someone_else_is_not_cut_to_until_it_settles() -> None
 
 
 def test_a_preset_is_never_recalled_on_the_camera_on_program() -> None:
-    run = fresh(ptz_config(switch_in_delay=1.0, min_hold=0.0, hysteresis=0.0, group_when=0))
+    run = fresh(ptz_config(switch_in_delay=1.0, min_hold=0.5, hysteresis=0.0, group_when=0))
     run.at(0.0, on("2"))
     run.advance(1.0)
     run.at(1.5, CameraSettled(camera="A"))  # p2 on A
@@ -377,11 +392,24 @@ def test_a_preset_is_never_recalled_on_the_camera_on_program() -> None:
     assert run.effects(RecallPreset)[-1][1] == RecallPreset(camera="A", preset=3)
 
 
+def test_a_failed_move_rests_the_camera_and_uses_another() -> None:
+    run = fresh(ptz_config(switch_in_delay=1.0, settle_time=3.0))
+    run.at(0.0, on("1"))
+    assert run.at(1.0, Tick()) == [RecallPreset(camera="A", preset=1)]
+    assert run.at(1.1, CameraFailed(camera="A")) == [RecallPreset(camera="B", preset=1)]
+    assert run.d.snapshot().cameras["A"].status is CameraStatus.FAULT
+    run.at(1.5, CameraSettled(camera="B"))
+    assert run.cuts() == [(1.5, "p1")]
+    assert run.d.snapshot().program_camera == "B"
+    run.advance(4.1)
+    assert run.d.snapshot().cameras["A"].status is CameraStatus.IDLE  # rested, usable again
+
+
 # --- lower thirds ---------------------------------------------------------------------------
 
 
 def test_lower_third_shown_with_its_shot_and_hidden_after() -> None:
-    run = fresh(static_config(switch_in_delay=1.0, min_hold=0.0, idle_to_wide=2.0))
+    run = fresh(static_config(switch_in_delay=1.0, min_hold=0.5, idle_to_wide=2.0))
     run.at(0.0, on("1"))
     run.at(5.0, off("1"))
     run.advance(10.0)
@@ -489,6 +517,7 @@ def test_time_going_backwards_is_treated_as_no_time_passing() -> None:
         ({"group": "nope"}, "group shot 'nope'"),
         ({"seats": {"9": "nope"}}, "seat '9'"),
         ({"min_hold": -1.0}, "min_hold"),
+        ({"min_hold": 0.0}, "min_hold"),
         ({"settle_time": 0.0}, "settle_time"),
         ({"group_when": 1}, "group_when"),
     ],
