@@ -139,6 +139,10 @@ def build_collection(
                 items.append(_item(lt_name, len(items) + 1, position))
         settings = {"items": items, "id_counter": len(items), "custom_size": False}
         scene_sources.append(_source(scene.name, "scene", settings))
+    clashes = sorted(set(inputs) & {scene.name for scene in scenes})
+    if clashes:
+        # OBS keeps one namespace for scenes and inputs; the second would not load.
+        raise CollectionError(f"scene name(s) {', '.join(map(repr, clashes))} clash with sources")
     current = current_scene or scenes[0].name
     return {
         "name": name,

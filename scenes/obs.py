@@ -1020,8 +1020,10 @@ class ObsClient:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        for callback_task in list(self._callback_tasks):
+        callbacks = list(self._callback_tasks)
+        for callback_task in callbacks:
             callback_task.cancel()
+        await asyncio.gather(*callbacks, return_exceptions=True)
         self._set_link(Link.CLOSED, _("stopped"))
 
     async def wait_ready(self, timeout: float = CONNECT_TIMEOUT + IDENTIFY_TIMEOUT) -> ObsInventory:

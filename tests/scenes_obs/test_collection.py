@@ -7,6 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from scenes.collection import (
     PALETTE,
@@ -146,3 +148,47 @@ def test_config_style_hex_colours_are_accepted() -> None:
     assert sources(collection)["A background"]["settings"]["color"] == obs_color(0x1982C4)
     with pytest.raises(CollectionError, match="rrggbb"):
         build_collection("Council", [SceneSpec(name="A", color="#12345")], None)
+
+
+NAMES = st.text(
+    st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")), min_size=1, max_size=20
+).filter(lambda n: n.strip() != "")
+
+
+@given(
+    names=st.lists(
+        NAMES | st.sampled_from(["A", "A background", "Lower third name"]),
+        min_size=1,
+        max_size=12,
+        unique=True,
+    ),
+    lower=st.lists(st.booleans(), min_size=12, max_size=12),
+    canvas=st.tuples(st.integers(16, 4096), st.integers(16, 4096)),
+)
+def test_any_scene_list_gives_a_consistent_collection(
+    names: list[str], lower: list[bool], canvas: tuple[int, int]
+) -> None:
+    specs = [SceneSpec(name=n, lower_third=lt) for n, lt in zip(names, lower, strict=False)]
+    generated = {f"{n} background" for n in names} | {
+        LT.name_source,
+        LT.detail_source,
+        LT.bar_source,
+    }
+    if generated & set(names):  # OBS has one namespace for scenes and sources
+        with pytest.raises(CollectionError, match="clash"):
+            build_collection("Council", specs, LT, canvas=canvas)
+        return
+    collection = build_collection("Council", specs, LT, canvas=canvas)
+    by_name = sources(collection)
+    assert [o["name"] for o in collection["scene_order"]] == names
+    assert len(by_name) == len(collection["sources"])  # every name once
+    for spec in specs:
+        listed = items(collection, spec.name)
+        assert all(name in by_name for name in listed)
+        assert (LT.name_source in listed) == spec.lower_third
+    json.dumps(collection, allow_nan=False)
+
+
+def test_scene_named_like_a_source_is_refused() -> None:
+    with pytest.raises(CollectionError, match="clash"):
+        build_collection("C", [SceneSpec(name="A"), SceneSpec(name="A background")], None)

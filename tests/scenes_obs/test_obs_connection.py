@@ -152,7 +152,7 @@ async def test_unanswered_request_times_out_and_late_answer_is_dropped(
         started = time.monotonic()
         with pytest.raises(OperationTimeoutError, match="GetStats"):
             await conn.request("GetStats", timeout=0.2)
-        assert 0.2 <= time.monotonic() - started < 1.0
+        assert 0.2 <= time.monotonic() - started < 2.0  # not the 3 s default
         assert conn.pending_requests == 0
         await conn.request("GetVersion")  # the late GetStats answer arrives first
         assert conn.late_responses == 1
@@ -189,7 +189,7 @@ async def test_nobody_listening_is_connection_lost_quickly() -> None:
     started = time.monotonic()
     with pytest.raises(ConnectionLostError, match="cannot reach"):
         await conn.open()
-    assert time.monotonic() - started < 1.0
+    assert time.monotonic() - started < 2.0  # refused at once, not the 5 s connect timeout
 
 
 async def test_server_drop_fails_waiting_requests_at_once(fake: ScriptedObs) -> None:
@@ -202,7 +202,7 @@ async def test_server_drop_fails_waiting_requests_at_once(fake: ScriptedObs) -> 
     started = time.monotonic()
     with pytest.raises(ConnectionLostError, match="went away"):
         await conn.request("GetStats", timeout=10)
-    assert time.monotonic() - started < 1.0
+    assert time.monotonic() - started < 2.0  # at once, not after the 10 s timeout
     assert isinstance(await conn.wait_closed(), ConnectionLostError)
     with pytest.raises(ConnectionLostError):
         await conn.request("GetVersion")

@@ -80,7 +80,9 @@ async def test_wrong_password_fails_fast_with_authentication_error(obs: Headless
     with pytest.raises(AuthenticationError, match="4009"):
         await conn.open()
     elapsed = time.monotonic() - started
-    assert elapsed < 2.0, f"took {elapsed:.2f} s"
+    # Limits here are loose (shared CI cores) but far below the 5 s identify timeout and
+    # simpleobsws' 10 s wait: only reading the 4009 close code gets under them.
+    assert elapsed < 2.5, f"took {elapsed:.2f} s"
     assert conn.closed
 
 

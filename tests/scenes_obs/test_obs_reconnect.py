@@ -62,7 +62,8 @@ async def test_kill_mid_request_fails_at_once_then_reconnects(
     with pytest.raises(ConnectionLostError):
         await task
     failed_after = time.monotonic() - killed
-    assert failed_after < 1.0, f"in-flight request failed only after {failed_after:.2f} s"
+    # Loose for shared CI cores, yet far below the 10 s Sleep and simpleobsws' 15 s.
+    assert failed_after < 2.5, f"in-flight request failed only after {failed_after:.2f} s"
 
     await until(lambda: client.health.link in (Link.LOST, Link.RECONNECTING), timeout=2)
     lost = [e for e in emitted if isinstance(e, DeviceStatus) and e.link is Link.LOST]
