@@ -118,7 +118,7 @@ class Director(_Table):
     wide: Id | None = None  # shot shown when nobody speaks; required once shots exist
     group: Id | None = None  # shot shown when several speak at once
     switch_in_delay: Seconds | None = None
-    min_hold: Seconds | None = None
+    min_hold: Annotated[float, Field(gt=0)] | None = None
     hysteresis: Seconds | None = None
     group_when: int | None = Field(default=None, ge=0)
     idle_to_wide: Seconds | None = None
@@ -351,6 +351,18 @@ def _cross_check(config: Config) -> list[tuple[str, str]]:
     return problems
 
 
+def _director_check(config: Config) -> list[tuple[str, str]]:
+    """The director validates its own rules; its refusal becomes a config problem."""
+    from councild.errors import FloorError
+    from councild.vision import director_config  # the director needs a parsed config
+
+    try:
+        director_config(config)
+    except FloorError as exc:
+        return [("director", exc.message)]
+    return []
+
+
 def parse(text: str, path: str = "<config>") -> Config:
     """Validate a configuration from TOML text; ConfigError lists every problem found."""
     try:
@@ -363,6 +375,8 @@ def parse(text: str, path: str = "<config>") -> Config:
         raise ConfigError(path, _pydantic_problems(exc)) from None
     options, problems = _device_options(config)
     problems += _cross_check(config)
+    if not problems:
+        problems += _director_check(config)
     if problems:
         raise ConfigError(path, problems)
     object.__setattr__(config, "device_options", options)

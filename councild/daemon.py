@@ -31,17 +31,21 @@ from councild.model import (
     ChannelRequested,
     ChannelSwitched,
     ChannelVoice,
+    Clear,
     CloseMic,
     DeviceStatus,
     Effect,
     Event,
+    Grant,
     Link,
     MicClosed,
     MicOpened,
     Mode,
+    Next,
     OpenMic,
     Request,
     RequestLamp,
+    Revoke,
     SpeakingTimeOver,
     SpeakingTimeWarning,
     Tick,
@@ -241,21 +245,50 @@ class Daemon:
             elif isinstance(effect, RequestLamp):
                 self._lamp(effect.seat, effect.on)
 
+    def _leads(self, device: str) -> bool:
+        """councild decides this device's channels (otherwise it mirrors what it reports)."""
+        options = self.config.device_options.get(device)
+        return (options is not None and options.follow_floor
+                and getattr(options, "master", "councild") != "cu")
+
+    def _masters(self) -> list[str]:
+        """Conference units that run the floor themselves (config: master = "cu")."""
+        return [n for n, o in self.config.device_options.items()
+                if getattr(o, "master", None) == "cu"]
+
     def _switch(self, seat_id: str, on: bool) -> None:
         seat = self.config.seat(seat_id)
-        if seat is None or seat.mic is None:
-            return
-        options = self.config.device_options.get(seat.mic.device)
-        if options is not None and options.follow_floor:
+        if seat is not None and seat.mic is not None and self._leads(seat.mic.device):
             self._calls[seat.mic.device].put_nowait(("set_channel", (seat.mic.channel, on)))
 
     def _lamp(self, seat_id: str, on: bool) -> None:
         seat = self.config.seat(seat_id)
-        if seat is None or seat.mic is None:
-            return
-        options = self.config.device_options.get(seat.mic.device)
-        if options is not None and options.follow_floor:
+        if seat is not None and seat.mic is not None and self._leads(seat.mic.device):
             self._calls[seat.mic.device].put_nowait(("set_request", (seat.mic.channel, on)))
+
+    def _forward_to_master(self, event: Event) -> str | None:
+        """Where a conference unit runs the floor, a floor command becomes a CU command;
+        councild's floor then follows the CU's notifications. Returns the CU's name."""
+        masters = self._masters()
+        if not masters:
+            return None
+        seat_id = getattr(event, "seat", None)
+        if seat_id is not None:
+            seat = self.config.seat(seat_id)
+            if seat is None or seat.mic is None or seat.mic.device not in masters:
+                return None
+            call = {Grant: ("set_channel", True), Revoke: ("set_channel", False),
+                    Request: ("set_request", True), Cancel: ("set_request", False)}.get(type(event))
+            if call is None:
+                return None
+            self._calls[seat.mic.device].put_nowait((call[0], (seat.mic.channel, call[1])))
+            return seat.mic.device
+        method = {Next: "next_speaker", Clear: "clear_requests"}.get(type(event))
+        if method is None:
+            return None
+        for name in masters:
+            self._calls[name].put_nowait((method, ()))
+        return masters[0]
 
     async def _device_worker(self, name: str) -> None:
         """Carries out one device's calls in order, so a mute never overtakes an unmute."""
@@ -298,13 +331,11 @@ class Daemon:
         if seat is None:
             return  # a channel no seat uses (music, ambience, the clerk's laptop)
         view = self.device_views.get(event.device)
-        options = self.config.device_options.get(event.device)
         if isinstance(event, ChannelVoice):
             self._voice(seat, event.active, event.device)
             return
         if isinstance(event, ChannelSwitched):
-            if (options is not None and options.follow_floor and view is not None
-                    and view.link is not Link.CONNECTED):
+            if self._leads(event.device) and view is not None and view.link is not Link.CONNECTED:
                 # A snapshot read while (re)connecting: councild leads this device, so the
                 # floor's state is pushed back once the link is up (see _device_status).
                 return
@@ -351,8 +382,7 @@ class Daemon:
 
     def _push_floor_to(self, device: str) -> None:
         """After a (re)connect, make a device that follows the floor match it."""
-        options = self.config.device_options.get(device)
-        if options is None or not options.follow_floor:
+        if not self._leads(device):
             return
         for seat in self.config.seats:
             if seat.mic is not None and seat.mic.device == device:
@@ -476,6 +506,12 @@ class Daemon:
             return {"id": request.id, "ok": True}
         if op in api.FLOOR_OPS:
             event = api.floor_event(request)
+            forwarded = self._forward_to_master(event)
+            if forwarded is not None:
+                self._note_director("api", {"type": f"forwarded to {forwarded}", "op": op,
+                                            **request.args})
+                return {"id": request.id, "ok": True, "forwarded": forwarded,
+                        "state": self.state_dict()}
             try:
                 self.submit(event, "api")
             except FloorError as exc:

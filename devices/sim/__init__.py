@@ -26,16 +26,32 @@ async def start_simulator(options: DeviceOptions) -> Any | None:
     The returned object has `stop()` and, where it has them, `usecases` for scripted activity.
     """
     host = getattr(options, "host", None)
-    if host not in ("127.0.0.1", "localhost"):
-        return None  # a real device: never impersonate it
+    if host not in ("127.0.0.1", "localhost") or getattr(options, "transport", "") == "serial":
+        return None  # a real device (or a serial port): never impersonate it
+    port = int(getattr(options, "port", 0))
+    sim: Any
     if options.driver in ("x32", "xair"):
         from devices.sim.x32 import X32Simulator
 
-        sim = X32Simulator(xair=options.driver == "xair", host="127.0.0.1",
-                           port=int(getattr(options, "port", 0)))
-        await sim.start()
-        return sim
-    return None
+        sim = X32Simulator(xair=options.driver == "xair", host="127.0.0.1", port=port)
+    elif options.driver in ("sq", "qu"):
+        from devices.sim.sq import SQSimulator
+
+        sim = SQSimulator("127.0.0.1", port, variant=options.driver,
+                          midi_channel=int(getattr(options, "midi_channel", 1)))
+    elif options.driver == "dcs":
+        from devices.sim.cu import CUSimulator
+
+        sim = CUSimulator("127.0.0.1", port)
+    elif options.driver == "visca":
+        from devices.sim.visca import ViscaSimulator
+
+        sim = ViscaSimulator(host="127.0.0.1", port=port,
+                             address=int(getattr(options, "address", 1)))
+    else:
+        return None
+    await sim.start()
+    return sim
 
 
 def sim_module(name: str) -> Any:

@@ -44,7 +44,7 @@ def chamber(desk_port: int, obs_port: int, director: str = "", obs_enabled: bool
 
 
 # Delays at zero: the picture follows the floor at once, so tests need no waiting rules.
-IMMEDIATE = "switch_in_delay = 0\nmin_hold = 0\nhysteresis = 0\ncut_on_grant = true\n"
+IMMEDIATE = "switch_in_delay = 0\nmin_hold = 0.01\nhysteresis = 0\ncut_on_grant = true\n"
 
 
 @dataclass
