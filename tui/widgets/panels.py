@@ -12,7 +12,17 @@ from councild.i18n import _
 from tui import view
 
 
-class SessionHeader(Static):
+class TextPanel(Static):
+    """A Static that remembers its last text, so tests and tools can read it back."""
+
+    plain = ""
+
+    def show(self, content: Text) -> None:
+        self.plain = content.plain
+        self.update(content)
+
+
+class SessionHeader(TextPanel):
     """Session title on the first line; mode, agenda item and priority on the second."""
 
     def show_state(self, state: Mapping[str, Any], attached: bool) -> None:
@@ -33,14 +43,14 @@ class SessionHeader(Static):
         line2.append("  ")
         priority = bool(view.get(state, "priority", default=False))
         line2.append(view.priority_text(priority), style="bold reverse" if priority else "dim")
-        self.update(line1 + Text("\n") + line2)
+        self.show(line1 + Text("\n") + line2)
 
 
-class Banner(Static):
+class Banner(TextPanel):
     """Shown only while the daemon is away: says so in words, with the next retry."""
 
     def show_disconnected(self, reason: str, retry_in: float, attempt: int) -> None:
-        self.update(Text("✖ " + _("disconnected — retrying in {s:.1f} s (attempt {n}): {why}")
+        self.show(Text("✖ " + _("disconnected — retrying in {s:.1f} s (attempt {n}): {why}")
                          .format(s=retry_in, n=attempt, why=reason), style="bold"))
         self.display = True
 
@@ -48,7 +58,7 @@ class Banner(Static):
         self.display = False
 
 
-class OnAirPanel(Static):
+class OnAirPanel(TextPanel):
     """Program and preview, lower third, lock and camera states (from the scene issues;
     every line shows "–" until the daemon sends it)."""
 
@@ -62,15 +72,15 @@ class OnAirPanel(Static):
         scene = program.get("scene")
         if scene:
             out.append(f" ({scene})")
+        out.append("\n" + _("Lock") + ": ", style="dim")
+        locked = program.get("locked")
+        out.append(view.lock_text(program), style="bold reverse" if locked else "")
         out.append("\n" + _("Preview") + ": ", style="dim")
         out.append(view.text(program.get("preview")))
         out.append("\n" + _("Lower third") + ": ", style="dim")
         out.append(view.lower_third_text(program.get("lower_third")))
-        out.append("\n" + _("Lock") + ": ", style="dim")
-        locked = program.get("locked")
-        out.append(view.lock_text(program), style="bold reverse" if locked else "")
         cameras = program.get("cameras")
         if isinstance(cameras, dict) and cameras:
             out.append("\n" + _("Cameras") + ": ", style="dim")
             out.append("  ".join(view.camera_text(str(n), c) for n, c in sorted(cameras.items())))
-        self.update(out)
+        self.show(out)
