@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Vertical
+from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
@@ -136,7 +136,7 @@ class FindScreen(ModalScreen[str | None]):
 
 HELP_KEYS = (
     ("g", "grant the floor to the selected seat"),
-    ("n", "next speaker (closes the longest-speaking delegate, grants the queue head)"),
+    ("n", "next speaker: close the longest, grant the queue head"),
     ("r", "revoke the selected speaker"),
     ("R", "revoke all delegate mics (asks first)"),
     ("c", "clear both queues (asks first)"),
@@ -147,7 +147,7 @@ HELP_KEYS = (
     ("w", "wide shot"),
     ("f", "force the selected seat's shot"),
     ("/", "find a councillor"),
-    ("tab", "move between roster, speakers, queue, devices, log filter"),
+    ("tab", "next panel (roster, lists, devices, log filter)"),
     ("ctrl+p", "command palette (every action by name)"),
     ("?", "this help"),
     ("q", "quit the TUI (the daemon keeps running)"),
@@ -172,10 +172,10 @@ class HelpScreen(ModalScreen[None]):
     ]
 
     def compose(self) -> ComposeResult:
-        keys = "\n".join(f"{k:>7}  {_(v)}" for k, v in HELP_KEYS)
-        legend = "\n".join(f"{k:>7}  {_(v)}" for k, v in HELP_LEGEND)
-        with Vertical(classes="dialog", id="help"):
-            yield Label(_("Keys"), classes="heading")
+        keys = "\n".join(f"{k:>6}  {_(v)}" for k, v in HELP_KEYS)
+        legend = "\n".join(f"{k:>6}  {_(v)}" for k, v in HELP_LEGEND)
+        with VerticalScroll(classes="dialog", id="help"):
+            yield Label(_("Keys (scroll with ↑/↓, close with Esc)"), classes="heading")
             yield Static(keys, markup=False)
             yield Label(_("Symbols"), classes="heading")
             yield Static(legend, markup=False)

@@ -29,7 +29,7 @@ class MainScreen(Screen[None]):
     parts to its panels. The screen keeps no session state beyond what it was given last."""
 
     HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]] | None] = [
-        (0, "-narrow"), (120, "-wide")]
+        (0, "-narrow"), (WIDE_COLUMNS, "-wide")]
     VERTICAL_BREAKPOINTS: ClassVar[list[tuple[int, str]] | None] = [(0, "-short"), (36, "-tall")]
 
     def __init__(self) -> None:

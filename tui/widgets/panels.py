@@ -75,7 +75,7 @@ class OnAirPanel(TextPanel):
         out.append("\n" + _("Lock") + ": ", style="dim")
         locked = program.get("locked")
         out.append(view.lock_text(program), style="bold reverse" if locked else "")
-        out.append("\n" + _("Preview") + ": ", style="dim")
+        out.append("  " + _("Preview") + ": ", style="dim")
         out.append(view.text(program.get("preview")))
         out.append("\n" + _("Lower third") + ": ", style="dim")
         out.append(view.lower_third_text(program.get("lower_third")))

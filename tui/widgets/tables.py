@@ -22,7 +22,7 @@ Row = tuple[str, Sequence[Cell]]
 
 # Compact (below WIDE_COLUMNS terminal columns) and wide cuts for names and labels: the
 # compact ones make the roster, speakers and queue fit side by side in 80 columns.
-WIDE_COLUMNS = 120
+WIDE_COLUMNS = 140
 NAME_WIDTH = {True: 13, False: 26}
 LABEL_WIDTH = {True: 5, False: 10}
 SPEAKER_NAME_WIDTH = {True: 11, False: 24}
