@@ -71,7 +71,8 @@ def level_bar(dbfs: float | None, width: int = LEVEL_BAR_WIDTH) -> str:
         return "·" * width + "    "
     frac = (max(LEVEL_FLOOR_DB, min(0.0, float(dbfs))) - LEVEL_FLOOR_DB) / -LEVEL_FLOOR_DB
     filled = round(frac * width)
-    return "▮" * filled + "▯" * (width - filled) + f"{max(-99, round(dbfs)):>4d}"
+    shown = max(-99, min(99, round(dbfs)))  # keep the column width whatever comes in
+    return "▮" * filled + "▯" * (width - filled) + f"{shown:>4d}"
 
 
 # --- times ---------------------------------------------------------------------------------

@@ -219,3 +219,19 @@ async def test_help_and_palette(daemon: Daemon) -> None:
         for title in ("Grant", "Next speaker", "Revoke all", "Clear queue", "Lock program",
                       "Wide shot", "Force shot", "Find councillor", "Mode"):
             assert title in titles
+
+
+@pytest.mark.parametrize("state", [
+    {},
+    {"seats": None, "speaking": [{"seat": "9"}], "waiting": [{}], "devices": {"x": None},
+     "program": {"cameras": {"cam1": None}, "lower_third": "odd"}, "agenda": "odd"},
+])
+async def test_state_with_missing_or_odd_fields_renders(state: dict) -> None:
+    app = CouncilApp(None, clock=lambda: 0.0, fixture=(state, [{"odd": True}]))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(lambda: app.attached)
+        await pilot.pause()
+        assert "Mode: –" in app.main.header.plain
+        assert "Program: –" in app.main.onair.plain
+        await pilot.press("g")  # nothing selected, no daemon: a notification, no crash
+        await until(lambda: bool(app._notifications))
