@@ -266,7 +266,11 @@ class CameraMoving(DirectorInput):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CameraSettled(DirectorInput):
+    """A camera reports it arrived. With `preset`, a report for another preset than the one
+    the director is waiting for (an older move finishing) is ignored."""
+
     camera: str
+    preset: int | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -556,8 +560,11 @@ class Director:
 
     def _on_camera_settled(self, event: CameraSettled, now: float) -> None:
         cam = self._s.cameras.get(event.camera)
-        if cam is not None and cam.status is CameraStatus.MOVING:
-            self._s.cameras[event.camera] = CameraView(CameraStatus.IDLE, cam.preset, now)
+        if cam is None or cam.status is not CameraStatus.MOVING:
+            return
+        if event.preset is not None and cam.preset is not None and event.preset != cam.preset:
+            return  # an older move ended; the camera goes on to the preset we asked for
+        self._s.cameras[event.camera] = CameraView(CameraStatus.IDLE, cam.preset, now)
 
     def _on_camera_failed(self, event: CameraFailed, now: float) -> None:
         cam = self._s.cameras.get(event.camera)

@@ -625,6 +625,7 @@ class ViscaCamera(Device):
         self.moving = False
         self._pings: set[asyncio.Task[None]] = set()
         self._udp: asyncio.DatagramTransport | None = None
+        self._wanted = 0  # number of the newest recall asked for
 
     def _new_codec(self) -> ViscaCodec:
         framing = Framing.IP if self.opts.transport == "udp" else Framing.SERIAL
@@ -638,10 +639,16 @@ class ViscaCamera(Device):
         Emits CameraMotion(moving=True) when the camera accepted the command and
         CameraMotion(moving=False) when it arrived (ok=False if it failed). Raises
         ViscaCommandError on an error reply or timeout, ConnectionLostError when not
-        connected.
+        connected. Recalls run one after the other; one that is still waiting when a newer
+        recall is asked for returns at once without moving the camera (the newer wins).
         """
         event = RecallPreset(address=self.opts.address, preset=preset)
+        self._wanted += 1
+        ticket = self._wanted
         async with self._command_lock:
+            if ticket != self._wanted:
+                self.log.debug("%s: recall %d superseded", self.name, preset)
+                return
             req = await self._command(event)
             self.moving = True
             self._emit(CameraMotion(device=self.name, moving=True, preset=preset))

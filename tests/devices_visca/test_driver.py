@@ -131,6 +131,24 @@ async def test_a_busy_camera_refuses_with_error_41(
     assert sim.state.refused == 1
 
 
+async def test_a_newer_recall_supersedes_one_still_waiting(
+    sim: ViscaSimulator, connected: tuple[ViscaCamera, Recorder]
+) -> None:
+    camera, recorder = connected
+    first = asyncio.create_task(camera.recall(1))
+    await until(lambda: len(recorder.motions()) == 1)  # preset 1 under way
+    second = asyncio.create_task(camera.recall(2))
+    third = asyncio.create_task(camera.recall(3))
+    await asyncio.gather(first, second, third)
+    assert sim.state.recalls == [1, 3]
+    assert [(e.moving, e.preset) for _, e in recorder.motions()] == [
+        (True, 1),
+        (False, 1),
+        (True, 3),
+        (False, 3),
+    ]
+
+
 async def test_store_preset(sim: ViscaSimulator, connected: tuple[ViscaCamera, Recorder]) -> None:
     camera, _recorder = connected
     await camera.store(12)

@@ -147,9 +147,9 @@ class DirectorMachine(RuleBasedStateMachine):
     def camera_moving(self, camera: str) -> None:
         self._feed(CameraMoving(camera=camera))
 
-    @rule(camera=st.sampled_from(CAMERAS))
-    def camera_settled(self, camera: str) -> None:
-        self._feed(CameraSettled(camera=camera))
+    @rule(camera=st.sampled_from(CAMERAS), preset=st.none() | st.integers(1, 3))
+    def camera_settled(self, camera: str, preset: int | None) -> None:
+        self._feed(CameraSettled(camera=camera, preset=preset))
 
     @rule(camera=st.sampled_from(CAMERAS))
     def camera_failed(self, camera: str) -> None:

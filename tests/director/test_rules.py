@@ -392,6 +392,15 @@ def test_a_preset_is_never_recalled_on_the_camera_on_program() -> None:
     assert run.effects(RecallPreset)[-1][1] == RecallPreset(camera="A", preset=3)
 
 
+def test_a_completion_for_an_older_preset_is_not_taken_for_arrival() -> None:
+    run = fresh(ptz_config(switch_in_delay=1.0, settle_time=3.0))
+    run.at(0.0, on("2"))
+    assert run.at(1.0, Tick()) == [RecallPreset(camera="A", preset=2)]
+    assert run.at(1.5, CameraSettled(camera="A", preset=7)) == []  # somebody else's move
+    assert run.d.snapshot().cameras["A"].status is CameraStatus.MOVING
+    assert run.at(2.0, CameraSettled(camera="A", preset=2)) == [CutTo(shot="p2")]
+
+
 def test_a_failed_move_rests_the_camera_and_uses_another() -> None:
     run = fresh(ptz_config(switch_in_delay=1.0, settle_time=3.0))
     run.at(0.0, on("1"))
