@@ -38,6 +38,7 @@ from pydantic import Field, model_validator
 
 from councild.errors import (
     ConnectionLostError,
+    CouncildError,
     LocalProtocolError,
     OperationTimeoutError,
     RemoteProtocolError,
@@ -129,7 +130,7 @@ class ViscaRemoteError(RemoteProtocolError):
     """The peer sent bytes that are not a valid VISCA message; they have been skipped."""
 
 
-class ViscaCommandError(Exception):
+class ViscaCommandError(CouncildError):
     """The camera refused or failed a command (an error reply or no answer in time)."""
 
     def __init__(self, code: int | None, message: str) -> None:
