@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import argparse
+import asyncio
 import contextlib
+import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -23,6 +26,7 @@ from devices.keypad_serial import (
     Pong,
     SerialKeypad,
 )
+from devices.sim import keypad as sim_keypad
 from devices.sim.keypad import ButtonBoxSimulator
 from tests.helpers import until
 from tests.keypad.conftest import Recorder
@@ -179,3 +183,45 @@ async def test_box_without_ping_is_connected_when_opened(box: ButtonBoxSimulator
 def test_options_reject_a_bad_key_map() -> None:
     with pytest.raises(ValueError, match="explode"):
         SerialKeypad.Options(path="/dev/null", keys={"X": "explode"})
+
+
+# --- `councild sim keypad` entry points --------------------------------------------------------
+
+
+async def test_sim_run_prints_the_pty_and_serves_until_cancelled(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    parser = argparse.ArgumentParser()
+    sim_keypad.add_arguments(parser)
+    link = tmp_path / "ttyBOXCLI"
+    args = parser.parse_args(["--link", str(link), "--script", "none"])
+    task = asyncio.get_running_loop().create_task(sim_keypad.run(args))
+    try:
+        await until(lambda: str(link) in capsys.readouterr().out or link.is_symlink())
+        rec = Recorder()
+        pad = SerialKeypad("cli", SerialKeypad.Options(path=str(link)), rec)
+        await pad.start()
+        try:
+            await until(lambda: pad.health.link is Link.CONNECTED)
+        finally:
+            await pad.stop()
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    assert not link.exists()  # the box unplugged itself on the way out
+
+
+async def test_sim_run_sends_one_osc_message() -> None:
+    receiver = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    receiver.bind(("127.0.0.1", 0))
+    receiver.settimeout(3.0)
+    try:
+        parser = argparse.ArgumentParser()
+        sim_keypad.add_arguments(parser)
+        port = receiver.getsockname()[1]
+        await sim_keypad.run(parser.parse_args(["--osc", f"127.0.0.1:{port}",
+                                                "/councild/grant", "4"]))
+        assert receiver.recv(1024) == b"/councild/grant\x00,i\x00\x00\x00\x00\x00\x04"
+    finally:
+        receiver.close()
