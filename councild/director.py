@@ -70,12 +70,14 @@ import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from types import MappingProxyType
 from typing import Any, TypeAlias
 
 from councild.errors import FloorError
 from councild.model import CutTo, Effect, HideLowerThird, RecallPreset, SeatId, ShowLowerThird
 
 __all__ = [
+    "TRANSITIONS",
     "CameraFailed",
     "CameraMoving",
     "CameraSettled",
@@ -341,6 +343,10 @@ _REFUSALS: dict[_Command, str] = {
     "lock": "already_locked",
     "unlock": "not_locked",
 }
+
+
+# Read-only view of the technician's table for the docs and the TUI's help.
+TRANSITIONS: Mapping[tuple[Mode, str], Mode] = MappingProxyType(_TRANSITIONS)
 
 
 def _command(event: DirectorInput) -> _Command | None:

@@ -476,6 +476,18 @@ def test_illegal_commands_raise_and_change_nothing(
     assert director.snapshot() == before
 
 
+def test_the_technician_table_is_complete_for_every_mode() -> None:
+    from councild.director import TRANSITIONS
+
+    # Every mode has a way back to automatic, and nothing leads out of the table.
+    for mode in Mode:
+        reachable = {new for (old, _cmd), new in TRANSITIONS.items() if old is mode}
+        assert reachable, mode
+    assert TRANSITIONS[(Mode.LOCKED, "unlock")] is Mode.AUTO
+    assert TRANSITIONS[(Mode.FORCED, "release")] is Mode.AUTO
+    assert (Mode.LOCKED, "force") not in TRANSITIONS
+
+
 def test_force_cuts_at_once_ignoring_hold_and_release_returns_to_auto() -> None:
     run = fresh(static_config(switch_in_delay=1.0, min_hold=10.0, hysteresis=0.0))
     run.at(0.0, on("1"))
