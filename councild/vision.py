@@ -32,7 +32,8 @@ from councild.model import (
     ShowLowerThird,
 )
 from devices.base import Device
-from scenes.obs import ObsClient, ObsInventory, ObsOptions
+from scenes.obs import BatchExecution, ObsClient, ObsInventory, ObsOptions
+from scenes.obs import Request as ObsRequest
 
 log = logging.getLogger("councild.vision")
 
@@ -107,6 +108,7 @@ class Vision:
         self.lower_third: tuple[str, str] | None = None
         self.program_scene: str | None = None
         self.obs: ObsClient | None = None
+        self._has_lower_third = any(s.lower_third for s in director_cfg.shots.values())
         self._obs_jobs: asyncio.Queue[Callable[[], Awaitable[None]]] = asyncio.Queue()
         self._tasks: set[asyncio.Task[None]] = set()
         self._timer: asyncio.TimerHandle | None = None
@@ -223,31 +225,42 @@ class Vision:
         self._step(d.Tick())
 
     def _apply(self, effects: list[Effect]) -> None:
+        """One director step is one picture change: its cut and its lower third reach OBS
+        in one batch executed within one frame, so no frame shows a face with the previous
+        speaker's name."""
+        scene: str | None = None
+        texts: tuple[str, str] | None = None
         for effect in effects:
             if isinstance(effect, CutTo):
-                self._cut(effect.shot)
+                scene = self._cut(effect.shot)
             elif isinstance(effect, ShowLowerThird):
-                self._show_lower_third(effect.name, effect.detail)
+                texts = self._lower_third_texts(effect.name, effect.detail)
             elif isinstance(effect, HideLowerThird):
                 self.lower_third = None
-                self._obs(lambda: self._set_lower_third("", ""))
+                texts = ("", "")
             elif isinstance(effect, RecallPreset):
                 self._recall(effect.camera, effect.preset)
+        if scene is not None or texts is not None:
+            self._obs(lambda: self._change_picture(scene, texts))
 
-    def _cut(self, shot_name: str) -> None:
+    def _cut(self, shot_name: str) -> str:
         scene = self.shots[shot_name].scene
         self.program_scene = scene
         live = self.obs is not None and self.obs.connected
         dry = "" if live else _("dry run: OBS not connected")
         self._note("director", {"type": "Cut", "shot": shot_name, "scene": scene,
                                 "detail": dry})
-        self._obs(lambda: self._put_on_program(scene))
+        return scene
 
-    def _show_lower_third(self, name: str, detail: str) -> None:
+    def _lower_third_texts(self, name: str, detail: str) -> tuple[str, str]:
         agenda = self._agenda_title()
         full = " · ".join(x for x in (detail, agenda) if x)
         self.lower_third = (name, full)
-        self._obs(lambda: self._set_lower_third(name, full))
+        return self.lower_third
+
+    def _show_lower_third(self, name: str, detail: str) -> None:
+        texts = self._lower_third_texts(name, detail)
+        self._obs(lambda: self._change_picture(None, texts))
 
     def _recall(self, camera: str, preset: int) -> None:
         device = self._cameras.get(camera)
@@ -282,19 +295,28 @@ class Vision:
             except CouncildError as exc:
                 log.warning("obs: %s", exc)
 
-    async def _put_on_program(self, scene: str) -> None:
+    async def _change_picture(self, scene: str | None, texts: tuple[str, str] | None) -> None:
         assert self.obs is not None
-        if self.config.obs.studio_mode:
-            await self.obs.set_preview_scene(scene)
-            await self.obs.trigger_transition()
-        else:
-            await self.obs.set_program_scene(scene)
-
-    async def _set_lower_third(self, name: str, detail: str) -> None:
-        assert self.obs is not None
-        lt = self.config.obs.lower_third
-        await self.obs.set_text(lt.name_source, name)
-        await self.obs.set_text(lt.detail_source, detail)
+        requests: list[ObsRequest] = []
+        if texts is not None and self._has_lower_third:
+            lt = self.config.obs.lower_third
+            for source, text in ((lt.name_source, texts[0]), (lt.detail_source, texts[1])):
+                requests.append(ObsRequest(request_type="SetInputSettings", data={
+                    "inputName": source, "inputSettings": {"text": text}, "overlay": True}))
+        if scene is not None:
+            if self.config.obs.studio_mode:
+                requests.append(ObsRequest(request_type="SetCurrentPreviewScene",
+                                           data={"sceneName": scene}))
+                requests.append(ObsRequest(request_type="TriggerStudioModeTransition"))
+            else:
+                requests.append(ObsRequest(request_type="SetCurrentProgramScene",
+                                           data={"sceneName": scene}))
+        if not requests:
+            return
+        results = await self.obs.batch(requests, execution=BatchExecution.SERIAL_FRAME)
+        for result in results:
+            if not result.ok:
+                log.warning("obs: %s", result.error())
 
     async def _on_obs_ready(self, inventory: ObsInventory) -> None:
         if inventory.missing_scenes or inventory.missing_inputs:
@@ -304,11 +326,12 @@ class Vision:
         assert self.obs is not None
         if self.config.obs.studio_mode and not inventory.studio_mode:
             await self.obs.set_studio_mode(True)
-        if self.program_scene is not None and self.program_scene not in inventory.missing_scenes:
-            await self._put_on_program(self.program_scene)
-        if not inventory.missing_inputs and any(s.lower_third for s in self.shots.values()):
-            name, detail = self.lower_third or ("", "")
-            await self._set_lower_third(name, detail)
+        scene = self.program_scene
+        if scene is not None and scene in inventory.missing_scenes:
+            scene = None
+        self._has_lower_third = not inventory.missing_inputs and any(
+            s.lower_third for s in self.shots.values())
+        await self._change_picture(scene, self.lower_third or ("", ""))
         self._changed()
 
     # --- what clients see -------------------------------------------------------------------

@@ -1,0 +1,160 @@
+"""Latency from a desk datagram to OBS's program change, through councild and without it.
+
+A real headless OBS, the X32 simulator and `councild run` as its own process. Each round:
+
+- through councild: the simulated desk unmutes a seat's channel (the datagram leaves the
+  simulator), the daemon's driver sees it, the floor opens the mic, the director (all delays
+  at their minimum) cuts, and OBS announces `CurrentProgramSceneChanged`;
+- direct: a client calls `SetCurrentProgramScene` on the same OBS and waits for the same event.
+
+Both are timed with CLOCK_MONOTONIC (shared by all processes) and observed by the same
+independent OBS connection. OBS announces a program change on its next rendered frame, so
+both paths carry up to one frame (33 ms at 30 fps) of jitter; the difference of the
+percentiles is what councild adds.
+
+    python bench/e2e_latency.py [--switches 300]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from councild.api import ApiClient  # noqa: E402
+from councild.config import parse  # noqa: E402
+from councild.obs_setup import collection_for  # noqa: E402
+from devices.sim.x32 import X32Simulator  # noqa: E402
+from scenes.headless import HeadlessObs  # noqa: E402
+from scenes.obs import ObsClient, ObsOptions  # noqa: E402
+from tests.system.conftest import PASSWORD_ENV, chamber  # noqa: E402
+
+# The director's minimum hold must be > 0; 1 ms never delays a switch spaced as below.
+FAST = "switch_in_delay = 0\nmin_hold = 0.001\nhysteresis = 0\ncut_on_grant = true\n"
+SPACING = 0.12  # seconds between switches: several frames, so no switch waits for another
+TIMEOUT = 5.0
+
+
+class Watch:
+    """Records OBS's own program-change events with their arrival time."""
+
+    def __init__(self) -> None:
+        self.waiters: dict[str, asyncio.Future[float]] = {}
+
+    async def on_program(self, event: object) -> None:
+        t = time.monotonic()
+        scene = event.data["sceneName"]  # type: ignore[attr-defined]
+        fut = self.waiters.pop(scene, None)
+        if fut is not None and not fut.done():
+            fut.set_result(t)
+
+    def expect(self, scene: str) -> asyncio.Future[float]:
+        fut: asyncio.Future[float] = asyncio.get_running_loop().create_future()
+        self.waiters[scene] = fut
+        return fut
+
+
+def pct(values: list[float], q: int) -> float:
+    return statistics.quantiles(values, n=100, method="inclusive")[q - 1]
+
+
+async def main(switches: int) -> None:
+    seats = 8
+    async with X32Simulator() as desk:
+        text = chamber(desk.port, 4455, FAST).replace("max_open = 2", "max_open = 1")
+        config = parse(text)
+        collection = collection_for(config, canvas=(640, 360))
+        async with HeadlessObs(collection=collection, canvas=(640, 360)) as obs:
+            with tempfile.TemporaryDirectory(prefix="cd-bench-") as tmp:
+                cfg_path = Path(tmp) / "config.toml"
+                cfg_path.write_text(chamber(desk.port, obs.port, FAST)
+                                    .replace("max_open = 2", "max_open = 1"))
+                sock = Path(tmp) / "api.sock"
+                env = {**os.environ, PASSWORD_ENV: obs.password}
+                daemon = subprocess.Popen(
+                    [sys.executable, "-m", "councild.cli", "run", "-c", str(cfg_path),
+                     "--db", str(Path(tmp) / "s.db"), "--socket", str(sock)],
+                    env=env, stderr=subprocess.DEVNULL, cwd=ROOT)
+                try:
+                    await run_rounds(desk, obs, sock, seats, switches)
+                finally:
+                    daemon.terminate()
+                    daemon.wait(10)
+
+
+async def run_rounds(desk: X32Simulator, obs: HeadlessObs, sock: Path, seats: int,
+                     switches: int) -> None:
+    watch = Watch()
+    observer = ObsClient(ObsOptions(host="127.0.0.1", port=obs.port), lambda e: None,
+                         password=obs.password, name="observer")
+    observer.subscribe("CurrentProgramSceneChanged", watch.on_program)
+    await observer.start()
+    await observer.wait_ready()
+    direct = ObsClient(ObsOptions(host="127.0.0.1", port=obs.port), lambda e: None,
+                       password=obs.password, name="direct")
+    await direct.start()
+    await direct.wait_ready()
+
+    for _ in range(200):
+        try:
+            client = await ApiClient.connect(sock)
+            break
+        except OSError:
+            await asyncio.sleep(0.05)
+    else:
+        raise SystemExit("councild did not start")
+    while True:
+        state = (await client.request("state"))["state"]
+        if all(d["link"] == "connected" for d in state["devices"].values()):
+            break
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(0.5)  # councild mutes every seat channel on connect
+
+    via: list[float] = []
+    plain: list[float] = []
+    for i in range(switches):
+        seat = i % seats + 1
+        # Through councild: the desk opens seat N's channel.
+        fut = watch.expect(f"Seat {seat}")
+        t0 = time.monotonic()
+        desk.usecases.surface_unmute(seat)
+        via.append((await asyncio.wait_for(fut, TIMEOUT) - t0) * 1000)
+        await asyncio.sleep(SPACING)
+        # Direct: the same OBS, a scene councild is not showing.
+        scene = "Wide" if i % 2 else "Group"
+        fut = watch.expect(scene)
+        t0 = time.monotonic()
+        await direct.set_program_scene(scene)
+        plain.append((await asyncio.wait_for(fut, TIMEOUT) - t0) * 1000)
+        await asyncio.sleep(SPACING)
+        desk.usecases.surface_mute(seat)
+        await asyncio.sleep(0.02)
+
+    await client.close()
+    await direct.stop()
+    await observer.stop()
+
+    print(f"{switches} switches each, OBS 640x360 at 30 fps, Cut transition")
+    print(f"{'path':<26} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'max ms':>8}")
+    for name, values in (("desk → councild → OBS", via), ("direct SetCurrentProgram", plain)):
+        print(f"{name:<26} {pct(values, 50):>8.2f} {pct(values, 95):>8.2f} "
+              f"{pct(values, 99):>8.2f} {max(values):>8.2f}")
+    added50 = pct(via, 50) - pct(plain, 50)
+    added99 = pct(via, 99) - pct(plain, 99)
+    print(f"{'councild adds':<26} {added50:>8.2f} {'':>8} {added99:>8.2f}")
+    print(f"RESULT added_p50_ms={added50:.2f} added_p99_ms={added99:.2f}")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--switches", type=int, default=300)
+    asyncio.run(main(parser.parse_args().switches))
