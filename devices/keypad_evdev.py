@@ -29,6 +29,7 @@ from typing import ClassVar, Literal
 from pydantic import Field, field_validator, model_validator
 
 from councild.errors import ConnectionLostError, RemoteProtocolError
+from councild.i18n import _
 from councild.keypad import KeyMap
 from councild.model import KeyPressed
 from devices.base import Device, DeviceOptions, Emit
@@ -254,7 +255,8 @@ class EvdevKeypad(Device):
         assert self.opts.name is not None
         path = find_by_name(self.opts.name, self.sys_root, self.dev_root)
         if path is None:
-            raise ConnectionLostError(f"no input device named {self.opts.name!r}")
+            raise ConnectionLostError(
+                _("no input device named {name!r}").format(name=self.opts.name))
         return path
 
     async def _session(self) -> None:
@@ -288,7 +290,8 @@ class EvdevKeypad(Device):
         except OSError as exc:
             if exc.errno == errno.EBUSY:
                 # Another program holds it; retrying later is all we can do.
-                raise ConnectionLostError(f"{path} is grabbed by another program") from exc
+                raise ConnectionLostError(
+                    _("{path} is grabbed by another program").format(path=path)) from exc
             # Not an evdev node (a test stand-in, a misconfigured path): keys still arrive,
             # they just also reach whoever else reads the device.
             self.log.warning("%s: cannot grab %s: %s", self.name, path, exc.strerror)
@@ -300,7 +303,8 @@ class EvdevKeypad(Device):
             return
         except OSError as exc:  # ENODEV: unplugged; EIO: the stand-in pty hung up
             if not lost.done():
-                lost.set_exception(ConnectionLostError(f"read failed: {exc.strerror}"))
+                lost.set_exception(ConnectionLostError(
+                    _("read failed: {reason}").format(reason=exc.strerror)))
             return
         codec.receive_data(data)
         while True:
@@ -314,7 +318,7 @@ class EvdevKeypad(Device):
             self._seen()
             self._key(event)
         if not data and not lost.done():
-            lost.set_exception(ConnectionLostError("device closed"))
+            lost.set_exception(ConnectionLostError(_("device closed")))
 
     def _key(self, event: KeyEvent) -> None:
         if event.value == KEY_REPEAT:

@@ -25,6 +25,7 @@ import mido
 from pydantic import Field, field_validator
 
 from councild.errors import ConnectionLostError, RemoteProtocolError
+from councild.i18n import _
 from councild.keypad import KeyMap, SeatLamp
 from councild.model import KeyPressed
 from devices.base import Device, DeviceOptions, Emit
@@ -261,7 +262,8 @@ class MidiKeypad(Device):
             ports = midi_in.get_ports()
             index = _find_port(ports, self.opts.port)
             if index is None:
-                raise ConnectionLostError(f"no MIDI input port like {self.opts.port!r}")
+                raise ConnectionLostError(
+                    _("no MIDI input port like {port!r}").format(port=self.opts.port))
             port_name = ports[index]
             midi_in.ignore_types(sysex=True, timing=True, active_sense=True)
             midi_in.set_callback(
@@ -274,8 +276,8 @@ class MidiKeypad(Device):
                 out_ports = midi_out.get_ports()
                 out_index = _find_port(out_ports, self.opts.output or self.opts.port)
                 if out_index is None:
-                    raise ConnectionLostError(
-                        f"no MIDI output port like {self.opts.output or self.opts.port!r}")
+                    raise ConnectionLostError(_("no MIDI output port like {port!r}").format(
+                        port=self.opts.output or self.opts.port))
                 out_name = out_ports[out_index]
                 midi_out.open_port(out_index, name="leds")
                 self._out = midi_out
@@ -284,10 +286,8 @@ class MidiKeypad(Device):
             self._show()
             while True:
                 await asyncio.sleep(PORT_POLL_INTERVAL)
-                if port_name not in midi_in.get_ports():
-                    raise ConnectionLostError(f"MIDI port {port_name!r} went away")
-                if out_name is not None and out_name not in midi_out.get_ports():
-                    raise ConnectionLostError(f"MIDI port {out_name!r} went away")
+                for gone in self._missing(midi_in, port_name, midi_out, out_name):
+                    raise ConnectionLostError(_("MIDI port {port!r} went away").format(port=gone))
         finally:
             self._out = None
             with contextlib.suppress(Exception):
@@ -298,6 +298,14 @@ class MidiKeypad(Device):
                 midi_out.close_port()
                 del midi_out
             self._release_held()
+
+    @staticmethod
+    def _missing(midi_in: Any, in_name: str, midi_out: Any, out_name: str | None) -> list[str]:
+        """The ports of ours that are no longer listed (the controller was unplugged)."""
+        gone = [] if in_name in midi_in.get_ports() else [in_name]
+        if out_name is not None and out_name not in midi_out.get_ports():
+            gone.append(out_name)
+        return gone
 
     def _feed(self, data: bytes) -> None:
         try:

@@ -22,6 +22,7 @@ from PIL import Image, ImageDraw, ImageFont
 from pydantic import Field, field_validator
 
 from councild.errors import ConnectionLostError
+from councild.i18n import _
 from councild.keypad import KeyMap, SeatLamp
 from councild.model import KeyPressed
 from devices.base import Device, DeviceOptions, Emit
@@ -177,8 +178,10 @@ class StreamDeckKeypad(Device):
                 deck.close()
             if serial == self.opts.serial:
                 return deck
-        wanted = f" {self.opts.serial}" if self.opts.serial else ""
-        raise ConnectionLostError(f"no Stream Deck{wanted} plugged in")
+        if self.opts.serial:
+            raise ConnectionLostError(
+                _("no Stream Deck {serial} plugged in").format(serial=self.opts.serial))
+        raise ConnectionLostError(_("no Stream Deck plugged in"))
 
     async def _session(self) -> None:
         loop = asyncio.get_running_loop()
@@ -197,7 +200,7 @@ class StreamDeckKeypad(Device):
             self._connected(f"{deck.deck_type()} {deck.id()}")
             while deck.is_open() and deck.connected():
                 await asyncio.sleep(PLUG_POLL_INTERVAL)
-            raise ConnectionLostError("Stream Deck unplugged")
+            raise ConnectionLostError(_("Stream Deck unplugged"))
         finally:
             self._deck = None
             deck.set_key_callback(None)

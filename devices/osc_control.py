@@ -29,6 +29,7 @@ from pythonosc.osc_message import OscMessage
 from pythonosc.osc_message_builder import OscMessageBuilder
 
 from councild.errors import ConnectionLostError, LocalProtocolError, RemoteProtocolError
+from councild.i18n import _
 from councild.keypad import (
     Action,
     AdvanceAgenda,
@@ -372,7 +373,7 @@ class OscControl(Device):
 
     def _on_lost(self, exc: Exception | None) -> None:
         if self._lost is not None and not self._lost.done():
-            self._lost.set_exception(exc or ConnectionLostError("socket closed"))
+            self._lost.set_exception(exc or ConnectionLostError(_("socket closed")))
 
     def _allowed(self, addr: tuple[Any, ...]) -> bool:
         try:
