@@ -19,6 +19,7 @@ from enum import StrEnum
 from typing import Any, ClassVar
 
 from councild.errors import CouncildError
+from councild.model import KeyPressed
 
 __all__ = [
     "DEFAULT_KEYS",
@@ -31,6 +32,7 @@ __all__ = [
     "KeyMap",
     "KeyMapError",
     "Keypad",
+    "Keypads",
     "LockProgram",
     "MuteRemote",
     "NextSpeaker",
@@ -438,6 +440,39 @@ class Keypad:
                 actions.append(self.RELEASE_ACTIONS[function.name])
         self.held.clear()
         return actions
+
+
+@dataclass(slots=True)
+class Keypads:
+    """Every surface's Keypad, for the daemon: one number entry per device, so digits typed
+    on the chair's keypad and on the clerk's Stream Deck never mix.
+
+    A device's key map is DEFAULT_KEYS, then `[keypad] keys`, then the device table's own
+    `keys`; built on the first key from that device.
+    """
+
+    entry_timeout: float = 4.0
+    keys: Mapping[str, str] = field(default_factory=dict)  # [keypad] keys
+    device_keys: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    pads: dict[str, Keypad] = field(default_factory=dict)
+
+    def pad(self, device: str) -> Keypad:
+        pad = self.pads.get(device)
+        if pad is None:
+            merged = {**self.keys, **self.device_keys.get(device, {})}
+            pad = self.pads[device] = Keypad.from_config(merged, self.entry_timeout)
+        return pad
+
+    def press(self, event: KeyPressed, now: float) -> list[Action]:
+        return self.pad(event.device).press(event.key, event.pressed, now)
+
+    def next_deadline(self) -> float | None:
+        deadlines = [d for p in self.pads.values() if (d := p.next_deadline()) is not None]
+        return min(deadlines, default=None)
+
+    def expire(self, now: float) -> list[str]:
+        """Forget half-typed numbers whose time is up; the devices concerned."""
+        return [name for name, pad in self.pads.items() if pad.expire(now)]
 
 
 # ---------------------------------------------------------------------------------------------

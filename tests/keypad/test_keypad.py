@@ -16,6 +16,7 @@ from councild.keypad import (
     KeyMap,
     KeyMapError,
     Keypad,
+    Keypads,
     LockProgram,
     MuteRemote,
     NextSpeaker,
@@ -31,6 +32,7 @@ from councild.keypad import (
     longest_speaking,
     seat_lamps,
 )
+from councild.model import KeyPressed
 
 
 def tap(pad: Keypad, key: str, now: float) -> list[object]:
@@ -288,3 +290,25 @@ class NumberEntryMachine(RuleBasedStateMachine):
 
 
 TestNumberEntry = NumberEntryMachine.TestCase
+
+
+def test_keypads_keep_one_number_entry_per_device() -> None:
+    pads = Keypads(entry_timeout=4.0, keys={"KEY_KPPLUS": "agenda"},
+                   device_keys={"deck": {"key0": "grant:C", "KEY_KPPLUS": "wide"}})
+
+    def key(device: str, name: str, now: float) -> list[object]:
+        return (pads.press(KeyPressed(device=device, key=name, pressed=True), now)
+                + pads.press(KeyPressed(device=device, key=name, pressed=False), now))
+
+    assert key("numpad", "KEY_KP1", 0.0) == []
+    assert key("deck", "KEY_KP2", 1.0) == []
+    assert pads.next_deadline() == 4.0
+    assert key("numpad", "KEY_KPENTER", 2.0) == [GrantSeat(seat="1")]
+    assert key("numpad", "KEY_KPPLUS", 2.0) == [AdvanceAgenda()]  # [keypad] keys
+    assert key("deck", "KEY_KPPLUS", 2.0) == [Wide()]  # the device's own keys win
+    assert key("deck", "key0", 2.0) == [GrantSeat(seat="C")]
+    assert pads.next_deadline() == 5.0  # the deck's "2", typed at 1.0
+    assert pads.expire(4.9) == []
+    assert pads.expire(5.0) == ["deck"]
+    assert pads.next_deadline() is None
+    assert key("deck", "KEY_KPENTER", 5.0) == []
