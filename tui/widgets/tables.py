@@ -1,24 +1,19 @@
 """Tables of seats: the roster, the speakers, the queue; and the device health table.
 
-Each is a DataTable fed whole rows by its screen. Rows are keyed (by seat id or device name)
+Each is a LineTable fed whole rows by its screen. Rows are keyed (by seat id or device name)
 and only cells whose text changed are written, so a new state — or a 20 Hz meter update —
 repaints what changed and keeps the technician's cursor on the same seat.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 from rich.text import Text
-from textual.widgets import DataTable
-from textual.widgets.data_table import RowDoesNotExist
 
-from councild.i18n import _
 from tui import view
-
-Cell = str | Text
-Row = tuple[str, Sequence[Cell]]
+from tui.widgets.linetable import Cell, LineTable, Row
 
 # Compact (below WIDE_COLUMNS terminal columns) and wide cuts for names and labels: the
 # compact ones make the roster, speakers and queue fit side by side in 80 columns.
@@ -27,6 +22,7 @@ NAME_WIDTH = {True: 13, False: 26}
 LABEL_WIDTH = {True: 5, False: 10}
 SPEAKER_NAME_WIDTH = {True: 11, False: 24}
 LEVEL_WIDTH = {True: 4, False: 10}
+LEVEL_COLUMN = 4  # index of "level" in SeatTable.COLUMNS
 
 # Emphasis that reads in light and dark themes alike, and always comes with words/symbols.
 STYLES = {"ok": "", "warn": "bold", "over": "bold reverse", "bad": "bold reverse"}
@@ -36,71 +32,8 @@ def _cut(value: str, width: int) -> str:
     return value if len(value) <= width else value[: width - 1] + "…"
 
 
-class KeyedTable(DataTable[Cell]):
-    """A DataTable whose rows are replaced as a whole list, keyed and diffed."""
-
-    COLUMNS: tuple[tuple[str, str], ...] = ()  # (key, title); titles go through _()
-
-    def __init__(self, *, id: str | None = None) -> None:
-        super().__init__(id=id, cursor_type="row", zebra_stripes=False)
-        self._rows: dict[str, tuple[Cell, ...]] = {}
-        self._order: list[str] = []
-        self.compact = True
-
-    def on_mount(self) -> None:
-        self._add_columns()
-
-    def _add_columns(self) -> None:
-        for key, title in self.COLUMNS:
-            self.add_column(_(title), key=key)
-
-    def set_compact(self, compact: bool) -> bool:
-        """Switch cut widths; True if it changed (the caller then shows the state again)."""
-        if compact == self.compact:
-            return False
-        self.compact = compact
-        self.clear(columns=True)  # column widths only grow: start them afresh
-        self._add_columns()
-        self._order = []
-        self._rows.clear()
-        return True
-
-    @property
-    def selected_key(self) -> str | None:
-        if not self._order or self.cursor_row < 0 or self.cursor_row >= len(self._order):
-            return None
-        return self._order[self.cursor_row]
-
-    def sync(self, rows: Sequence[Row]) -> None:
-        order = [key for key, _cells in rows]
-        if order != self._order:
-            selected = self.selected_key
-            self.clear()
-            self._rows.clear()
-            for key, cells in rows:
-                self.add_row(*cells, key=key)
-                self._rows[key] = tuple(cells)
-            self._order = order
-            if selected in self._rows:
-                self.move_cursor(row=order.index(selected), animate=False)
-            return
-        columns = [key for key, _title in self.COLUMNS]
-        for key, cells in rows:
-            old = self._rows[key]
-            if old == tuple(cells):
-                continue
-            for column, before, after in zip(columns, old, cells, strict=True):
-                if before != after:
-                    self.update_cell(key, column, after)
-            self._rows[key] = tuple(cells)
-
-    def select_key(self, key: str) -> bool:
-        try:
-            index = self.get_row_index(key)
-        except RowDoesNotExist:
-            return False
-        self.move_cursor(row=index, animate=False)
-        return True
+class KeyedTable(LineTable):
+    """The common base of the TUI's tables (seat lists and devices)."""
 
 
 class SeatTable(KeyedTable):
@@ -130,11 +63,7 @@ class SeatTable(KeyedTable):
             if seat_id not in self._levels or self._levels[seat_id] == dbfs:
                 continue
             self._levels[seat_id] = dbfs
-            cells = self._rows.get(seat_id)
-            bar = view.level_bar(dbfs, LEVEL_WIDTH[self.compact])
-            if cells is not None and cells[-1] != bar:
-                self.update_cell(seat_id, "level", bar)
-                self._rows[seat_id] = (*cells[:-1], bar)
+            self.set_cell(seat_id, LEVEL_COLUMN, view.level_bar(dbfs, LEVEL_WIDTH[self.compact]))
 
     def _row(self, seat: dict[str, Any]) -> Row:
         seat_id = str(seat.get("id"))
