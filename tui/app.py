@@ -49,6 +49,7 @@ class CouncilApp(App[int]):
         Binding("l", "lock", _("Lock"), show=False),
         Binding("w", "wide", _("Wide"), show=False),
         Binding("f", "force", _("Force shot"), show=False),
+        Binding("u", "release", _("Release shot"), show=False),
         Binding("slash", "find", _("Find"), key_display="/"),
         Binding("question_mark", "help", _("Help"), key_display="?"),
         Binding("q", "quit", _("Quit"), show=False),
@@ -194,6 +195,9 @@ class CouncilApp(App[int]):
         if seat := self._need_seat(self.main.selected_seat()):
             self.send("force", seat=seat)
 
+    def action_release(self) -> None:
+        self.send("release")
+
     def action_agenda(self) -> None:
         self.send("agenda")
 
@@ -228,6 +232,7 @@ class CouncilApp(App[int]):
             ("Lock program", "toggle the program lock", self.action_lock),
             ("Wide shot", "cut to the wide shot", self.action_wide),
             ("Force shot", "cut to the selected seat's shot", self.action_force),
+            ("Release shot", "give the picture back to the director", self.action_release),
             ("Find councillor", "jump to a councillor", self.action_find),
             ("Keys", "show the keys and symbols", self.action_help),
         )

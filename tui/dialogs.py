@@ -146,6 +146,7 @@ HELP_KEYS = (
     ("l", "lock/unlock the program shot"),
     ("w", "wide shot"),
     ("f", "force the selected seat's shot"),
+    ("u", "release a forced shot (back to following speakers)"),
     ("/", "find a councillor"),
     ("tab", "next panel (roster, lists, devices, log filter)"),
     ("ctrl+p", "command palette (every action by name)"),
@@ -162,7 +163,8 @@ HELP_LEGEND = (
     ("↩", "in the reply queue"),
     ("⚠", "speaking time nearly up"),
     ("✖ OVER", "speaking time exceeded / device link lost"),
-    ("⚑", "chair priority held"),
+    ("⚑", "chair priority held / shot forced"),
+    ("🔒", "program locked"),
 )
 
 

@@ -198,9 +198,19 @@ def lower_third_text(lt: Any) -> str:
 
 
 def lock_text(program: Any) -> str:
+    """Who drives the picture: the director following speakers, a forced shot, or a lock."""
     if not isinstance(program, dict) or "locked" not in program:
         return DASH
-    return "🔒 " + _("LOCKED") if program.get("locked") else _("follows speaker")
+    if program.get("locked"):
+        text_ = "🔒 " + _("LOCKED")
+    elif program.get("mode") == "forced" or program.get("forced"):
+        forced = program.get("forced")
+        text_ = "⚑ " + _("FORCED") + (f" {forced}" if isinstance(forced, str) else "")
+    else:
+        text_ = _("follows speaker")
+    if program.get("dry_run"):
+        text_ += " · " + _("dry run (OBS offline)")
+    return text_
 
 
 # --- the event log --------------------------------------------------------------------------

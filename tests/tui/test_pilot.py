@@ -122,9 +122,10 @@ async def test_refusals_become_notifications(daemon: Daemon) -> None:
         await until(lambda: app.attached)
         # Director ops on a chamber without shots: refused (unknown_op from a daemon without
         # a director, "no director" from one with it), shown, no crash.
-        for key in ("w", "l", "f"):
+        for key in ("w", "l", "f", "u"):
             await pilot.press(key)
-        await until(lambda: {"wide refused", "lock refused", "force refused"} <= titles(app))
+        await until(lambda: {"wide refused", "lock refused", "force refused",
+                             "release refused"} <= titles(app))
         # A floor refusal: revoke a seat that is not speaking.
         app.main.seats.focus()
         await pilot.press("home", "down")
@@ -235,3 +236,23 @@ async def test_state_with_missing_or_odd_fields_renders(state: dict) -> None:
         assert "Program: –" in app.main.onair.plain
         await pilot.press("g")  # nothing selected, no daemon: a notification, no crash
         await until(lambda: bool(app._notifications))
+
+
+async def test_log_filter_and_click_select(daemon: Daemon) -> None:
+    app = make_app(daemon)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(lambda: app.attached)
+        daemon.submit(Request(seat="2"), "test")
+        daemon.submit(Grant(seat="5"), "test")
+        log = app.main.event_log
+        await until(lambda: any("Grant seat=5" in line for line in log.lines), FOLLOW_S)
+        await pilot.click("#log-filter")
+        await pilot.press(*"grant")
+        await until(lambda: bool(log.lines) and all("Grant" in line for line in log.lines))
+        # Typing in the filter must not have fired the g (grant) key.
+        assert [sp.seat for sp in daemon.state.speakers] == ["5"]
+        # A click on a roster row selects it (header is line 0, the chair line 1).
+        seats = app.main.seats
+        await pilot.click("#seats", offset=(2, 1 + 1 + 3))  # border line + header + row 3
+        assert seats.selected_key == "3"
+        assert app.main.focused is seats

@@ -89,6 +89,11 @@ def test_get_tolerates_missing_and_mistyped() -> None:
 def test_on_air_texts_without_fields() -> None:
     assert view.lock_text({}) == "–"
     assert view.lock_text({"locked": True}) == "🔒 LOCKED"
+    assert view.lock_text({"locked": False, "mode": "auto"}) == "follows speaker"
+    assert view.lock_text({"locked": False, "mode": "forced", "forced": "seat-3"}) == (
+        "⚑ FORCED seat-3")
+    assert view.lock_text({"locked": False, "dry_run": True}) == (
+        "follows speaker · dry run (OBS offline)")
     assert view.lower_third_text(None) == "–"
     assert view.lower_third_text({"name": "A", "detail": ""}) == "A"
     assert view.camera_text("cam1", {"state": "on_air", "preset": 3}) == "◉ cam1 ON AIR #3"

@@ -239,5 +239,6 @@ class LineTable(ScrollView, can_focus=True):
         self._move_to(row if row >= 0 else len(self._order) - 1)
 
     def on_click(self, event: events.Click) -> None:
-        if event.y >= 1:
-            self._move_to(self.scroll_offset.y + event.y - 1)
+        offset = event.get_content_offset(self)  # below the border, where line 0 is the header
+        if offset is not None and offset.y >= 1:
+            self._move_to(self.scroll_offset.y + offset.y - 1)
