@@ -25,6 +25,7 @@ from tui.dialogs import ConfirmScreen, FindScreen, HelpScreen, ModeScreen
 from tui.link import DaemonLink, get_error
 from tui.messages import Attached, Disconnected, LevelsChanged, LogAppended, StateChanged
 from tui.screens import MainScreen
+from tui.web import DEFAULT_PORT, TOKEN_ENV, run_web
 
 # Speaking and waiting times tick by the second; redrawing more often shows nothing new.
 TICK_S = 1.0
@@ -244,10 +245,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--socket", metavar="PATH",
                         help=_("control socket of councild (default: {path})").format(
                             path=default_socket_path()))
+    parser.add_argument("--web", action="store_true",
+                        help=_("serve the TUI to a browser (textual-serve) instead"))
+    parser.add_argument("--host", default="127.0.0.1",
+                        help=_("--web: address to listen on; other than loopback needs "
+                               "a token in ${var}").format(var=TOKEN_ENV))
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT,
+                        help=_("--web: port (default {port})").format(port=DEFAULT_PORT))
 
 
 def run_tui(args: argparse.Namespace) -> int:
     socket = Path(args.socket) if getattr(args, "socket", None) else default_socket_path()
+    if getattr(args, "web", False):
+        return run_web(socket, args.host, args.port)
     app = CouncilApp(socket)
     app.run()
     return app.return_code or 0
