@@ -8,7 +8,7 @@ segments, a changed row rebuilds only its own Strip, and only that screen line i
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from typing import ClassVar
 
@@ -79,6 +79,7 @@ class LineTable(ScrollView, can_focus=True):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self._order: list[str] = []
+        self._index: dict[str, int] = {}  # key → row
         self._cells: dict[str, list[Cell]] = {}
         self._widths: list[int] = [cell_len(_(t)) for _k, t in self.COLUMNS]
         self._strips: dict[str, Strip] = {}  # rendered rows (without cursor), by key
@@ -113,6 +114,7 @@ class LineTable(ScrollView, can_focus=True):
         if order != self._order:
             selected = self.selected_key
             self._order = order
+            self._index = {key: i for i, key in enumerate(order)}
             self._cells = {key: list(cells) for key, cells in rows}
             self._widths = [cell_len(_(t)) for _k, t in self.COLUMNS]
             for cells in self._cells.values():
@@ -127,18 +129,33 @@ class LineTable(ScrollView, can_focus=True):
             if self._cells[key] != list(cells):
                 self._set_row(key, list(cells))
 
-    def set_cell(self, key: str, column: int, value: Cell) -> None:
-        cells = self._cells.get(key)
-        if cells is None or cells[column] == value:
-            return
-        cells = list(cells)
-        cells[column] = value
-        self._set_row(key, cells)
+    def set_column(self, column: int, values: Mapping[str, Cell]) -> None:
+        """New values for one column (the meter path): one repaint, and only if a changed
+        row is on screen; unchanged rows keep their cached strips."""
+        top = self.scroll_offset.y
+        bottom = top + self.size.height - 1
+        visible = grew = False
+        for key, value in values.items():
+            cells = self._cells.get(key)
+            if cells is None or cells[column] == value:
+                continue
+            cells[column] = value  # rows are private copies (see sync)
+            self._strips.pop(key, None)
+            width = cell_len(_cell(value)[0])
+            if width > self._widths[column]:
+                self._widths[column] = width
+                grew = True
+            if not visible and top <= self._index[key] < bottom:
+                visible = True
+        if grew:
+            self._strips.clear()
+        if grew or visible:
+            self.refresh()
 
     def select_key(self, key: str) -> bool:
         if key not in self._cells:
             return False
-        self._move_to(self._order.index(key))
+        self._move_to(self._index[key])
         return True
 
     # --- drawing --------------------------------------------------------------------------------
@@ -159,7 +176,7 @@ class LineTable(ScrollView, can_focus=True):
             self.refresh()
             return
         self._strips.pop(key, None)
-        index = self._order.index(key)
+        index = self._index[key]
         self.refresh_line(index + 1)
 
     def _line(self, cells: Sequence[Cell], base: Style) -> Strip:

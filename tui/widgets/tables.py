@@ -59,11 +59,13 @@ class SeatTable(KeyedTable):
 
     def show_levels(self, levels: Mapping[str, float]) -> None:
         """Only the level column: the cheap path for the meter stream."""
+        bars = {}
         for seat_id, dbfs in levels.items():
             if seat_id not in self._levels or self._levels[seat_id] == dbfs:
                 continue
             self._levels[seat_id] = dbfs
-            self.set_cell(seat_id, LEVEL_COLUMN, view.level_bar(dbfs, LEVEL_WIDTH[self.compact]))
+            bars[seat_id] = view.level_bar(dbfs, LEVEL_WIDTH[self.compact])
+        self.set_column(LEVEL_COLUMN, bars)
 
     def _row(self, seat: dict[str, Any]) -> Row:
         seat_id = str(seat.get("id"))
