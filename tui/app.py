@@ -143,7 +143,7 @@ class CouncilApp(App[int]):
             return
         try:
             reply = await self.link.request(op, **args)
-        except (ConnectionLostError, OperationTimeoutError) as exc:
+        except (ConnectionLostError, OperationTimeoutError, OSError) as exc:
             self.notify(str(exc), title=op, severity="error")
             return
         self.last_reply = reply

@@ -116,7 +116,11 @@ class DaemonLink:
         try:
             while True:
                 self.state = LinkState.CONNECTING
-                reason = await self._session()
+                try:
+                    reason = await self._session()
+                except Exception as exc:  # a bug here must not end the retries
+                    log.exception("tui: the daemon link failed")
+                    reason = f"{type(exc).__name__}: {exc}"
                 if reason is None:
                     tries = 0  # we were attached: the next loss starts the backoff afresh
                     reason = _("councild closed the connection")

@@ -99,5 +99,3 @@ def fixture_log() -> list[dict[str, Any]]:
 def make_fixture_app() -> CouncilApp:
     return CouncilApp(None, clock=lambda: T0, fixture=(fixture_state(), fixture_log()))
 
-
-app = make_fixture_app()

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from councild.daemon import Daemon
-from councild.errors import ConnectionLostError
+from councild.errors import ConnectionLostError, OperationTimeoutError
 from councild.model import Request
 from tests.helpers import until
 from tui.link import RETRY_FIRST_S, RETRY_MAX_S, DaemonLink, LinkState, retry_delay
@@ -151,3 +151,30 @@ async def test_level_bursts_are_coalesced(tmp_dir: Path) -> None:
         assert len(box.of(LevelsChanged)) == 1
         assert link.take_levels() == {"1": -float(burst - 1)}
         assert link.take_levels() is None
+
+
+async def test_unanswered_request_times_out(tmp_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("tui.link.REQUEST_TIMEOUT_S", 0.2)
+
+    async def silent(_reader: asyncio.StreamReader, _writer: asyncio.StreamWriter) -> None:
+        return None  # reads nothing more, answers nothing
+
+    link = DaemonLink(tmp_dir / "p.sock", Inbox())
+    async with peer(tmp_dir / "p.sock", silent), running(link):
+        await until(lambda: link.state is LinkState.ATTACHED)
+        with pytest.raises(OperationTimeoutError):
+            await link.request("ping")
+
+
+async def test_pending_request_fails_when_the_daemon_goes(tmp_dir: Path) -> None:
+    async def hang_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readline()  # the request arrives; the daemon dies before answering
+        writer.close()
+
+    box = Inbox()
+    link = DaemonLink(tmp_dir / "p.sock", box)
+    async with peer(tmp_dir / "p.sock", hang_up), running(link):
+        await until(lambda: link.state is LinkState.ATTACHED)
+        with pytest.raises(ConnectionLostError):
+            await link.request("ping")
+        await until(lambda: bool(box.of(Disconnected)))
