@@ -165,9 +165,23 @@ class AgendaItem(_Table):
 
 
 class Keypad(_Table):
-    device: Id | None = None  # a device table whose driver is a keypad
+    """Defaults for every keypad and button surface; each device table may add its own
+    `keys`. Key names and actions: docs/keypads.md."""
+
     entry_timeout: Seconds = 4.0  # half-typed seat numbers are forgotten after this
     keys: dict[str, str] = {}
+
+    @field_validator("keys")
+    @classmethod
+    def _actions_known(cls, value: dict[str, str]) -> dict[str, str]:
+        from councild.keypad import parse_function
+
+        for key, action in value.items():
+            try:
+                parse_function(action)
+            except ValueError as exc:
+                raise ValueError(f"key {key!r}: {exc}") from None
+        return value
 
 
 class Bridge(_Table):
@@ -346,8 +360,6 @@ def _cross_check(config: Config) -> list[tuple[str, str]]:
     if config.shots and config.director.wide is None:
         problems.append(("director.wide", "required once shots are configured: the shot "
                          "shown when nobody speaks"))
-    if config.keypad.device is not None and config.keypad.device not in config.devices:
-        problems.append(("keypad.device", f"undefined device {config.keypad.device!r}"))
     return problems
 
 

@@ -23,6 +23,7 @@ from councild import api, floor
 from councild.config import CAMERA_DRIVERS, Config
 from councild.errors import FloorError, NotSupportedError
 from councild.i18n import _
+from councild.keypad import Action, Keypads, NothingToDo, action_to_api, seat_lamps
 from councild.model import (
     AgendaChanged,
     CameraMotion,
@@ -37,6 +38,7 @@ from councild.model import (
     Effect,
     Event,
     Grant,
+    KeyPressed,
     Link,
     MicClosed,
     MicOpened,
@@ -109,7 +111,15 @@ class Daemon:
         self._levels_pending = False
         self._calls: dict[str, asyncio.Queue[tuple[str, tuple[Any, ...]]]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._busy: set[str] = set()
         self._stopped = asyncio.Event()
+        self.keypads = Keypads(
+            entry_timeout=config.keypad.entry_timeout,
+            keys=config.keypad.keys,
+            device_keys={n: keys for n, o in config.device_options.items()
+                         if isinstance(keys := getattr(o, "keys", None), dict)},
+        )
+        self._lamps: dict[str, Any] = {}
         self._director_config = director_config(config)
         self.vision: Vision | None = None
         if self._director_config is not None and config.obs.enabled:
@@ -138,6 +148,8 @@ class Daemon:
         for name, options in self.config.device_options.items():
             device = driver_class(options.driver)(name, options, self.on_device_event)
             self.devices[name] = device
+            if hasattr(device, "on_action"):  # surfaces that speak in actions (OSC control)
+                device.on_action = lambda action, n=name: self.keypad_action(action, n)
             self._calls[name] = asyncio.Queue()
             self._spawn(self._device_worker(name), f"calls:{name}")
             await device.start()
@@ -290,6 +302,10 @@ class Daemon:
             self._calls[name].put_nowait((method, ()))
         return masters[0]
 
+    def device_idle(self, name: str) -> bool:
+        """No call to this device is waiting or under way."""
+        return self._calls[name].empty() and name not in self._busy
+
     async def _device_worker(self, name: str) -> None:
         """Carries out one device's calls in order, so a mute never overtakes an unmute."""
         queue = self._calls[name]
@@ -298,12 +314,15 @@ class Daemon:
             method, args = await queue.get()
             if method in unsupported:
                 continue
+            self._busy.add(name)
             try:
                 await getattr(self.devices[name], method)(*args)
             except NotSupportedError:
                 unsupported.add(method)
             except Exception as exc:  # noqa: BLE001 - a device that is down must not stop us
                 log.warning("%s: %s%s failed: %s", name, method, args, exc)
+            finally:
+                self._busy.discard(name)
 
     # --- device events --------------------------------------------------------------------
 
@@ -312,9 +331,13 @@ class Daemon:
         if isinstance(event, DeviceStatus):
             self._device_status(event)
             return
+        if isinstance(event, KeyPressed):
+            for action in self.keypads.press(event, self.clock()):
+                self.keypad_action(action, event.device)
+            return
         if isinstance(event, CameraMotion):
-            if self.vision is not None and event.ok:
-                self.vision.camera_motion(event.device, event.moving)
+            if self.vision is not None:
+                self.vision.camera_motion(event)
             if not event.moving:
                 self._note(event.device, event, [])
             self._changed()
@@ -347,6 +370,20 @@ class Daemon:
         except FloorError as exc:
             log.info("%s: %s at seat %s not applied: %s", event.device,
                      type(floor_event).__name__, seat, exc.message)
+
+    def keypad_action(self, action: Action, device: str) -> None:
+        """A keypad or button surface asked for something: the same path as the API."""
+        try:
+            request = action_to_api(action, self.state_dict())
+        except NothingToDo as exc:
+            log.info("%s: %s", device, exc)
+            return
+        op = request.pop("op")
+        reply = self.apply_op(api.ApiRequest(None, op, request), device)
+        if not reply.get("ok"):
+            error = reply["error"]
+            log.info("%s: %s refused: %s", device, op, error["message"])
+            self._note_director(device, {"type": "refused", "op": op, **error})
 
     def _voice(self, seat: str, active: bool, device: str) -> None:
         if self._store is not None:  # who talked when belongs in the record, mode or not
@@ -422,10 +459,33 @@ class Daemon:
     def _broadcast(self) -> None:
         self._broadcast_pending = False
         subscribers = self._subscribers()
-        if subscribers:
-            message = {"event": "state", "state": self.state_dict()}
-            for conn in subscribers:
-                conn.send(message)
+        surfaces = [d for d in self.devices.values() if hasattr(d, "set_seat_states")]
+        if not subscribers and not surfaces:
+            return
+        state = self.state_dict()
+        message = {"event": "state", "state": state}
+        for conn in subscribers:
+            conn.send(message)
+        lamps = seat_lamps(state)
+        if surfaces and lamps != self._lamps:
+            self._lamps = lamps
+            for device in surfaces:
+                self._feedback(device, lamps)
+
+    def _feedback(self, device: Device, lamps: dict[str, Any]) -> None:
+        """Seat lamps on keypads and button surfaces (MIDI LEDs, Stream Deck keys, OSC)."""
+        try:
+            result = device.set_seat_states(lamps)  # type: ignore[attr-defined]
+        except Exception as exc:  # noqa: BLE001 - a surface that is down must not stop us
+            log.debug("%s: feedback failed: %s", device.name, exc)
+            return
+        if asyncio.iscoroutine(result):
+            async def wait() -> None:
+                try:
+                    await result
+                except Exception as exc:  # noqa: BLE001
+                    log.debug("%s: feedback failed: %s", device.name, exc)
+            self._spawn(wait(), f"feedback:{device.name}")
 
     def _levels_changed(self) -> None:
         if not self._levels_pending:
@@ -493,10 +553,6 @@ class Daemon:
 
     async def handle(self, request: api.ApiRequest, conn: api.Connection) -> dict[str, Any]:
         op = request.op
-        if op == "ping":
-            return {"id": request.id, "ok": True}
-        if op == "state":
-            return {"id": request.id, "ok": True, "state": self.state_dict()}
         if op == "subscribe":
             conn.subscribed = True
             return {"id": request.id, "ok": True, "state": self.state_dict(),
@@ -504,16 +560,25 @@ class Daemon:
         if op == "unsubscribe":
             conn.subscribed = False
             return {"id": request.id, "ok": True}
+        return self.apply_op(request, "api")
+
+    def apply_op(self, request: api.ApiRequest, source: str) -> dict[str, Any]:
+        """One control operation, from the API or a keypad; the reply the API would give."""
+        op = request.op
+        if op == "ping":
+            return {"id": request.id, "ok": True}
+        if op == "state":
+            return {"id": request.id, "ok": True, "state": self.state_dict()}
         if op in api.FLOOR_OPS:
             event = api.floor_event(request)
             forwarded = self._forward_to_master(event)
             if forwarded is not None:
-                self._note_director("api", {"type": f"forwarded to {forwarded}", "op": op,
-                                            **request.args})
+                self._note_director(source, {"type": f"forwarded to {forwarded}", "op": op,
+                                             **request.args})
                 return {"id": request.id, "ok": True, "forwarded": forwarded,
                         "state": self.state_dict()}
             try:
-                self.submit(event, "api")
+                self.submit(event, source)
             except FloorError as exc:
                 return api.error_reply(request.id, exc.code, exc.message)
             return {"id": request.id, "ok": True, "state": self.state_dict()}
@@ -526,9 +591,9 @@ class Daemon:
                 self.vision.command(op, args)
             except FloorError as exc:  # DirectorError is a FloorError
                 return api.error_reply(request.id, exc.code, exc.message)
-            self._note_director("api", {"type": op, **args})
+            self._note_director(source, {"type": op, **args})
             if self._store is not None:
-                self._store.note(self._session_id, "api", "director", op, args,
+                self._store.note(self._session_id, source, "director", op, args,
                                  wall=self.clock())
             return {"id": request.id, "ok": True, "state": self.state_dict()}
         known = ", ".join(["ping", "state", "subscribe", "unsubscribe", *api.FLOOR_OPS,

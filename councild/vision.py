@@ -22,6 +22,7 @@ from councild.config import Config
 from councild.errors import CouncildError
 from councild.i18n import _
 from councild.model import (
+    CameraMotion,
     CutTo,
     Effect,
     Event,
@@ -174,9 +175,17 @@ class Vision:
     def voice(self, seat: SeatId, active: bool) -> None:
         self._step(d.VoiceChanged(seat=seat, active=active))
 
-    def camera_motion(self, camera: str, moving: bool) -> None:
-        if camera in self.director.config.cameras:
-            self._step(d.CameraMoving(camera=camera) if moving else d.CameraSettled(camera=camera))
+    def camera_motion(self, motion: CameraMotion) -> None:
+        camera = motion.device
+        if camera not in self.director.config.cameras:
+            return
+        if motion.moving:
+            self._step(d.CameraMoving(camera=camera))
+        elif motion.ok:
+            # The preset tells an older move finishing from arrival at the newest one.
+            self._step(d.CameraSettled(camera=camera, preset=motion.preset))
+        else:
+            self._step(d.CameraFailed(camera=camera))
 
     def agenda_changed(self) -> None:
         """The lower third carries the agenda item: rewrite it if one is showing."""
@@ -225,9 +234,11 @@ class Vision:
         self._step(d.Tick())
 
     def _apply(self, effects: list[Effect]) -> None:
-        """One director step is one picture change: its cut and its lower third reach OBS
-        in one batch executed within one frame, so no frame shows a face with the previous
-        speaker's name."""
+        """One director step is one picture change: its lower-third texts and its cut reach
+        OBS as one batch executed back to back, so they land in the same frame (sent one by
+        one, each waiting for its reply, they were a frame apart and the new face showed the
+        previous speaker's name). SerialFrame batches were measured to run one request per
+        frame, hence SerialRealtime."""
         scene: str | None = None
         texts: tuple[str, str] | None = None
         for effect in effects:
@@ -313,7 +324,7 @@ class Vision:
                                            data={"sceneName": scene}))
         if not requests:
             return
-        results = await self.obs.batch(requests, execution=BatchExecution.SERIAL_FRAME)
+        results = await self.obs.batch(requests, execution=BatchExecution.SERIAL_REALTIME)
         for result in results:
             if not result.ok:
                 log.warning("obs: %s", result.error())

@@ -17,6 +17,11 @@ DRIVERS: dict[str, str] = {
     "qu": "devices.allen_heath:QuDesk",
     "dcs": "devices.conference:ConferenceUnit",
     "visca": "devices.visca:ViscaCamera",
+    "evdev": "devices.keypad_evdev:EvdevKeypad",
+    "midi": "devices.keypad_midi:MidiKeypad",
+    "streamdeck": "devices.keypad_streamdeck:StreamDeckKeypad",
+    "keypad_serial": "devices.keypad_serial:SerialKeypad",
+    "osc_control": "devices.osc_control:OscControl",
 }
 
 

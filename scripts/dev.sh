@@ -7,7 +7,8 @@ cd "$(dirname "$0")/.."
 
 # System packages the tests and the demo use. obs-plugins holds OBS's websocket server (it is
 # only a Recommends of obs-studio); libgl1-mesa-dri is Mesa's software GL for OBS under Xvfb.
-SYSTEM_PACKAGES=(python3-venv obs-studio obs-plugins xvfb libgl1-mesa-dri socat tmux)
+# jackd2 runs a dummy JACK server for the MIDI port tests (this machine has no ALSA sequencer).
+SYSTEM_PACKAGES=(python3-venv obs-studio obs-plugins xvfb libgl1-mesa-dri socat tmux jackd2)
 
 install_system() {
     local missing=()
@@ -22,6 +23,8 @@ install_system() {
             echo "not root and no sudo: install ${missing[*]} by hand" >&2; return 0
         fi
     fi
+    # jackd2 would ask whether to enable realtime scheduling: answer no, unattended.
+    echo "jackd2 jackd/tweak_rt_limits boolean false" | "${sudo[@]}" debconf-set-selections
     "${sudo[@]}" apt-get update -qq
     DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq "${missing[@]}" >/dev/null
 }

@@ -17,6 +17,7 @@ SIM_MODULES: dict[str, str] = {
     "sq": "devices.sim.sq",
     "cu": "devices.sim.cu",
     "visca": "devices.sim.visca",
+    "keypad": "devices.sim.keypad",
 }
 
 

@@ -32,7 +32,6 @@ REGISTRY = {
 
 EXAMPLES = """
 [keypad]
-device = "numpad"
 entry_timeout = 4.0
 keys = { KEY_KPPLUS = "next", KEY_KPMINUS = "revoke" }
 
@@ -80,7 +79,7 @@ def test_the_proposed_tables_validate() -> None:
     assert isinstance(opts["deck"], StreamDeckOptions)
     assert isinstance(opts["box"], SerialKeypadOptions)
     assert isinstance(opts["companion"], OscControlOptions)
-    assert config.keypad.device == "numpad"
+    assert config.keypad.keys["KEY_KPPLUS"] == "next"
 
 
 @pytest.mark.usefixtures("registered")
@@ -106,3 +105,9 @@ async def test_the_daemon_runs_keypad_drivers(short_tmp: Path, tmp_path: Path) -
             assert state["devices"]["companion"]["detail"].startswith("udp://127.0.0.1:")
         finally:
             await daemon.stop()
+
+
+def test_a_bad_action_in_the_keypad_table_names_the_key() -> None:
+    bad = '[keypad]\nkeys = { KEY_KP5 = "explode" }\n'
+    with pytest.raises(ConfigError, match=r"keypad\.keys.*KEY_KP5.*explode"):
+        parse(chamber_toml(extra=bad))

@@ -14,6 +14,7 @@ from councild.obs_setup import collection_for
 from devices.sim.x32 import X32Simulator
 from scenes.headless import HeadlessObs
 from tests.core.conftest import BASE
+from tests.helpers import until
 from tests.scenes_obs.conftest import require_obs
 
 SEATS = 8
@@ -69,6 +70,19 @@ async def real_obs(desk: X32Simulator, monkeypatch) -> AsyncIterator[HeadlessObs
                            canvas=(640, 360)) as server:
         monkeypatch.setenv(PASSWORD_ENV, server.password)
         yield server
+
+
+async def desk_pushed(daemon: Daemon, desk: X32Simulator, device: str,
+                      channels: list[int]) -> None:
+    """Wait until the floor councild pushes on connect has reached the simulated desk, so a
+    test's own surface change cannot be overtaken by it."""
+    await until(lambda: daemon.device_idle(device), 2)
+
+    def seen() -> bool:
+        sets = {msg.address for _sender, msg in desk.state.received if msg.args}
+        return all(f"/ch/{ch:02d}/mix/on" in sets for ch in channels)
+
+    await until(seen, 2)
 
 
 async def start_chamber(tmp: Path, desk: X32Simulator, obs: HeadlessObs | None,

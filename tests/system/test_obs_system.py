@@ -12,7 +12,7 @@ import pytest
 from councild.model import Grant
 from scenes.obs import ObsClient, ObsOptions
 from tests.helpers import until
-from tests.system.conftest import start_chamber
+from tests.system.conftest import desk_pushed, start_chamber
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -45,7 +45,7 @@ async def test_desk_channel_opens_and_obs_shows_the_seat(short_tmp, desk, real_o
         await until(lambda: daemon.device_views["obs"].link.value == "connected", 10)
         await until(lambda: daemon.device_views["desk"].link.value == "connected", 5)
         # councild leads the desk: on connect it mutes every seat channel nobody speaks on.
-        await until(lambda: not any(desk.state.on[ch] for ch in range(1, 9)), 2)
+        await desk_pushed(daemon, desk, "desk", [*range(1, 9), 20])
 
         desk.usecases.surface_unmute(5)  # the technician opens seat 5's channel on the desk
         await until(lambda: daemon.state.speaking("5"), 2)
@@ -75,7 +75,7 @@ async def test_obs_restart_restores_the_program_within_two_seconds(short_tmp, de
     try:
         await until(lambda: daemon.device_views["obs"].link.value == "connected", 10)
         await until(lambda: daemon.device_views["desk"].link.value == "connected", 5)
-        await until(lambda: not desk.state.on[2], 2)
+        await desk_pushed(daemon, desk, "desk", [*range(1, 9), 20])
         desk.usecases.surface_unmute(2)
         await until(lambda: daemon.state_dict()["program"]["obs_program"] == "Seat 2", 5)
 
