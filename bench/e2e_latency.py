@@ -9,8 +9,11 @@ A real headless OBS, the X32 simulator and `councild run` as its own process. Ea
 
 Both are timed with CLOCK_MONOTONIC (shared by all processes) and observed by the same
 independent OBS connection. OBS announces a program change on its next rendered frame, so
-both paths carry up to one frame (33 ms at 30 fps) of jitter; the difference of the
-percentiles is what councild adds.
+each latency holds a wait for that frame (0–33 ms at 30 fps). To compare like with like,
+both paths of a round start at the same random phase after a frame (anchored on the
+previous program event, which OBS sends right after a frame): the difference of their
+percentiles is what councild adds. (Fixed spacing instead locks each path to its own
+phase and shows a bias of up to a frame either way.)
 
     python bench/e2e_latency.py [--switches 300]
 """
@@ -20,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import random
 import statistics
 import subprocess
 import sys
@@ -41,7 +45,8 @@ from tests.system.conftest import PASSWORD_ENV, chamber  # noqa: E402
 
 # The director's minimum hold must be > 0; 1 ms never delays a switch spaced as below.
 FAST = "switch_in_delay = 0\nmin_hold = 0.001\nhysteresis = 0\ncut_on_grant = true\n"
-SPACING = 0.12  # seconds between switches: several frames, so no switch waits for another
+FRAME = 1 / 30
+SETTLE_FRAMES = 3  # frames between switches, so no switch waits for another
 TIMEOUT = 5.0
 
 
@@ -120,16 +125,26 @@ async def run_rounds(desk: X32Simulator, obs: HeadlessObs, sock: Path, seats: in
         await asyncio.sleep(0.05)
     await asyncio.sleep(0.5)  # councild mutes every seat channel on connect
 
+    async def at_phase(anchor: float, phase: float) -> None:
+        await asyncio.sleep(max(0.0, anchor + SETTLE_FRAMES * FRAME + phase - time.monotonic()))
+
+    rng = random.Random(1)
     via: list[float] = []
     plain: list[float] = []
+    fut = watch.expect("Group")  # OBS starts on Wide: a change it will announce
+    await direct.set_program_scene("Group")
+    anchor = await asyncio.wait_for(fut, TIMEOUT)
     for i in range(switches):
         seat = i % seats + 1
+        phase = rng.uniform(0.0, FRAME)
         # Through councild: the desk opens seat N's channel.
+        await at_phase(anchor, phase)
         fut = watch.expect(f"Seat {seat}")
         t0 = time.monotonic()
         desk.usecases.surface_unmute(seat)
-        via.append((await asyncio.wait_for(fut, TIMEOUT) - t0) * 1000)
-        await asyncio.sleep(SPACING)
+        anchor = await asyncio.wait_for(fut, TIMEOUT)
+        via.append((anchor - t0) * 1000)
+        await at_phase(anchor, phase)
         # Direct: the same OBS work councild does for a cut (the lower-third texts and the
         # scene, one batch), to a seat scene councild is not showing.
         other = (seat + seats // 2 - 1) % seats + 1
@@ -145,10 +160,9 @@ async def run_rounds(desk: X32Simulator, obs: HeadlessObs, sock: Path, seats: in
                 "overlay": True}),
             ObsRequest(request_type="SetCurrentProgramScene", data={"sceneName": scene}),
         ], execution=BatchExecution.SERIAL_REALTIME)
-        plain.append((await asyncio.wait_for(fut, TIMEOUT) - t0) * 1000)
-        await asyncio.sleep(SPACING)
-        desk.usecases.surface_mute(seat)
-        await asyncio.sleep(0.02)
+        anchor = await asyncio.wait_for(fut, TIMEOUT)
+        plain.append((anchor - t0) * 1000)
+        desk.usecases.surface_mute(seat)  # no cut follows: nobody speaks, idle_to_wide is 5 s
 
     await client.close()
     await direct.stop()
@@ -160,8 +174,12 @@ async def run_rounds(desk: X32Simulator, obs: HeadlessObs, sock: Path, seats: in
         print(f"{name:<26} {pct(values, 50):>8.2f} {pct(values, 95):>8.2f} "
               f"{pct(values, 99):>8.2f} {max(values):>8.2f}")
     added50 = pct(via, 50) - pct(plain, 50)
+    added95 = pct(via, 95) - pct(plain, 95)
     added99 = pct(via, 99) - pct(plain, 99)
-    print(f"{'councild adds':<26} {added50:>8.2f} {'':>8} {added99:>8.2f}")
+    print(f"{'councild adds':<26} {added50:>8.2f} {added95:>8.2f} {added99:>8.2f}")
+    paired = [a - b for a, b in zip(via, plain, strict=True)]
+    print(f"{'paired difference':<26} {pct(paired, 50):>8.2f} {pct(paired, 95):>8.2f} "
+          f"{pct(paired, 99):>8.2f} {max(paired):>8.2f}   (same phase, per round)")
     print(f"RESULT added_p50_ms={added50:.2f} added_p99_ms={added99:.2f}")
 
 

@@ -236,11 +236,13 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from councild.demo import run_demo
+    from councild.demo import run_demo, run_demo_with_tui
 
     config = _load_config(args.config)
     if config is None:
         return EXIT_CONFIG
+    if not args.no_tui and sys.stdin.isatty() and sys.stdout.isatty():
+        return run_demo_with_tui(args)
     with contextlib.suppress(KeyboardInterrupt):
         return asyncio.run(run_demo(config, args))
     return EXIT_OK
@@ -264,6 +266,15 @@ def cmd_obs_collection(args: argparse.Namespace) -> int:
     print(_("wrote {path}: {n} scenes; in OBS: Scene Collection → Import").format(
         path=path, n=len(config.scenes)))
     return EXIT_OK
+
+
+# --- tui ---------------------------------------------------------------------------------------
+
+
+def cmd_tui(args: argparse.Namespace) -> int:
+    from tui.app import run_tui
+
+    return run_tui(args)
 
 
 # --- sim ---------------------------------------------------------------------------------------
@@ -332,6 +343,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--socket")
     p.add_argument("--seconds", type=float, default=0,
                    help=_("stop after this many seconds (0: run until Ctrl-C)"))
+    p.add_argument("--no-tui", action="store_true",
+                   help=_("print the floor instead of opening the TUI"))
+    p.add_argument("--obs", action="store_true",
+                   help=_("also start a headless OBS (Xvfb) with the config's scenes"))
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("obs-collection",
@@ -341,6 +356,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", default="councild", help=_("scene collection name"))
     p.add_argument("--canvas", default="1920x1080", help=_("base canvas, WIDTHxHEIGHT"))
     p.set_defaults(func=cmd_obs_collection)
+
+    from tui.app import add_arguments as tui_arguments
+
+    p = sub.add_parser("tui", help=_("the technician's terminal UI, attached to the daemon"))
+    tui_arguments(p)
+    p.set_defaults(func=cmd_tui)
 
     _add_sim_parsers(sub)
     return parser

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import time
@@ -61,6 +62,7 @@ from devices.base import Device
 
 log = logging.getLogger("councild.daemon")
 
+CHECKPOINT_INTERVAL = 10.0  # seconds; keeps the WAL small without an fsync on the hot path
 EVENT_LOG_LENGTH = 500  # entries kept for clients that attach later (the TUI's event log)
 LEVEL_INTERVAL = 0.05  # seconds between level broadcasts: 20 Hz is what a meter needs
 
@@ -164,6 +166,10 @@ class Daemon:
             await self.vision.start()
             self.vision.restore_floor(tuple(s.seat for s in self.state.speakers))
         self._schedule_deadline()
+        self._spawn(self._checkpoints(), "store:checkpoint")
+        # Objects made at start-up live for the whole session: keep them out of the cyclic
+        # collector's way, so its passes stay short while a session runs.
+        gc.freeze()
         log.info("councild: session %r, %d seats, socket %s", session.key,
                  len(self.config.seats), self.socket_path)
 
@@ -200,6 +206,15 @@ class Daemon:
                 log.warning("replay: %s skipped: %s", type(event).__name__, exc)
         if count:
             log.info("replayed %d floor inputs (%d skipped)", count, skipped)
+
+    async def _checkpoints(self) -> None:
+        while True:
+            await asyncio.sleep(CHECKPOINT_INTERVAL)
+            if self._store is not None:
+                try:
+                    await asyncio.to_thread(self._store.checkpoint)
+                except Exception as exc:  # noqa: BLE001 - the next one will try again
+                    log.warning("store checkpoint failed: %s", exc)
 
     def _spawn(self, coro: Any, name: str) -> None:
         task = asyncio.get_running_loop().create_task(coro, name=name)
@@ -403,11 +418,15 @@ class Daemon:
     def _device_status(self, event: DeviceStatus) -> None:
         view = self.device_views.setdefault(event.device, DeviceView(driver="?"))
         link_changed = view.link is not event.link
+        previous = view.link
         view.link, view.detail, view.errors = event.link, event.detail, event.errors
         device = self.devices.get(event.device)
         if device is not None:
             view.last_seen = device.health.last_seen
-        if link_changed:
+        # The retry loop of a device that stays away (lost → reconnecting → lost …) is one
+        # state for the record and the log, not an entry per attempt.
+        retrying = {event.link, previous} <= {Link.LOST, Link.RECONNECTING}
+        if link_changed and not retrying:
             view.since = self.clock()
             if self._store is not None:
                 self._store.record(self._session_id, event.device, event, kind="device",
@@ -437,6 +456,16 @@ class Daemon:
         self.events.append(entry)
         for conn in self._subscribers():
             conn.send({"event": "log", "entry": entry})
+
+    def _last_seen(self, name: str, view: DeviceView) -> float | None:
+        """Read live from the driver: a desk streaming meters is seen many times a second
+        without any status change."""
+        device = self.devices.get(name)
+        if device is not None:
+            return device.health.last_seen
+        if name == "obs" and self.vision is not None and self.vision.obs is not None:
+            return self.vision.obs.health.last_seen
+        return view.last_seen
 
     def _note_director(self, source: str, what: dict[str, Any]) -> None:
         entry = {"time": self.clock(), "source": source, "event": what, "effects": []}
@@ -544,7 +573,8 @@ class Daemon:
             "program": self.vision.state_dict() if self.vision is not None else None,
             "devices": {
                 name: {"driver": v.driver, "link": v.link.value, "detail": v.detail,
-                       "errors": v.errors, "last_seen": v.last_seen, "since": v.since}
+                       "errors": v.errors, "last_seen": self._last_seen(name, v),
+                       "since": v.since}
                 for name, v in self.device_views.items()
             },
         }

@@ -11,7 +11,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import random
+import subprocess
 import sys
 import tempfile
 import time
@@ -35,7 +37,10 @@ async def run_demo(config: Config, args: argparse.Namespace) -> int:
         db = Path(args.db) if args.db else Path(tmp) / "demo.db"
         sock = Path(args.socket) if args.socket else Path(tmp) / "councild.sock"
         sims = []
+        obs = None
         try:
+            if args.obs:
+                obs = await _start_obs(config)
             for name, options in config.device_options.items():
                 sim = await start_simulator(options)
                 if sim is not None:
@@ -65,7 +70,57 @@ async def run_demo(config: Config, args: argparse.Namespace) -> int:
         finally:
             for _name, sim in sims:
                 await sim.stop()
+            if obs is not None:
+                await obs.stop()
     return 0
+
+
+async def _start_obs(config: Config) -> Any:
+    """A real OBS, headless, with the scenes of the config, where the config expects it."""
+    from councild.obs_setup import collection_for
+    from scenes.headless import HeadlessObs
+
+    obs = HeadlessObs(collection=collection_for(config, canvas=(640, 360)),
+                      port=config.obs.port, canvas=(640, 360))
+    await obs.start()
+    os.environ[config.obs.password_env] = obs.password  # the daemon reads it from here
+    print(_("headless OBS on ws://127.0.0.1:{port} (display :{display})").format(
+        port=obs.port, display=obs.display), file=sys.stderr, flush=True)
+    return obs
+
+
+def run_demo_with_tui(args: argparse.Namespace) -> int:
+    """The chamber in a child process, the technician's TUI in this terminal; closing the TUI
+    ends the demo (in a real chamber the daemon would of course go on)."""
+    from tui.app import run_tui
+
+    with tempfile.TemporaryDirectory(prefix="councild-demo-") as tmp:
+        sock = Path(args.socket) if args.socket else Path(tmp) / "councild.sock"
+        log_path = Path(tmp) / "demo.log"
+        argv = [sys.executable, "-m", "councild.cli", "demo", "--no-tui", "-c", args.config,
+                "--socket", str(sock)]
+        if args.obs:
+            argv.append("--obs")
+        if args.db:
+            argv += ["--db", args.db]
+        with log_path.open("wb") as log:
+            child = subprocess.Popen(argv, stdout=log, stderr=log)
+        try:
+            deadline = time.monotonic() + 15
+            while not sock.exists():
+                if child.poll() is not None or time.monotonic() > deadline:
+                    sys.stderr.write(log_path.read_text(errors="replace"))
+                    print(_("the demo chamber did not start"), file=sys.stderr)
+                    return 1
+                time.sleep(0.05)
+            return run_tui(argparse.Namespace(socket=str(sock), web=False))
+        finally:
+            child.terminate()
+            try:
+                child.wait(10)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
 
 
 async def _councillors(daemon: Daemon, sims: dict[str, Any]) -> None:

@@ -80,10 +80,22 @@ class Store:
         self._db = sqlite3.connect(self.path, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
+        # No checkpoint inside a commit: a checkpoint fsyncs, and a commit sits on the path
+        # from a desk to the picture. The daemon checkpoints from a worker thread instead.
+        self._db.execute("PRAGMA wal_autocheckpoint=0")
         self._db.executescript(SCHEMA)
 
     def close(self) -> None:
         self._db.close()
+
+    def checkpoint(self) -> None:
+        """Move the WAL into the database file. Safe from another thread: it uses a
+        connection of its own, and a passive checkpoint never blocks the writer."""
+        db = sqlite3.connect(self.path, isolation_level=None)
+        try:
+            db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        finally:
+            db.close()
 
     # --- sessions
 
