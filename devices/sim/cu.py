@@ -18,9 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import os
 import random
-import tty
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -48,6 +46,7 @@ from devices.conference import (
     MicStatus,
     MicStatusQuery,
 )
+from devices.sim.pty import SimPty
 
 # How many received commands the State remembers for tests and the demo's log.
 RECEIVED_KEEP = 200
@@ -160,47 +159,6 @@ class CUState:
         return [MicMode(mode=mode)]
 
 
-class _Pty:
-    """The CU's end of a pseudo-terminal; the driver opens the slave path like a tty."""
-
-    def __init__(self, on_data: Callable[[bytes], None], link: str | None) -> None:
-        self.master, self.slave = os.openpty()
-        tty.setraw(self.slave)
-        os.set_blocking(self.master, False)
-        self.path = os.ttyname(self.slave)
-        self.link = link
-        self.dropped = 0  # bytes the driver was too slow (or absent) to take
-        if link is not None:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(link)
-            os.symlink(self.path, link)
-        self._on_data = on_data
-        asyncio.get_running_loop().add_reader(self.master, self._readable)
-
-    def _readable(self) -> None:
-        try:
-            data = os.read(self.master, 4096)
-        except OSError:
-            return  # EIO while no one holds the slave open: nothing to read
-        if data:
-            self._on_data(data)
-
-    def write(self, data: bytes) -> None:
-        try:
-            os.write(self.master, data)
-        except (BlockingIOError, OSError):
-            self.dropped += len(data)  # a full tty buffer loses data, as a UART would
-
-    def close(self) -> None:
-        asyncio.get_running_loop().remove_reader(self.master)
-        if self.link is not None:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(self.link)
-        # Closing the master hangs up the slave: the driver's reads fail with EIO at once.
-        os.close(self.master)
-        os.close(self.slave)
-
-
 class _Client:
     """One connection (TCP or the pty) with its own codec."""
 
@@ -226,7 +184,7 @@ class CUSimulator:
         self.want_pty = pty
         self.link = link
         self.state = state if state is not None else CUState()
-        self.pty: _Pty | None = None
+        self.pty: SimPty | None = None
         self._server: asyncio.Server | None = None
         self._clients: list[_Client] = []
         self._writers: dict[asyncio.StreamWriter, _Client] = {}
@@ -251,7 +209,7 @@ class CUSimulator:
             self.port = self._server.sockets[0].getsockname()[1]
         if self.want_pty:
             client = _Client(lambda data: self.pty.write(data) if self.pty else None)
-            self.pty = _Pty(lambda data: self._receive(client, data), self.link)
+            self.pty = SimPty(lambda data: self._receive(client, data), self.link)
             self._clients.append(client)
 
     async def stop(self) -> None:

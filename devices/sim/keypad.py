@@ -17,13 +17,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import os
 import random
 import socket
 import sys
-import tty
 from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Self
 
@@ -39,6 +36,7 @@ from devices.keypad_serial import (
     Ping,
     Pong,
 )
+from devices.sim.pty import SimPty
 
 # Host lines kept for tests to inspect.
 RECEIVED_KEEP = 256
@@ -56,44 +54,6 @@ class ButtonBoxState:
     answer_pings: bool = True  # False: a hung box (firmware stuck)
 
 
-class _Pty:
-    """The box's end of a pseudo-terminal; the driver opens the slave path like a tty."""
-
-    def __init__(self, on_data: Callable[[bytes], None], link: str | None) -> None:
-        self.master, self.slave = os.openpty()
-        tty.setraw(self.slave)  # binary-clean, no echo: a UART does not echo either
-        os.set_blocking(self.master, False)
-        self.path = os.ttyname(self.slave)
-        self.link = link
-        if link is not None:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(link)
-            os.symlink(self.path, link)
-        self._on_data = on_data
-        asyncio.get_running_loop().add_reader(self.master, self._readable)
-
-    def _readable(self) -> None:
-        try:
-            data = os.read(self.master, 4096)
-        except OSError:
-            return  # EIO while nobody holds the slave open
-        if data:
-            self._on_data(data)
-
-    def write(self, data: bytes) -> None:
-        with contextlib.suppress(BlockingIOError, OSError):
-            os.write(self.master, data)  # a full tty buffer loses data, as a UART would
-
-    def close(self) -> None:
-        asyncio.get_running_loop().remove_reader(self.master)
-        if self.link is not None:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(self.link)
-        # Closing the master hangs up the slave: the driver's reads fail at once (unplugged).
-        os.close(self.master)
-        os.close(self.slave)
-
-
 class ButtonBoxSimulator:
     """Service: the box on a pty. start()/stop(), or `async with`."""
 
@@ -102,7 +62,7 @@ class ButtonBoxSimulator:
         self.state = ButtonBoxState()
         self.usecases = ButtonBoxUseCases(self)
         self._codec = BoxSideCodec()
-        self._pty: _Pty | None = None
+        self._pty: SimPty | None = None
 
     @property
     def path(self) -> str:
@@ -134,7 +94,7 @@ class ButtonBoxSimulator:
         """Connect the box (a fresh pty: a re-plugged USB adapter gets a new tty, too)."""
         if self._pty is None:
             self._codec = BoxSideCodec()
-            self._pty = _Pty(self._receive, self.link)
+            self._pty = SimPty(self._receive, self.link)
             self._write(Hello(text=FIRMWARE))
 
     def unplug(self) -> None:

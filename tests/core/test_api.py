@@ -14,7 +14,7 @@ import pytest
 from councild.api import ApiClient, LineSplitter, TooLong
 from councild.config import parse
 from councild.daemon import Daemon
-from tests.core.conftest import chamber_toml
+from tests.chamber import chamber_toml
 from tests.helpers import until
 
 

@@ -11,7 +11,7 @@ import pytest
 from councild.cli import main
 from councild.config import default_path, parse
 from councild.errors import ConfigError
-from tests.core.conftest import chamber_toml
+from tests.chamber import chamber_toml
 
 
 def check(tmp_path: Path, text: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:

@@ -10,7 +10,7 @@ from councild.cli import main
 from councild.config import parse
 from councild.daemon import Daemon
 from councild.model import Grant, Next, Request, Revoke, SetAgenda
-from tests.core.conftest import chamber_toml
+from tests.chamber import chamber_toml
 
 
 class Clock:

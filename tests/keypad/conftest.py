@@ -2,19 +2,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import tempfile
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from councild.api import ApiClient
-from councild.config import parse
 from councild.daemon import Daemon
 from councild.keypad import Action, Keypad, NothingToDo, RevokeCurrent, action_to_api
 from councild.model import DeviceStatus, Event, KeyPressed, Link
-from tests.core.conftest import chamber_toml
 
 
 class Recorder:
@@ -79,24 +76,6 @@ class ApiKeypadAdapter:
         self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
-
-
-@pytest.fixture
-def short_tmp() -> Iterator[Path]:
-    """Unix socket paths are limited to ~107 bytes: a short temporary directory."""
-    with tempfile.TemporaryDirectory(prefix="kp-") as d:
-        yield Path(d)
-
-
-@pytest.fixture
-async def daemon(short_tmp: Path) -> AsyncIterator[Daemon]:
-    d = Daemon(parse(chamber_toml()), store_path=short_tmp / "s.db",
-               socket_path=short_tmp / "api.sock")
-    await d.start()
-    try:
-        yield d
-    finally:
-        await d.stop()
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from devices.keypad_serial import SerialKeypadOptions
 from devices.keypad_streamdeck import StreamDeckOptions
 from devices.osc_control import OscControlOptions
 from devices.sim.keypad import ButtonBoxSimulator
-from tests.core.conftest import chamber_toml
+from tests.chamber import chamber_toml
 from tests.helpers import until
 
 REGISTRY = {

@@ -21,7 +21,7 @@ from councild.model import Event, Link
 from devices.keypad_serial import SerialKeypad
 from devices.sim.keypad import ButtonBoxSimulator
 from devices.sim.x32 import X32Simulator
-from tests.core.conftest import BASE
+from tests.chamber import BASE
 from tests.helpers import until
 from tests.keypad.conftest import ApiKeypadAdapter
 

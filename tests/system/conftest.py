@@ -13,7 +13,7 @@ from councild.daemon import Daemon
 from councild.obs_setup import collection_for
 from devices.sim.x32 import X32Simulator
 from scenes.headless import HeadlessObs
-from tests.core.conftest import BASE
+from tests.chamber import BASE
 from tests.helpers import until
 from tests.scenes_obs.conftest import require_obs
 

@@ -18,7 +18,7 @@ from councild.model import Grant, Revoke
 from devices.sim.cu import CUSimulator
 from devices.sim.sq import SQSimulator
 from devices.sim.x32 import X32Simulator
-from tests.core.conftest import BASE
+from tests.chamber import BASE
 from tests.helpers import until
 
 pytestmark = pytest.mark.timeout(60)

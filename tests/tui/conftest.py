@@ -13,7 +13,7 @@ import pytest
 
 from councild.config import parse
 from councild.daemon import Daemon
-from tests.core.conftest import chamber_toml
+from tests.chamber import chamber_toml
 from tui.app import CouncilApp
 from tui.widgets.tables import KeyedTable
 

@@ -10,7 +10,7 @@ from councild.config import parse
 from councild.daemon import Daemon
 from councild.model import Grant, Request, SetAgenda
 from devices.sim.x32 import X32Simulator
-from tests.core.conftest import chamber_toml
+from tests.chamber import chamber_toml
 from tests.helpers import until
 from tests.tui.conftest import SIZE, desk_toml, make_app, rows
 from tui.app import CouncilApp

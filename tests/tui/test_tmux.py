@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from councild.api import ApiClient
-from tests.core.conftest import DaemonProcess, chamber_toml
+from tests.chamber import DaemonProcess, chamber_toml
 from tests.helpers import require_binary, until
 
 pytestmark = pytest.mark.timeout(60)

@@ -1,3 +1,5 @@
+"""A chamber for the tests: config text, and the daemon as a real subprocess."""
+
 from __future__ import annotations
 
 import asyncio
@@ -5,14 +7,9 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
-import pytest
-
 from councild.api import ApiClient
-from councild.config import parse
-from councild.daemon import Daemon
 
 BASE = """
 [session]
@@ -52,26 +49,6 @@ def chamber_toml(members: int = 8, extra: str = "") -> str:
     return "\n".join(parts)
 
 
-@pytest.fixture
-async def daemon(short_tmp: Path) -> AsyncIterator[Daemon]:
-    d = Daemon(parse(chamber_toml()), store_path=short_tmp / "s.db",
-               socket_path=short_tmp / "api.sock")
-    await d.start()
-    try:
-        yield d
-    finally:
-        await d.stop()
-
-
-@pytest.fixture
-async def client(daemon: Daemon) -> AsyncIterator[ApiClient]:
-    c = await ApiClient.connect(Path(daemon.socket_path))
-    try:
-        yield c
-    finally:
-        await c.close()
-
-
 class DaemonProcess:
     """`councild run` as a real subprocess, started and killed by the test."""
 
@@ -109,14 +86,3 @@ class DaemonProcess:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(timeout=10)
-
-
-@pytest.fixture
-def daemon_process(short_tmp: Path) -> Iterator[DaemonProcess]:
-    config = short_tmp / "config.toml"
-    config.write_text(chamber_toml())
-    p = DaemonProcess(config, short_tmp / "s.db", short_tmp / "api.sock", short_tmp / "log")
-    try:
-        yield p
-    finally:
-        p.stop()
