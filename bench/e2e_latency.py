@@ -39,8 +39,8 @@ from councild.config import parse  # noqa: E402
 from councild.obs_setup import collection_for  # noqa: E402
 from devices.sim.x32 import X32Simulator  # noqa: E402
 from scenes.headless import HeadlessObs  # noqa: E402
-from scenes.obs import BatchExecution, ObsClient, ObsOptions  # noqa: E402
-from scenes.obs import Request as ObsRequest  # noqa: E402
+from scenes.obs import ObsClient, ObsOptions  # noqa: E402
+from scenes.shots import EXECUTION, LowerThirdSources, picture_change  # noqa: E402
 from tests.system.conftest import PASSWORD_ENV, chamber  # noqa: E402
 
 # The director's minimum hold must be > 0; 1 ms never delays a switch spaced as below.
@@ -48,6 +48,7 @@ FAST = "switch_in_delay = 0\nmin_hold = 0.001\nhysteresis = 0\ncut_on_grant = tr
 FRAME = 1 / 30
 SETTLE_FRAMES = 3  # frames between switches, so no switch waits for another
 TIMEOUT = 5.0
+LOWER = LowerThirdSources("Lower third name", "Lower third detail")
 
 
 class Watch:
@@ -151,15 +152,8 @@ async def run_rounds(desk: X32Simulator, obs: HeadlessObs, sock: Path, seats: in
         scene = f"Seat {other}"
         fut = watch.expect(scene)
         t0 = time.monotonic()
-        await direct.batch([
-            ObsRequest(request_type="SetInputSettings", data={
-                "inputName": "Lower third name", "inputSettings": {"text": f"Member {other}"},
-                "overlay": True}),
-            ObsRequest(request_type="SetInputSettings", data={
-                "inputName": "Lower third detail", "inputSettings": {"text": f"P{other % 3}"},
-                "overlay": True}),
-            ObsRequest(request_type="SetCurrentProgramScene", data={"sceneName": scene}),
-        ], execution=BatchExecution.SERIAL_REALTIME)
+        await direct.batch(picture_change(scene, (f"Member {other}", f"P{other % 3}"), LOWER),
+                           execution=EXECUTION)
         anchor = await asyncio.wait_for(fut, TIMEOUT)
         plain.append((anchor - t0) * 1000)
         desk.usecases.surface_mute(seat)  # no cut follows: nobody speaks, idle_to_wide is 5 s

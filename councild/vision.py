@@ -33,8 +33,8 @@ from councild.model import (
     ShowLowerThird,
 )
 from devices.base import Device
-from scenes.obs import BatchExecution, ObsClient, ObsInventory, ObsOptions
-from scenes.obs import Request as ObsRequest
+from scenes import shots
+from scenes.obs import ObsClient, ObsInventory, ObsOptions
 
 log = logging.getLogger("councild.vision")
 
@@ -234,11 +234,7 @@ class Vision:
         self._step(d.Tick())
 
     def _apply(self, effects: list[Effect]) -> None:
-        """One director step is one picture change: its lower-third texts and its cut reach
-        OBS as one batch executed back to back, so they land in the same frame (sent one by
-        one, each waiting for its reply, they were a frame apart and the new face showed the
-        previous speaker's name). SerialFrame batches were measured to run one request per
-        frame, hence SerialRealtime."""
+        """One director step is one picture change (scenes/shots.py: one OBS batch)."""
         scene: str | None = None
         texts: tuple[str, str] | None = None
         for effect in effects:
@@ -308,23 +304,13 @@ class Vision:
 
     async def _change_picture(self, scene: str | None, texts: tuple[str, str] | None) -> None:
         assert self.obs is not None
-        requests: list[ObsRequest] = []
-        if texts is not None and self._has_lower_third:
-            lt = self.config.obs.lower_third
-            for source, text in ((lt.name_source, texts[0]), (lt.detail_source, texts[1])):
-                requests.append(ObsRequest(request_type="SetInputSettings", data={
-                    "inputName": source, "inputSettings": {"text": text}, "overlay": True}))
-        if scene is not None:
-            if self.config.obs.studio_mode:
-                requests.append(ObsRequest(request_type="SetCurrentPreviewScene",
-                                           data={"sceneName": scene}))
-                requests.append(ObsRequest(request_type="TriggerStudioModeTransition"))
-            else:
-                requests.append(ObsRequest(request_type="SetCurrentProgramScene",
-                                           data={"sceneName": scene}))
+        lt = self.config.obs.lower_third
+        sources = shots.LowerThirdSources(lt.name_source, lt.detail_source)
+        requests = shots.picture_change(scene, texts, sources if self._has_lower_third else None,
+                                        studio_mode=self.config.obs.studio_mode)
         if not requests:
             return
-        results = await self.obs.batch(requests, execution=BatchExecution.SERIAL_REALTIME)
+        results = await self.obs.batch(requests, execution=shots.EXECUTION)
         for result in results:
             if not result.ok:
                 log.warning("obs: %s", result.error())
