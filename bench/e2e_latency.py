@@ -152,8 +152,8 @@ async def run_rounds(desk: X32Simulator, obs: HeadlessObs, sock: Path, seats: in
         scene = f"Seat {other}"
         fut = watch.expect(scene)
         t0 = time.monotonic()
-        await direct.batch(picture_change(scene, (f"Member {other}", f"P{other % 3}"), LOWER),
-                           execution=EXECUTION)
+        for batch in picture_change(scene, (f"Member {other}", f"P{other % 3}"), LOWER):
+            await direct.batch(batch, execution=EXECUTION)
         anchor = await asyncio.wait_for(fut, TIMEOUT)
         plain.append((anchor - t0) * 1000)
         desk.usecases.surface_mute(seat)  # no cut follows: nobody speaks, idle_to_wide is 5 s

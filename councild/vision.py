@@ -306,14 +306,13 @@ class Vision:
         assert self.obs is not None
         lt = self.config.obs.lower_third
         sources = shots.LowerThirdSources(lt.name_source, lt.detail_source)
-        requests = shots.picture_change(scene, texts, sources if self._has_lower_third else None,
-                                        studio_mode=self.config.obs.studio_mode)
-        if not requests:
-            return
-        results = await self.obs.batch(requests, execution=shots.EXECUTION)
-        for result in results:
-            if not result.ok:
-                log.warning("obs: %s", result.error())
+        steps = shots.picture_change(scene, texts, sources if self._has_lower_third else None,
+                                     studio_mode=self.config.obs.studio_mode)
+        for batch in steps:
+            results = await self.obs.batch(batch, execution=shots.EXECUTION)
+            for result in results:
+                if not result.ok:
+                    log.warning("obs: %s", result.error())
 
     async def _on_obs_ready(self, inventory: ObsInventory) -> None:
         if inventory.missing_scenes or inventory.missing_inputs:

@@ -6,6 +6,11 @@ the lower-third texts and the cut run back to back in OBS (SerialRealtime), so t
 the same frame. Sent one by one, each waiting for its reply, they were a frame apart and the
 new face showed the previous speaker's name; SerialFrame batches were measured to run one
 request per frame.
+
+Studio mode takes two steps: the scene goes to preview first, and only once OBS has answered
+(measured: a transition triggered in the same batch still takes the *old* preview) do the
+texts and the transition follow, together. With a Cut transition that is one frame again;
+with a fade, the shared lower-third sources change at the start of the fade.
 """
 
 from __future__ import annotations
@@ -31,22 +36,24 @@ def picture_change(
     sources: LowerThirdSources | None,
     *,
     studio_mode: bool = False,
-) -> list[Request]:
-    """The requests for one picture change; `None` leaves that part as it is.
-
-    In studio mode the scene goes to preview and the transition takes it to program.
-    """
-    requests: list[Request] = []
+) -> list[list[Request]]:
+    """The request batches for one picture change, to be sent one after the other (each
+    after the previous one's reply); `None` leaves that part as it is."""
+    batch: list[Request] = []
+    steps: list[list[Request]] = []
+    if scene is not None and studio_mode:
+        steps.append([Request(request_type="SetCurrentPreviewScene",
+                              data={"sceneName": scene})])
     if texts is not None and sources is not None:
         for source, text in ((sources.name, texts[0]), (sources.detail, texts[1])):
-            requests.append(Request(request_type="SetInputSettings", data={
+            batch.append(Request(request_type="SetInputSettings", data={
                 "inputName": source, "inputSettings": {"text": text}, "overlay": True}))
     if scene is not None:
         if studio_mode:
-            requests.append(Request(request_type="SetCurrentPreviewScene",
-                                    data={"sceneName": scene}))
-            requests.append(Request(request_type="TriggerStudioModeTransition"))
+            batch.append(Request(request_type="TriggerStudioModeTransition"))
         else:
-            requests.append(Request(request_type="SetCurrentProgramScene",
-                                    data={"sceneName": scene}))
-    return requests
+            batch.append(Request(request_type="SetCurrentProgramScene",
+                                 data={"sceneName": scene}))
+    if batch:
+        steps.append(batch)
+    return steps

@@ -8,7 +8,7 @@ LT = LowerThirdSources("LT name", "LT detail")
 
 
 def test_cut_with_lower_third():
-    requests = picture_change("Seat 5", ("Anna", "SPD"), LT)
+    (requests,) = picture_change("Seat 5", ("Anna", "SPD"), LT)
     assert [(r.request_type, r.data) for r in requests] == [
         ("SetInputSettings", {"inputName": "LT name", "inputSettings": {"text": "Anna"},
                               "overlay": True}),
@@ -18,11 +18,12 @@ def test_cut_with_lower_third():
     ]
 
 
-def test_studio_mode_goes_through_preview():
-    requests = picture_change("Wide", None, LT, studio_mode=True)
-    assert [r.request_type for r in requests] == ["SetCurrentPreviewScene",
-                                                  "TriggerStudioModeTransition"]
-    assert requests[0].data == {"sceneName": "Wide"}
+def test_studio_mode_goes_through_preview_first():
+    first, second = picture_change("Wide", ("A", "B"), LT, studio_mode=True)
+    assert [r.request_type for r in first] == ["SetCurrentPreviewScene"]
+    assert first[0].data == {"sceneName": "Wide"}
+    assert [r.request_type for r in second] == ["SetInputSettings", "SetInputSettings",
+                                                "TriggerStudioModeTransition"]
 
 
 def test_nothing_to_change_and_no_lower_third_sources():

@@ -21,7 +21,8 @@ SEATS = 8
 PASSWORD_ENV = "COUNCILD_TEST_OBS_PASSWORD"
 
 
-def chamber(desk_port: int, obs_port: int, director: str = "", obs_enabled: bool = True) -> str:
+def chamber(desk_port: int, obs_port: int, director: str = "", obs_enabled: bool = True,
+            studio_mode: bool = False) -> str:
     parts = [BASE]
     for i in range(1, SEATS + 1):
         parts.append(f'[[councillors]]\nid = "m{i}"\nname = "Member {i}"\nparty = "P{i % 3}"\n')
@@ -39,7 +40,8 @@ def chamber(desk_port: int, obs_port: int, director: str = "", obs_enabled: bool
     for i in range(1, SEATS + 1):
         parts.append(f'[scenes."Seat {i}"]\n[shots.seat-{i}]\nscene = "Seat {i}"\n')
     parts.append(f'[obs]\nenabled = {str(obs_enabled).lower()}\nhost = "127.0.0.1"\n'
-                 f'port = {obs_port}\npassword_env = "{PASSWORD_ENV}"\n')
+                 f'port = {obs_port}\npassword_env = "{PASSWORD_ENV}"\n'
+                 f'studio_mode = {str(studio_mode).lower()}\n')
     parts.append('[director]\nwide = "wide"\ngroup = "group"\n' + director)
     return "\n".join(parts)
 
@@ -86,9 +88,9 @@ async def desk_pushed(daemon: Daemon, desk: X32Simulator, device: str,
 
 
 async def start_chamber(tmp: Path, desk: X32Simulator, obs: HeadlessObs | None,
-                        director: str = IMMEDIATE) -> Chamber:
+                        director: str = IMMEDIATE, studio_mode: bool = False) -> Chamber:
     config = parse(chamber(desk.port, obs.port if obs else 9, director,
-                           obs_enabled=obs is not None))
+                           obs_enabled=obs is not None, studio_mode=studio_mode))
     daemon = Daemon(config, store_path=tmp / "s.db", socket_path=tmp / "api.sock")
     await daemon.start()
     return Chamber(config, daemon, desk, obs)

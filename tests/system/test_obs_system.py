@@ -111,3 +111,30 @@ async def _lower_third(obs) -> str:
         return str((await client.get_input_settings("Lower third name"))["text"])
     finally:
         await client.stop()
+
+
+async def test_studio_mode_prepares_on_preview_then_transitions(short_tmp, desk, real_obs,
+                                                                caplog):
+    caplog.set_level(logging.WARNING)
+    chamber = await start_chamber(short_tmp, desk, real_obs, studio_mode=True)
+    daemon = chamber.daemon
+    events: list[tuple[float, str]] = []
+    watch = await observer(real_obs, events)
+    previews: list[str] = []
+
+    async def on_preview(event) -> None:
+        previews.append(event.data["sceneName"])
+
+    watch.subscribe("CurrentPreviewSceneChanged", on_preview)
+    try:
+        await until(lambda: daemon.device_views["obs"].link.value == "connected", 10)
+        assert await watch.get_studio_mode()  # councild switched studio mode on
+        await desk_pushed(daemon, desk, "desk", [*range(1, 9), 20])
+        desk.usecases.surface_unmute(6)
+        await until(lambda: events and events[-1][1] == "Seat 6", 5)
+        assert "Seat 6" in previews  # it went through preview, then the transition
+        await until(lambda: text_is(watch, "Lower third name", "Member 6"), 2)
+    finally:
+        await watch.stop()
+        await daemon.stop()
+    assert [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info] == []
