@@ -68,6 +68,9 @@ class Seat(_Table):
     councillor: Id | None = None
     mic: MicSource | None = None
     shot: Id | None = None
+    # A seat for a councillor joining from home through the video bridge: no microphone in
+    # the chamber; shown in a bridge slot scene when they have the floor.
+    remote: bool = False
 
 
 class Scene(_Table):
@@ -185,10 +188,16 @@ class Keypad(_Table):
 
 
 class Bridge(_Table):
-    enabled: bool = False
-    url: str = "ws://127.0.0.1:8188"
-    room: int = 1234
-    secret_env: str = "COUNCILD_BRIDGE_SECRET"
+    """Remote councillors: which device is the video bridge, and how they are shown."""
+
+    device: Id | None = None  # the [devices.NAME] table of the video bridge (driver "janus")
+    # OBS scenes a remote councillor with the floor is shown in ("Remote 1", ...); each holds
+    # a media source "<scene> feed" (councild obs-collection writes them).
+    slots: list[SceneName] = []
+    muted_unless_floor: bool = True  # remote audio is muted in the bridge unless granted
+    # Per-councillor join tokens, a file readable only by the daemon's user (`councild tokens`
+    # writes it): TOML, councillor id = token.
+    tokens_file: Path | None = None
 
 
 class Api(_Table):
@@ -305,7 +314,7 @@ def _cross_check(config: Config) -> list[tuple[str, str]]:
 
     councillor_ids = {c.id for c in config.councillors}
     channels: dict[tuple[str, int], str] = {}
-    seated: dict[str, str] = {}
+    seated: dict[bool, dict[str, str]] = {False: {}, True: {}}
     for i, seat in enumerate(config.seats):
         where = f"seats[{i}]"
         if seat.councillor is not None:
@@ -314,13 +323,15 @@ def _cross_check(config: Config) -> list[tuple[str, str]]:
                     (f"{where}.councillor", f"seat {seat.id!r} names undefined councillor "
                      f"{seat.councillor!r}")
                 )
-            elif seat.councillor in seated:
+            elif seat.councillor in seated[seat.remote]:
                 problems.append(
                     (f"{where}.councillor", f"councillor {seat.councillor!r} already sits at "
-                     f"seat {seated[seat.councillor]!r}")
+                     f"seat {seated[seat.remote][seat.councillor]!r}")
                 )
-            else:
-                seated[seat.councillor] = seat.id
+            else:  # one chamber seat and one remote seat each, at most
+                seated[seat.remote][seat.councillor] = seat.id
+        if seat.remote and seat.mic is not None:
+            problems.append((f"{where}.mic", "a remote seat has no microphone in the chamber"))
         if seat.mic is not None:
             if seat.mic.device not in config.devices:
                 problems.append(
@@ -357,6 +368,19 @@ def _cross_check(config: Config) -> list[tuple[str, str]]:
         shot_name = getattr(config.director, key)
         if shot_name is not None and shot_name not in config.shots:
             problems.append((f"director.{key}", f"undefined shot {shot_name!r}"))
+    bridge = config.bridge
+    if bridge.device is not None:
+        table = config.devices.get(bridge.device)
+        if table is None:
+            problems.append(("bridge.device", f"undefined device {bridge.device!r}"))
+        elif table.get("driver") != "janus":
+            problems.append(("bridge.device", f"device {bridge.device!r} is not a video "
+                             f"bridge ({table.get('driver')})"))
+    if any(s.remote for s in config.seats) and bridge.device is None:
+        problems.append(("bridge.device", "remote seats need a video bridge device"))
+    for i, scene in enumerate(bridge.slots):
+        if scene not in config.scenes:
+            problems.append((f"bridge.slots[{i}]", f"undefined scene {scene!r}"))
     if config.shots and config.director.wide is None:
         problems.append(("director.wide", "required once shots are configured: the shot "
                          "shown when nobody speaks"))
