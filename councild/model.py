@@ -151,6 +151,46 @@ class KeyPressed(Event):
     pressed: bool = True
 
 
+# --- Video bridge events: participants of the bridge room as the bridge driver sees them.
+# `participant` is the bridge's own id for that participant (as a string); the daemon maps
+# displays to councillors (councild.remote).
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ParticipantJoined(Event):
+    """A participant is in the bridge room (joined, or found there on resync)."""
+
+    device: DeviceName
+    participant: str
+    display: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ParticipantLeft(Event):
+    """A participant left the bridge room (or was kicked, or is gone after a resync)."""
+
+    device: DeviceName
+    participant: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ParticipantTalking(Event):
+    """The bridge's audio-level detection says a participant started or stopped talking."""
+
+    device: DeviceName
+    participant: str
+    talking: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ParticipantDisplay(Event):
+    """A participant changed their display name (e.g. a "raise hand" marker in it)."""
+
+    device: DeviceName
+    participant: str
+    display: str
+
+
 # --- Floor inputs: seat level. They come from the control API, the keypad and from device
 # events mapped to seats by the daemon.
 
