@@ -1,0 +1,249 @@
+"""Simulated remote councillors in a real Janus VideoRoom, without any browser.
+
+Each councillor is a VideoRoom "remote publisher" (`add_remote_publisher`, which needs the
+room secret): Janus answers with a UDP port on 127.0.0.1, and plain RTP sent there is that
+participant's audio. The audio is Opus (a constant comfort-silence frame) carrying the RFC 6464
+audio level in the RFC 8285 header extension: Janus's talking detection reads only that level,
+so "talking" is a level of LEVEL_TALKING (-20 dBov) and silence is 127. SSRC = 1000 + 10 ×
+mindex, as Janus expects of remote publishers. Leaving is `remove_remote_publisher`, which
+Janus announces to the room like any participant leaving.
+
+The simulator reuses `devices.janus.JanusClient` and `devices.rtp.RtpStream`. It creates the
+room (with talking events) if it does not exist yet, as the driver does with create_room.
+
+Service / State / UseCases as in /work/shared/reference/style.md §5. Standalone:
+`councild sim remote --url ws://127.0.0.1:8188 --room 1234 --count 3 [--names A,B,C]
+[--pattern rotate|silent]` with the secret in $COUNCILD_BRIDGE_SECRET.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import socket
+from dataclasses import dataclass, field
+from typing import Self
+
+from councild.errors import CouncildError
+from devices.janus import JanusClient, JanusMessage, Success
+from devices.rtp import AUDIO_LEVEL_EXT_ID, LEVEL_SILENT, LEVEL_TALKING, RtpStream
+
+__all__ = ["RemoteCouncillors", "RemoteSimState", "RemoteSimUseCases", "add_arguments", "run"]
+
+# One Opus packet carries 20 ms: the real cadence of a WebRTC sender.
+PACKET_INTERVAL = 0.02
+# Same as the driver: Janus drops idle sessions after session_timeout (60 s by default).
+KEEPALIVE_INTERVAL = 15.0
+# In the standalone "rotate" pattern each councillor talks this long, in turn.
+ROTATE_TALK_S = 4.0
+ROTATE_PAUSE_S = 2.0
+AUDIO_MINDEX = 0
+DEFAULT_NAMES = ("Anna Müller", "Bernd Schulz", "Clara Weber", "Deniz Yilmaz", "Eva Roth")
+
+
+@dataclass(slots=True)
+class Remote:
+    """One simulated councillor: their Janus id and where their RTP goes."""
+
+    name: str
+    ssrc: int = 1000 + 10 * AUDIO_MINDEX
+    participant: str | None = None  # the Janus publisher id while joined
+    address: tuple[str, int] | None = None  # Janus's UDP port for this publisher
+    talking: bool = False
+    stream: RtpStream | None = None
+    packets: int = 0
+
+
+@dataclass(slots=True)
+class RemoteSimState:
+    remotes: dict[str, Remote] = field(default_factory=dict)
+    sent: int = 0  # RTP packets sent in total
+    events: list[JanusMessage] = field(default_factory=list)  # room events as the sim saw them
+
+
+class RemoteSimUseCases:
+    """Scenario steps a test or the demo acts out."""
+
+    def __init__(self, sim: RemoteCouncillors) -> None:
+        self._sim = sim
+
+    def talk(self, name: str, on: bool = True) -> None:
+        """Start (or stop) talking: the level in the next packets changes at once."""
+        self._sim.state.remotes[name].talking = on
+
+    async def leave(self, name: str) -> None:
+        await self._sim.remove(name)
+
+    async def join(self, name: str) -> str:
+        return await self._sim.add(name)
+
+
+class RemoteCouncillors:
+    """Remote publishers in one room, each streaming Opus RTP with an audio level."""
+
+    def __init__(self, url: str, room: int, secret: str, names: list[str] | tuple[str, ...],
+                 *, join: bool = True) -> None:
+        self.url = url
+        self.room = room
+        self.secret = secret
+        self.state = RemoteSimState({n: Remote(name=n) for n in names})
+        self.usecases = RemoteSimUseCases(self)
+        self._join_at_start = join
+        self._client: JanusClient | None = None
+        self._sock: socket.socket | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    async def start(self) -> None:
+        self._client = await JanusClient.connect(self.url, self.state.events.append)
+        await self._ensure_room()
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self._sock.setblocking(False)
+        for coro, name in ((self._send_loop(), "remote-sim:rtp"),
+                           (self._keepalive(), "remote-sim:keepalive")):
+            task = asyncio.create_task(coro, name=name)
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        if self._join_at_start:
+            for name in list(self.state.remotes):
+                await self.add(name)
+
+    async def stop(self) -> None:
+        """Remove every publisher we added and close; safe to call twice."""
+        for task in list(self._tasks):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        client, self._client = self._client, None
+        if client is not None:
+            for name, remote in self.state.remotes.items():
+                if remote.participant is not None:
+                    with contextlib.suppress(CouncildError, OSError):
+                        await self._remove(client, name)
+            await client.close()
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+
+    async def add(self, name: str) -> str:
+        """add_remote_publisher for `name`; returns the participant id Janus gave it."""
+        client = self._need_client()
+        remote = self.state.remotes.setdefault(name, Remote(name=name))
+        if remote.participant is not None:
+            return remote.participant
+        reply = await client.plugin({
+            "request": "add_remote_publisher", "room": self.room, "secret": self.secret,
+            "display": name, "iface": "127.0.0.1",
+            "streams": [{"type": "audio", "mid": str(AUDIO_MINDEX), "mindex": AUDIO_MINDEX,
+                         "codec": "opus", "audiolevel_ext_id": AUDIO_LEVEL_EXT_ID}],
+        })
+        data = reply.room.data if isinstance(reply, Success) and reply.room else {}
+        remote.participant = str(data["id"])
+        remote.address = (str(data.get("ip", "127.0.0.1")), int(data["port"]))
+        remote.stream = RtpStream(remote.ssrc)
+        return remote.participant
+
+    async def remove(self, name: str) -> None:
+        await self._remove(self._need_client(), name)
+
+    async def _remove(self, client: JanusClient, name: str) -> None:
+        remote = self.state.remotes[name]
+        participant, remote.participant, remote.address = remote.participant, None, None
+        remote.talking = False
+        if participant is None:
+            return
+        await client.plugin({"request": "remove_remote_publisher", "room": self.room,
+                             "secret": self.secret,
+                             "id": int(participant) if participant.isdigit() else participant})
+
+    def _need_client(self) -> JanusClient:
+        if self._client is None:
+            raise CouncildError("remote councillors simulator is not started")
+        return self._client
+
+    async def _ensure_room(self) -> None:
+        client = self._need_client()
+        exists = await client.plugin({"request": "exists", "room": self.room})
+        if isinstance(exists, Success) and exists.room and exists.room.data.get("exists"):
+            return
+        await client.plugin({
+            "request": "create", "room": self.room, "secret": self.secret, "publishers": 16,
+            "audiolevel_event": True, "notify_joining": True,
+            "audio_active_packets": 50, "audio_level_average": 40,
+        })
+
+    async def _send_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        next_at = loop.time()
+        while True:
+            for remote in self.state.remotes.values():
+                if remote.address is None or remote.stream is None or self._sock is None:
+                    continue
+                level = LEVEL_TALKING if remote.talking else LEVEL_SILENT
+                with contextlib.suppress(OSError):  # Janus restarting: the port is gone
+                    self._sock.sendto(remote.stream.next_packet(level), remote.address)
+                    remote.packets += 1
+                    self.state.sent += 1
+            # a media clock, not synchronisation: keep the 20 ms cadence without drifting
+            next_at += PACKET_INTERVAL
+            await asyncio.sleep(max(0.0, next_at - loop.time()))
+
+    async def _keepalive(self) -> None:
+        while True:
+            await asyncio.sleep(KEEPALIVE_INTERVAL)
+            if self._client is not None:
+                await self._client.keepalive()
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--url", default="ws://127.0.0.1:8188", help="Janus WebSocket API")
+    parser.add_argument("--room", type=int, default=1234, help="VideoRoom room number")
+    parser.add_argument("--count", type=int, default=3, help="number of remote councillors")
+    parser.add_argument("--names", default="", help="comma-separated display names")
+    parser.add_argument("--secret-env", default="COUNCILD_BRIDGE_SECRET",
+                        help="environment variable holding the room secret")
+    parser.add_argument("--pattern", choices=("rotate", "silent"), default="rotate",
+                        help="rotate: each talks in turn; silent: nobody talks")
+
+
+def _names(args: argparse.Namespace) -> list[str]:
+    given = [n.strip() for n in args.names.split(",") if n.strip()]
+    names = given or list(DEFAULT_NAMES)
+    while len(names) < args.count:
+        names.append(f"Remote councillor {len(names) + 1}")
+    return names[: args.count]
+
+
+async def run(args: argparse.Namespace) -> None:
+    """Run until cancelled, printing who joined and where their RTP goes."""
+    secret = os.environ.get(args.secret_env, "")
+    if not secret:
+        raise SystemExit(f"${args.secret_env} must hold the room secret")
+    sim = RemoteCouncillors(args.url, args.room, secret, _names(args))
+    await sim.start()
+    for remote in sim.state.remotes.values():
+        print(f"remote councillor {remote.name!r}: participant {remote.participant}, "
+              f"RTP to udp://{remote.address[0]}:{remote.address[1]}"
+              if remote.address else f"{remote.name!r}: not joined", flush=True)
+    try:
+        while True:
+            for name in list(sim.state.remotes):
+                if args.pattern == "silent":
+                    await asyncio.sleep(ROTATE_TALK_S)
+                    continue
+                sim.usecases.talk(name, True)
+                await asyncio.sleep(ROTATE_TALK_S)
+                sim.usecases.talk(name, False)
+                await asyncio.sleep(ROTATE_PAUSE_S)
+    finally:
+        await sim.stop()
+
+
