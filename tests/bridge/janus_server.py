@@ -6,6 +6,7 @@ the VideoRoom plugin are loaded, so a test run never touches /etc/janus nor open
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -132,10 +133,8 @@ class JanusServer:
         proc, self.proc = self.proc, None
         if proc is None:
             return
-        try:
+        with contextlib.suppress(ProcessLookupError):  # it may have died on its own
             os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            pass
         try:
             proc.wait(STOP_TIMEOUT)
         except subprocess.TimeoutExpired:
