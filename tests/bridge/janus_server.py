@@ -101,6 +101,7 @@ class JanusServer:
         self.port = ws_port or free_port()
         self.log_path = folder / "janus.log"
         self.proc: subprocess.Popen[bytes] | None = None
+        self.pgids: list[int] = []  # every process group started, checked empty at the end
         write_config(folder, self.port)
 
     @property
@@ -117,6 +118,7 @@ class JanusServer:
             start_new_session=True,  # own process group: killed as a whole in stop()
         )
         log.close()
+        self.pgids.append(self.proc.pid)
         deadline = time.monotonic() + STARTUP_TIMEOUT
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -153,3 +155,16 @@ class JanusServer:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
         except OSError:
             return ""
+
+    def leftovers(self) -> list[int]:
+        """Process groups of ours that still exist (should be none after stop())."""
+        alive = []
+        for pgid in self.pgids:
+            try:
+                os.killpg(pgid, 0)
+            except ProcessLookupError:
+                continue
+            except PermissionError:  # pragma: no cover - a reused id owned by someone else
+                continue
+            alive.append(pgid)
+        return alive
