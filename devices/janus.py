@@ -26,6 +26,7 @@ from enum import Enum
 from typing import Any, Literal
 
 import websockets
+from pydantic import Field
 from websockets.asyncio.client import ClientConnection
 
 from councild.errors import (
@@ -452,15 +453,20 @@ class JanusProtocol:
 
 
 class JanusOptions(DeviceOptions):
+    """[devices.NAME] with driver = "janus"."""
+
     driver: Literal["janus"] = "janus"
     url: str = "ws://127.0.0.1:8188"
-    room: int = 1234
-    # Environment variable holding the room secret (moderation, rtp_forward, room creation).
+    room: int = Field(default=1234, ge=1)
+    # Environment variable holding the room secret (moderation, rtp_forward, room creation);
+    # never in config.toml, which is readable by more people than the daemon's user.
     secret_env: str = "COUNCILD_BRIDGE_SECRET"
     create_room: bool = False  # create the room (with talking events) when it does not exist
-    audio_active_packets: int = 50  # packets (20 ms each) averaged for talking detection: 1 s
-    audio_level_average: int = 40  # -dBov threshold of the average for "talking"
-    keepalive: float = KEEPALIVE_INTERVAL
+    # Janus averages the audio level over this many packets (20 ms each) before it decides
+    # "talking": 50 = 1 s, steady enough for a camera cut; tests use 10.
+    audio_active_packets: int = Field(default=50, ge=1, le=1000)
+    audio_level_average: int = Field(default=40, ge=0, le=127)  # -dBov threshold of "talking"
+    keepalive: float = Field(default=KEEPALIVE_INTERVAL, gt=0, le=55)  # < session_timeout 60
     follow_floor: bool = False  # the bridge has no channels the floor would switch
 
 
@@ -744,7 +750,10 @@ class JanusBridge(Device):
         listed = await client.plugin({"request": "listparticipants", "room": room})
         people = listed.room.participants if isinstance(listed, Success) and listed.room else ()
         self._resync(people, joined.room.participants)
-        self._connected(f"room {room}, {len(self._roster)} participants")
+        detail = f"room {room}, {len(self._roster)} participants"
+        if secret is None:
+            detail += f"; ${self.opts.secret_env} unset: no moderation"
+        self._connected(detail)
 
     async def _keepalive(self, client: JanusClient) -> None:
         while True:

@@ -2,22 +2,29 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import contextlib
 import socket
 import time
 from collections.abc import AsyncIterator, Callable
 
 import pytest
+import websockets
+from websockets import Subprotocol
+from websockets.asyncio.server import ServerConnection
 
 from councild.model import (
     DeviceStatus,
     Event,
     Link,
+    ParticipantDisplay,
     ParticipantJoined,
     ParticipantLeft,
     ParticipantTalking,
 )
 from devices.janus import (
+    SUBPROTOCOL,
     JanusBridge,
     JanusClient,
     JanusEvent,
@@ -26,6 +33,7 @@ from devices.janus import (
     Success,
 )
 from devices.rtp import OPUS_SILENCE, parse_packet
+from devices.sim import remote as remote_sim
 from devices.sim.remote import RemoteCouncillors
 from tests.bridge.janus_server import JanusServer
 from tests.helpers import until
@@ -274,3 +282,90 @@ async def test_rtp_forward_delivers_packets(
         assert await forwarded(janus) == set()
     finally:
         sink.close()
+
+
+async def test_display_change_raise_hand(
+    janus: JanusServer, bridge: tuple[JanusBridge, Recorder]
+) -> None:
+    """A participant's configure with a new display reaches the room (the raise-hand path)."""
+    driver, rec = bridge
+    eva = await JanusClient.connect(janus.url, lambda m: None)
+    try:
+        joined = await eva.plugin({"request": "join", "ptype": "publisher", "room": ROOM,
+                                   "display": "Eva Roth"}, until_event=True)
+        assert isinstance(joined, JanusEvent) and joined.room is not None
+        me = joined.room.participant
+        await until(lambda: me in driver.roster, 3.0)
+        await eva.plugin({"request": "configure", "display": "Eva Roth ✋"}, until_event=True)
+        await until(lambda: rec.of(ParticipantDisplay, lambda e: e.participant == me), 3.0)
+        assert rec.of(ParticipantDisplay)[-1].display == "Eva Roth ✋"
+        assert driver.roster[me].display == "Eva Roth ✋"
+    finally:
+        await eva.close()
+    await until(lambda: me not in driver.roster, 3.0)  # a closed session leaves the room
+
+
+async def test_sim_command_line_runs_a_talk_pattern(
+    janus: JanusServer, bridge: tuple[JanusBridge, Recorder], monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`councild sim remote --count 2 --names ...`: joins, then each talks in turn."""
+    driver, rec = bridge
+    parser = argparse.ArgumentParser()
+    remote_sim.add_arguments(parser)
+    args = parser.parse_args(["--url", janus.url, "--room", str(ROOM), "--count", "2",
+                              "--names", "Anna Müller, Bernd Schulz"])
+    monkeypatch.setenv(args.secret_env, SECRET)
+    task = asyncio.create_task(remote_sim.run(args))
+    try:
+        await until(lambda: {p.display for p in driver.roster.values()}
+                    == {"Anna Müller", "Bernd Schulz"}, 3.0)
+        await until(lambda: rec.of(ParticipantTalking, lambda e: e.talking), 3.0)
+        assert "Anna Müller" in capsys.readouterr().out
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    await until(lambda: driver.roster == {}, 3.0)  # stopping removes its publishers
+
+
+async def test_malformed_messages_are_counted_not_fatal(
+    janus: JanusServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A relay in front of the real Janus slips garbage between Janus's own messages."""
+    garbage = ["not json", "[1, 2]", '{"janus": "event", "plugindata": {"data": 5}}']
+
+    async def relay(client: ServerConnection) -> None:
+        async with websockets.connect(janus.url, subprotocols=[Subprotocol(SUBPROTOCOL)]
+                                      ) as upstream:
+            async def up() -> None:
+                async for msg in client:
+                    await upstream.send(msg)
+
+            async def down() -> None:
+                for bad in garbage:
+                    await client.send(bad)
+                async for msg in upstream:
+                    await client.send(msg)
+
+            tasks = {asyncio.create_task(up()), asyncio.create_task(down())}
+            _, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            for task in pending:  # one side closed: end the other instead of waiting on it
+                task.cancel()
+
+    async with websockets.serve(relay, "127.0.0.1", 0,
+                                subprotocols=[Subprotocol(SUBPROTOCOL)]) as server:
+        port = server.sockets[0].getsockname()[1]
+        rec = Recorder()
+        monkeypatch.setenv("TEST_BRIDGE_SECRET", SECRET)
+        options = JanusBridge.Options(url=f"ws://127.0.0.1:{port}", room=ROOM,
+                                      secret_env="TEST_BRIDGE_SECRET", create_room=True)
+        driver = JanusBridge("bridge", options, rec)
+        await driver.start()
+        try:
+            await until(lambda: driver.health.link == Link.CONNECTED, 5.0)
+            assert driver.health.errors == len(garbage)
+            assert rec.of(DeviceStatus)[-1].errors == len(garbage)
+            assert driver.attempts == 1  # garbage did not cost the connection
+        finally:
+            await driver.stop()
