@@ -518,10 +518,13 @@ class JanusClient:
     async def close(self) -> None:
         """Safe to call twice: stops the reader, fails waiters, closes the socket."""
         self.reader.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await self.reader
-        self.fail_pending(ConnectionLostError("Janus connection closed"))
-        await self.ws.close()
+        try:
+            # asyncio.wait, not `await reader` under suppress(CancelledError): a stop() that
+            # lands here must cancel the caller, not be swallowed with the reader's end
+            await asyncio.wait([self.reader])
+        finally:
+            self.fail_pending(ConnectionLostError("Janus connection closed"))
+            await self.ws.close()
 
     async def request(self, tx: str, text: str, *, until_event: bool = False,
                       what: str = "request") -> JanusMessage:
@@ -529,8 +532,11 @@ class JanusClient:
         fut: asyncio.Future[JanusMessage] = asyncio.get_running_loop().create_future()
         self._pending[tx] = (fut, until_event)
         try:
-            await self.ws.send(text)
-            reply = await asyncio.wait_for(fut, REQUEST_TIMEOUT)
+            # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancellation that
+            # races with the answer, and then stop() would wait forever
+            async with asyncio.timeout(REQUEST_TIMEOUT):
+                await self.ws.send(text)
+                reply = await fut
         except TimeoutError as exc:
             raise OperationTimeoutError(f"Janus did not answer {what} in {REQUEST_TIMEOUT} s") \
                 from exc
@@ -689,7 +695,8 @@ class JanusBridge(Device):
                                       "moderation needs the room secret")
         body = {**body, "room": self.opts.room, "secret": secret}
         reply = await client.plugin(body)
-        assert isinstance(reply, Success)
+        if not isinstance(reply, Success):
+            raise JanusRemoteError(f"{body['request']} answered with {reply.janus!r}")
         return reply
 
     async def _session(self) -> None:
@@ -718,8 +725,7 @@ class JanusBridge(Device):
             self._client = None
             if keepalive is not None:
                 keepalive.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await keepalive
+                await asyncio.wait([keepalive])  # never swallows our own cancellation
             await client.close()
 
     async def _setup(self, client: JanusClient) -> None:
@@ -769,10 +775,13 @@ class JanusBridge(Device):
         for p in people:
             if p.id == self.own_id:
                 continue
-            pub = streams.get(p.id)
+            # listparticipants has no streams: take them from the join's publisher list, or
+            # from a publishers event that arrived between our join and this list
+            pub = streams.get(p.id) or self._roster.get(p.id)
             if pub is not None:
-                p = Participant(id=p.id, display=p.display, publisher=True, talking=p.talking,
-                                audio_mids=pub.audio_mids, video_mids=pub.video_mids)
+                p = _replace(p, publisher=p.publisher or pub.publisher,
+                             audio_mids=pub.audio_mids, video_mids=pub.video_mids,
+                             muted=pub.muted)
             fresh[p.id] = p
         for pid in list(self._roster):
             if pid not in fresh:
@@ -791,6 +800,7 @@ class JanusBridge(Device):
                                               talking=p.talking))
 
     def _leave(self, pid: str) -> None:
+        self._forwards.pop(pid, None)  # Janus drops a publisher's forwarders with it
         old = self._roster.pop(pid, None)
         if old is not None:
             if old.talking:
@@ -835,7 +845,6 @@ class JanusBridge(Device):
 
     def _on_leaving(self, ev: RoomEvent) -> None:
         if ev.participant is not None:
-            self._forwards.pop(ev.participant, None)
             self._leave(ev.participant)
 
     def _on_unpublished(self, ev: RoomEvent) -> None:

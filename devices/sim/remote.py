@@ -118,10 +118,11 @@ class RemoteCouncillors:
 
     async def stop(self) -> None:
         """Remove every publisher we added and close; safe to call twice."""
-        for task in list(self._tasks):
+        tasks = list(self._tasks)
+        for task in tasks:
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        if tasks:
+            await asyncio.wait(tasks)  # a cancellation of stop() itself still propagates
         client, self._client = self._client, None
         if client is not None:
             for name, remote in self.state.remotes.items():

@@ -46,6 +46,7 @@ NAMES = ["Anna Müller", "Bernd Schulz", "Clara Weber"]
 FAST_TALKING = {"audio_active_packets": 10, "audio_level_average": 50}
 RECONNECT_LIMIT = 5.0  # the brief: re-joined within 5 s of Janus being back
 FLAP_WINDOW = 5.0  # observation window for connection attempts with a wrong secret
+STOP_LIMIT = 2.0  # stop() closes one WebSocket; far longer means a swallowed cancellation
 
 
 class Recorder:
@@ -369,3 +370,16 @@ async def test_malformed_messages_are_counted_not_fatal(
             assert driver.attempts == 1  # garbage did not cost the connection
         finally:
             await driver.stop()
+
+
+async def test_stop_is_prompt_at_any_point_of_a_failing_handshake(
+    janus: JanusServer, bridge: tuple[JanusBridge, Recorder], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """stop() lands at a different step of the (refused) handshake each time; never hangs."""
+    for step in range(60):
+        wrong = make_bridge(janus, Recorder(), monkeypatch, secret="nope", env="TEST_WRONG")
+        await wrong.start()
+        # not synchronisation: an offset sweeping 0..15 ms, the span of the handshake
+        await asyncio.sleep(step * 0.00025)
+        await asyncio.wait_for(wrong.stop(), STOP_LIMIT)
+        assert wrong.health.link == Link.CLOSED
