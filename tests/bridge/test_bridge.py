@@ -383,3 +383,19 @@ async def test_stop_is_prompt_at_any_point_of_a_failing_handshake(
         await asyncio.sleep(step * 0.00025)
         await asyncio.wait_for(wrong.stop(), STOP_LIMIT)
         assert wrong.health.link == Link.CLOSED
+
+
+async def test_janus_down_at_start_then_up(
+    janus: JanusServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    janus.stop()
+    rec = Recorder()
+    driver = make_bridge(janus, rec, monkeypatch)
+    await driver.start()
+    try:
+        await until(lambda: driver.health.link == Link.LOST, 3.0)
+        assert "cannot reach Janus" in driver.health.detail
+        janus.start()
+        await until(lambda: driver.health.link == Link.CONNECTED, RECONNECT_LIMIT)
+    finally:
+        await driver.stop()
