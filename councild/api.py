@@ -112,7 +112,7 @@ def _seat(args: dict[str, Any]) -> str:
     return str(seat)
 
 
-def _bool(args: dict[str, Any], key: str, default: bool | None = None) -> bool:
+def bool_arg(args: dict[str, Any], key: str, default: bool | None = None) -> bool:
     value = args.get(key, default)
     if not isinstance(value, bool):
         raise ApiError("bad_request", f"'{key}' must be true or false")
@@ -143,11 +143,11 @@ def _agenda(args: dict[str, Any]) -> model.Event:
 
 def _priority(args: dict[str, Any]) -> model.Event:
     seat = _seat(args) if "seat" in args else None
-    return model.Priority(on=_bool(args, "on"), seat=seat)
+    return model.Priority(on=bool_arg(args, "on"), seat=seat)
 
 
 FLOOR_OPS: dict[str, Callable[[dict[str, Any]], model.Event]] = {
-    "request": lambda a: model.Request(seat=_seat(a), reply=_bool(a, "reply", False)),
+    "request": lambda a: model.Request(seat=_seat(a), reply=bool_arg(a, "reply", False)),
     "cancel": lambda a: model.Cancel(seat=_seat(a)),
     "press": lambda a: model.Press(seat=_seat(a)),
     "grant": lambda a: model.Grant(seat=_seat(a)),
@@ -168,7 +168,7 @@ DIRECTOR_OPS = ("lock", "release", "wide", "force")
 def director_args(request: ApiRequest) -> dict[str, Any]:
     """The validated arguments of a director op; ApiError for bad ones."""
     if request.op == "lock":
-        return {"on": _bool(request.args, "on")}
+        return {"on": bool_arg(request.args, "on")}
     if request.op == "force":
         if "shot" in request.args:
             shot = request.args["shot"]

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from councild import api, floor
+from councild.bridge import RemoteSeats
 from councild.config import CAMERA_DRIVERS, Config
 from councild.errors import FloorError, NotSupportedError
 from councild.i18n import _
@@ -46,6 +47,10 @@ from councild.model import (
     Mode,
     Next,
     OpenMic,
+    ParticipantDisplay,
+    ParticipantJoined,
+    ParticipantLeft,
+    ParticipantTalking,
     Request,
     RequestLamp,
     Revoke,
@@ -122,6 +127,7 @@ class Daemon:
                          if isinstance(keys := getattr(o, "keys", None), dict)},
         )
         self._lamps: dict[str, Any] = {}
+        self.remote: RemoteSeats | None = None
         self._director_config = director_config(config)
         self.vision: Vision | None = None
         if self._director_config is not None and config.obs.enabled:
@@ -154,6 +160,14 @@ class Daemon:
                 device.on_action = lambda action, n=name: self.keypad_action(action, n)
             self._calls[name] = asyncio.Queue()
             self._spawn(self._device_worker(name), f"calls:{name}")
+        if self.config.bridge.device is not None:
+            self.remote = RemoteSeats(
+                self.config, self.devices[self.config.bridge.device],
+                submit=self.submit, speaking=self.state_speaking, queued=self.state_queued,
+                voice=self._voice, note=self._note_director, changed=self._changed,
+                obs=lambda: self.vision.obs if self.vision is not None else None,
+            )
+        for device in self.devices.values():
             await device.start()
         if self._director_config is not None:
             cameras = {n: dev for n, dev in self.devices.items()
@@ -162,6 +176,7 @@ class Daemon:
                 self.config, self._director_config, emit=self.on_device_event,
                 note=self._note_director, changed=self._changed, clock=self.clock,
                 cameras=cameras, agenda_title=self._agenda_title,
+                remote_scene=self.remote.slot_scene if self.remote is not None else None,
             )
             await self.vision.start()
             self.vision.restore_floor(tuple(s.seat for s in self.state.speakers))
@@ -178,6 +193,8 @@ class Daemon:
             self._timer.cancel()
         if self.vision is not None:
             await self.vision.stop()
+        if self.remote is not None:
+            await self.remote.stop()
         for device in self.devices.values():
             await device.stop()
         for task in list(self._tasks):
@@ -265,10 +282,20 @@ class Daemon:
         except FloorError:
             log.exception("tick refused")
 
+    def state_speaking(self, seat: str) -> bool:
+        return self.state.speaking(seat)
+
+    def state_queued(self, seat: str) -> bool:
+        return self.state.queued(seat)
+
     def _execute(self, effects: list[Effect]) -> None:
         for effect in effects:
             if isinstance(effect, OpenMic | CloseMic):
-                self._switch(effect.seat, isinstance(effect, OpenMic))
+                opened = isinstance(effect, OpenMic)
+                if self.remote is not None and self.remote.is_remote(effect.seat):
+                    self.remote.floor_changed(effect.seat, opened)
+                else:
+                    self._switch(effect.seat, opened)
             elif isinstance(effect, RequestLamp):
                 self._lamp(effect.seat, effect.on)
 
@@ -345,6 +372,11 @@ class Daemon:
         """Everything a driver emits arrives here, on the loop."""
         if isinstance(event, DeviceStatus):
             self._device_status(event)
+            return
+        if isinstance(event, ParticipantJoined | ParticipantLeft | ParticipantTalking
+                      | ParticipantDisplay):
+            if self.remote is not None and event.device == self.remote.name:
+                self.remote.on_event(event)
             return
         if isinstance(event, KeyPressed):
             for action in self.keypads.press(event, self.clock()):
@@ -546,7 +578,9 @@ class Daemon:
                     {"device": seat_cfg.mic.device, "channel": seat_cfg.mic.channel}
                     if seat_cfg is not None and seat_cfg.mic is not None else None
                 ),
-                "remote": False,
+                "remote": bool(seat_cfg is not None and seat_cfg.remote),
+                **({"bridge": self.remote.seat_view(r["id"])}
+                   if self.remote is not None and self.remote.is_remote(r["id"]) else {}),
             })
         speaking = []
         for sp in s.speakers:
@@ -571,6 +605,8 @@ class Daemon:
                         for w in s.reply_queue + s.queue],
             "seats": seats,
             "program": self.vision.state_dict() if self.vision is not None else None,
+            "guests": self.remote.guests() if self.remote is not None else [],
+            "remote_muted": self.remote.all_muted if self.remote is not None else False,
             "devices": {
                 name: {"driver": v.driver, "link": v.link.value, "detail": v.detail,
                        "errors": v.errors, "last_seen": self._last_seen(name, v),
@@ -612,6 +648,18 @@ class Daemon:
             except FloorError as exc:
                 return api.error_reply(request.id, exc.code, exc.message)
             return {"id": request.id, "ok": True, "state": self.state_dict()}
+        if op == "mute_remote":
+            if self.remote is None:
+                return api.error_reply(request.id, "no_bridge",
+                                       _("no video bridge is configured"))
+            on = api.bool_arg(request.args, "on")
+            self.remote.mute_all(on)
+            self._note_director(source, {"type": "mute_remote", "on": on})
+            if self._store is not None:
+                self._store.note(self._session_id, source, "bridge", op, {"on": on},
+                                 wall=self.clock())
+            self._changed()
+            return {"id": request.id, "ok": True, "state": self.state_dict()}
         if op in api.DIRECTOR_OPS:
             if self.vision is None:
                 return api.error_reply(request.id, "no_director",
@@ -627,5 +675,5 @@ class Daemon:
                                  wall=self.clock())
             return {"id": request.id, "ok": True, "state": self.state_dict()}
         known = ", ".join(["ping", "state", "subscribe", "unsubscribe", *api.FLOOR_OPS,
-                           *api.DIRECTOR_OPS])
+                           *api.DIRECTOR_OPS, "mute_remote"])
         raise api.ApiError("unknown_op", f"unknown op {op!r} (known: {known})")

@@ -38,6 +38,7 @@ from scenes.obs import ObsClient, ObsInventory, ObsOptions
 
 log = logging.getLogger("councild.vision")
 
+REMOTE_SHOT = "remote:"  # director shot of a remote seat: "remote:<seat id>"
 ROLE_LABELS = {Role.CHAIR: "Chair", Role.CLERK: "Clerk", Role.GUEST: "", Role.MEMBER: ""}
 
 
@@ -73,9 +74,23 @@ def director_config(config: Config) -> d.DirectorConfig | None:
                             for p in shot.all_positions()),
             lower_third=lower,
         )
+    seat_shots = {s.id: s.shot for s in config.seats if s.shot is not None}
+    if config.bridge.slots:
+        for seat in config.seats:
+            if not seat.remote or seat.shot is not None:
+                continue
+            councillor = config.councillor(seat.councillor)
+            name = councillor.name if councillor else seat.label
+            detail = " · ".join(x for x in (
+                lower_third_detail(councillor.party, config.seat_role(seat)) if councillor
+                else "", _("remote")) if x)
+            shots[REMOTE_SHOT + seat.id] = d.Shot(
+                scene=config.bridge.slots[0],  # the slot actually used is chosen at the cut
+                kind=d.ShotKind.SEAT, lower_third=d.LowerThird(name=name, detail=detail))
+            seat_shots[seat.id] = REMOTE_SHOT + seat.id
     return d.DirectorConfig(
         shots=shots,
-        seats={s.id: s.shot for s in config.seats if s.shot is not None},
+        seats=seat_shots,
         wide=config.director.wide,
         group=config.director.group,
         **config.director.rule_parameters(),
@@ -96,6 +111,7 @@ class Vision:
         clock: Callable[[], float],
         cameras: Mapping[str, Device],
         agenda_title: Callable[[], str | None],
+        remote_scene: Callable[[SeatId], str | None] | None = None,
     ) -> None:
         self.config = config
         self.director = d.Director(director_cfg)
@@ -106,6 +122,7 @@ class Vision:
         self._clock = clock
         self._cameras = cameras
         self._agenda_title = agenda_title
+        self._remote_scene = remote_scene
         self.lower_third: tuple[str, str] | None = None
         self.program_scene: str | None = None
         self.obs: ObsClient | None = None
@@ -252,6 +269,11 @@ class Vision:
 
     def _cut(self, shot_name: str) -> str:
         scene = self.shots[shot_name].scene
+        if shot_name.startswith(REMOTE_SHOT) and self._remote_scene is not None:
+            # A remote councillor is shown in whichever bridge slot plays their stream; with
+            # no slot (all busy, or the stream not up yet) the room is shown instead.
+            slot = self._remote_scene(shot_name.removeprefix(REMOTE_SHOT))
+            scene = slot or self.shots[self.director.config.wide].scene
         self.program_scene = scene
         live = self.obs is not None and self.obs.connected
         dry = "" if live else _("dry run: OBS not connected")

@@ -10,7 +10,9 @@ from hypothesis import HealthCheck, settings
 from councild.api import ApiClient
 from councild.config import parse
 from councild.daemon import Daemon
+from tests.bridge.janus_server import JanusServer
 from tests.chamber import DaemonProcess, chamber_toml
+from tests.helpers import require_binary
 
 # Hypothesis' own deadline is a wall-clock assertion; CI machines are shared and slow, and
 # tests must never fail on speed.
@@ -56,3 +58,17 @@ def daemon_process(short_tmp: Path) -> Iterator[DaemonProcess]:
         yield p
     finally:
         p.stop()
+
+
+@pytest.fixture
+def janus() -> Iterator[JanusServer]:
+    """A real Janus on a free loopback port, killed afterwards."""
+    binary = require_binary("janus", "janus")
+    with tempfile.TemporaryDirectory(prefix="janus-") as folder:
+        server = JanusServer(binary, Path(folder))
+        server.start()
+        try:
+            yield server
+        finally:
+            server.stop()
+            assert server.leftovers() == [], "janus processes left behind"

@@ -18,6 +18,7 @@ SIM_MODULES: dict[str, str] = {
     "cu": "devices.sim.cu",
     "visca": "devices.sim.visca",
     "keypad": "devices.sim.keypad",
+    "remote": "devices.sim.remote",
 }
 
 

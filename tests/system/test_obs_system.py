@@ -128,7 +128,7 @@ async def test_studio_mode_prepares_on_preview_then_transitions(short_tmp, desk,
     watch.subscribe("CurrentPreviewSceneChanged", on_preview)
     try:
         await until(lambda: daemon.device_views["obs"].link.value == "connected", 10)
-        assert await watch.get_studio_mode()  # councild switched studio mode on
+        await until(watch.get_studio_mode, 3)  # councild switched studio mode on
         await desk_pushed(daemon, desk, "desk", [*range(1, 9), 20])
         desk.usecases.surface_unmute(6)
         await until(lambda: events and events[-1][1] == "Seat 6", 5)

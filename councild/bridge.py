@@ -1,0 +1,306 @@
+"""Remote councillors: the video bridge's participants as councillors at remote seats.
+
+The daemon hands this module the bridge's roster events and the floor's effects; it keeps
+who-is-who (councild.remote matches a participant to a councillor), applies the policy
+"remote councillors are muted unless they have the floor", turns a raised hand into a
+request to speak, and shows a remote speaker in a "Remote N" slot scene: the bridge forwards
+their RTP to a local port, an SDP file describes it, and the slot's OBS media source plays it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import tempfile
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from councild.config import Config
+from councild.errors import ConfigError, CouncildError, FloorError
+from councild.model import (
+    Cancel,
+    Event,
+    MicClosed,
+    ParticipantDisplay,
+    ParticipantJoined,
+    ParticipantLeft,
+    ParticipantTalking,
+    Request,
+)
+from councild.obs_setup import feed_source
+from councild.remote import Identity, KnownCouncillor, SlotAllocator, match_participant
+from devices.rtp import OPUS_PT
+from scenes.obs import MediaSource, ObsClient
+
+log = logging.getLogger("councild.bridge")
+
+VP8_PT = 96  # the payload type browsers and Janus give VP8 first
+FORWARD_HOST = "127.0.0.1"  # OBS runs beside councild; its media source listens here
+
+
+def sdp(host: str, audio_port: int, video_port: int | None) -> str:
+    """An SDP description of the forwarded streams, which OBS's media source (ffmpeg) plays."""
+    lines = ["v=0", f"o=- 0 0 IN IP4 {host}", "s=councild remote councillor",
+             f"c=IN IP4 {host}", "t=0 0",
+             f"m=audio {audio_port} RTP/AVP {OPUS_PT}", f"a=rtpmap:{OPUS_PT} opus/48000/2"]
+    if video_port is not None:
+        lines += [f"m=video {video_port} RTP/AVP {VP8_PT}", f"a=rtpmap:{VP8_PT} VP8/90000"]
+    return "\r\n".join(lines) + "\r\n"
+
+
+def load_tokens(path: Path | None) -> dict[str, str]:
+    """councillor id → join token, from a file only the daemon's user may read."""
+    if path is None:
+        return {}
+    try:
+        if path.stat().st_mode & 0o077:
+            raise ConfigError(str(path), [("(file)", "readable by other users; chmod 600")])
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(str(path), [("(file)", exc.strerror or str(exc))]) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(str(path), [("(syntax)", str(exc))]) from None
+    return {str(k): str(v) for k, v in data.items()}
+
+
+@dataclass
+class Attendee:
+    """One participant of the bridge room."""
+
+    participant: str
+    identity: Identity
+    seat: str | None  # the remote seat of their councillor; None for guests
+    talking: bool = False
+
+
+class RemoteSeats:
+    """The bridge side of the daemon: participants ↔ remote seats, mute policy, slots."""
+
+    def __init__(
+        self,
+        config: Config,
+        bridge: Any,  # devices.janus.JanusBridge (mute, forward, stop_forward, kick)
+        *,
+        submit: Callable[[Event, str], object],
+        speaking: Callable[[str], bool],
+        queued: Callable[[str], bool],
+        voice: Callable[[str, bool, str], None],
+        note: Callable[[str, dict[str, Any]], None],
+        changed: Callable[[], None],
+        obs: Callable[[], ObsClient | None],
+    ) -> None:
+        self.config = config
+        self.bridge = bridge
+        self.name: str = bridge.name
+        self._submit = submit
+        self._speaking = speaking
+        self._queued = queued
+        self._voice = voice
+        self._note = note
+        self._changed = changed
+        self._obs = obs
+        tokens = load_tokens(config.bridge.tokens_file)
+        self.seat_of: dict[str, str] = {}  # councillor id → remote seat id
+        known = []
+        for seat in config.seats:
+            if seat.remote and seat.councillor is not None:
+                councillor = config.councillor(seat.councillor)
+                if councillor is not None:
+                    self.seat_of[councillor.id] = seat.id
+                    known.append(KnownCouncillor(councillor.id, councillor.name,
+                                                 tokens.get(councillor.id)))
+        self._known = known
+        self.attendees: dict[str, Attendee] = {}  # participant id → attendee
+        self.at_seat: dict[str, str] = {}  # remote seat → participant id (the newest)
+        self.slots = SlotAllocator(config.bridge.slots)
+        self.showing: dict[str, str] = {}  # slot → participant whose stream it plays
+        self.all_muted = False  # the chair muted every remote councillor (e.g. for a vote)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._sdp_dir = Path(tempfile.mkdtemp(prefix="councild-sdp-"))
+        self._ports = {slot: (20000 + 4 * i, 20002 + 4 * i)
+                       for i, slot in enumerate(config.bridge.slots)}
+
+    def set_ports(self, ports: dict[str, tuple[int, int]]) -> None:
+        """Where each slot's audio and video are forwarded (tests choose free ports)."""
+        self._ports = dict(ports)
+
+    async def stop(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    def _spawn(self, coro: Any, name: str) -> None:
+        task = asyncio.get_running_loop().create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # --- bridge events ----------------------------------------------------------------------
+
+    def on_event(self, event: Event) -> None:
+        if isinstance(event, ParticipantJoined):
+            self._joined(event.participant, event.display)
+        elif isinstance(event, ParticipantDisplay):
+            self._display(event.participant, event.display)
+        elif isinstance(event, ParticipantLeft):
+            self._left(event.participant)
+        elif isinstance(event, ParticipantTalking):
+            self._talking(event.participant, event.talking)
+        self._changed()
+
+    def _joined(self, participant: str, display: str) -> None:
+        identity = match_participant(display, self._known)
+        seat = self.seat_of.get(identity.councillor) if identity.councillor else None
+        self.attendees[participant] = Attendee(participant, identity, seat)
+        if seat is not None:
+            previous = self.at_seat.get(seat)
+            self.at_seat[seat] = participant
+            if previous is not None and previous != participant:
+                # The same councillor joined again (a second device, a reload): the newest
+                # connection is the councillor; the older one is a guest from now on.
+                self.attendees[previous].seat = None
+                self._note(self.name, {"type": "replaced", "seat": seat,
+                                       "participant": previous, "by": participant})
+        self._note(self.name, {"type": "joined", "participant": participant,
+                               "councillor": identity.councillor, "seat": seat,
+                               "name": identity.name})
+        self._apply_mute(participant)
+        if seat is not None and identity.hand_raised:
+            self._floor(Request(seat=seat))
+
+    def _display(self, participant: str, display: str) -> None:
+        attendee = self.attendees.get(participant)
+        if attendee is None:
+            self._joined(participant, display)
+            return
+        before = attendee.identity.hand_raised
+        attendee.identity = match_participant(display, self._known)
+        seat = attendee.seat
+        if seat is None or attendee.identity.hand_raised == before:
+            return
+        if attendee.identity.hand_raised:
+            if not self._queued(seat) and not self._speaking(seat):
+                self._floor(Request(seat=seat))
+        elif self._queued(seat):
+            self._floor(Cancel(seat=seat))
+
+    def _left(self, participant: str) -> None:
+        attendee = self.attendees.pop(participant, None)
+        if attendee is None:
+            return
+        seat = attendee.seat
+        if seat is not None and self.at_seat.get(seat) == participant:
+            del self.at_seat[seat]
+            if self._speaking(seat):
+                self._floor(MicClosed(seat=seat))  # their mic is gone with them
+            elif self._queued(seat):
+                self._floor(Cancel(seat=seat))
+            if attendee.talking:
+                self._voice(seat, False, self.name)
+        self._slot_changes(self.slots.left(participant))
+        self._note(self.name, {"type": "left", "participant": participant, "seat": seat})
+
+    def _talking(self, participant: str, talking: bool) -> None:
+        attendee = self.attendees.get(participant)
+        if attendee is None:
+            return
+        attendee.talking = talking
+        if attendee.seat is not None:
+            self._voice(attendee.seat, talking, self.name)
+
+    def _floor(self, event: Event) -> None:
+        try:
+            self._submit(event, self.name)
+        except FloorError as exc:
+            log.info("%s: %s not applied: %s", self.name, type(event).__name__, exc.message)
+
+    # --- the floor's effects on remote seats -------------------------------------------------
+
+    def is_remote(self, seat: str) -> bool:
+        return seat in self.seat_of.values()
+
+    def floor_changed(self, seat: str, has_floor: bool) -> None:
+        """OpenMic / CloseMic for a remote seat: their audio, and their slot."""
+        participant = self.at_seat.get(seat)
+        if participant is None:
+            return
+        self._apply_mute(participant)
+        self._slot_changes(self.slots.floor(participant, has_floor))
+
+    def mute_all(self, on: bool) -> None:
+        self.all_muted = on
+        for participant in list(self.attendees):
+            self._apply_mute(participant)
+
+    def _apply_mute(self, participant: str) -> None:
+        attendee = self.attendees.get(participant)
+        if attendee is None:
+            return
+        who = self.bridge.roster.get(participant)
+        if who is None or not who.audio_mids:
+            return  # not publishing audio (a viewer, another control client): nothing to mute
+        has_floor = attendee.seat is not None and self._speaking(attendee.seat)
+        muted = self.all_muted or (self.config.bridge.muted_unless_floor and not has_floor)
+        if who.muted is not muted:
+            self._spawn(self._call("mute", participant, muted), f"bridge:mute:{participant}")
+
+    async def _call(self, method: str, *args: Any) -> None:
+        try:
+            await getattr(self.bridge, method)(*args)
+        except CouncildError as exc:
+            log.warning("%s: %s%s failed: %s", self.name, method, args, exc)
+
+    # --- slots: a remote speaker's picture ---------------------------------------------------
+
+    def _slot_changes(self, changes: list[Any]) -> None:
+        for change in changes:
+            if change.participant is None:
+                continue  # the feed stays until another speaker needs the slot: no black
+            self._spawn(self._show(change.slot, change.participant), f"bridge:show:{change.slot}")
+
+    async def _show(self, slot: str, participant: str) -> None:
+        previous = self.showing.get(slot)
+        if previous == participant:
+            return
+        if previous is not None:
+            await self._call("stop_forward", previous)
+        audio_port, video_port = self._ports[slot]
+        try:
+            await self.bridge.forward(participant, FORWARD_HOST, audio_port, video_port)
+        except CouncildError as exc:
+            log.warning("%s: forwarding %s to %s failed: %s", self.name, participant, slot, exc)
+            return
+        self.showing[slot] = participant
+        path = self._sdp_dir / f"{slot.replace(' ', '_')}.sdp"
+        path.write_text(sdp(FORWARD_HOST, audio_port, video_port))
+        obs = self._obs()
+        if obs is not None and obs.connected:
+            media = MediaSource(local_file=str(path), input_format="sdp",
+                                ffmpeg_options="protocol_whitelist=file,udp,rtp",
+                                restart_on_activate=True)
+            try:
+                await obs.set_media_source(feed_source(slot), media)
+            except CouncildError as exc:
+                log.warning("obs: %s: %s", feed_source(slot), exc)
+        self._changed()
+
+    def slot_scene(self, seat: str) -> str | None:
+        participant = self.at_seat.get(seat)
+        return self.slots.slot_of(participant) if participant is not None else None
+
+    # --- what clients see --------------------------------------------------------------------
+
+    def seat_view(self, seat: str) -> dict[str, Any]:
+        participant = self.at_seat.get(seat)
+        attendee = self.attendees.get(participant) if participant else None
+        return {"present": attendee is not None, "participant": participant,
+                "slot": self.slot_scene(seat)}
+
+    def guests(self) -> list[dict[str, Any]]:
+        return [{"participant": a.participant, "name": a.identity.name, "talking": a.talking}
+                for a in self.attendees.values() if a.seat is None]
