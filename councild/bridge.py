@@ -33,12 +33,11 @@ from councild.model import (
 )
 from councild.obs_setup import feed_source
 from councild.remote import Identity, KnownCouncillor, SlotAllocator, match_participant
-from devices.rtp import OPUS_PT
+from devices.janus import OPUS_PT, VP8_PT
 from scenes.obs import MediaSource, ObsClient
 
 log = logging.getLogger("councild.bridge")
 
-VP8_PT = 96  # the payload type browsers and Janus give VP8 first
 FORWARD_HOST = "127.0.0.1"  # OBS runs beside councild; its media source listens here
 
 
@@ -119,6 +118,8 @@ class RemoteSeats:
         self.slots = SlotAllocator(config.bridge.slots)
         self.showing: dict[str, str] = {}  # slot → participant whose stream it plays
         self.all_muted = False  # the chair muted every remote councillor (e.g. for a vote)
+        self._mute_wanted: dict[str, bool] = {}
+        self._muting: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._sdp_dir = Path(tempfile.mkdtemp(prefix="councild-sdp-"))
         self._ports = {slot: (20000 + 4 * i, 20002 + 4 * i)
@@ -190,6 +191,7 @@ class RemoteSeats:
             self._floor(Cancel(seat=seat))
 
     def _left(self, participant: str) -> None:
+        self._mute_wanted.pop(participant, None)
         attendee = self.attendees.pop(participant, None)
         if attendee is None:
             return
@@ -246,8 +248,21 @@ class RemoteSeats:
             return  # not publishing audio (a viewer, another control client): nothing to mute
         has_floor = attendee.seat is not None and self._speaking(attendee.seat)
         muted = self.all_muted or (self.config.bridge.muted_unless_floor and not has_floor)
-        if who.muted is not muted:
-            self._spawn(self._call("mute", participant, muted), f"bridge:mute:{participant}")
+        self._mute_wanted[participant] = muted
+        if participant not in self._muting:  # one worker per participant keeps calls in order
+            self._muting.add(participant)
+            self._spawn(self._mute_worker(participant), f"bridge:mute:{participant}")
+
+    async def _mute_worker(self, participant: str) -> None:
+        """Apply the newest wanted mute state until it stands: a grant right after a join
+        must not be overtaken by the join's mute still on its way."""
+        try:
+            applied: bool | None = None
+            while (wanted := self._mute_wanted.get(participant)) is not None and wanted != applied:
+                await self._call("mute", participant, wanted)
+                applied = wanted
+        finally:
+            self._muting.discard(participant)
 
     async def _call(self, method: str, *args: Any) -> None:
         try:

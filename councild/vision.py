@@ -38,6 +38,7 @@ from scenes.obs import ObsClient, ObsInventory, ObsOptions
 
 log = logging.getLogger("councild.vision")
 
+PREVIEW_CHECKS = 20  # GetCurrentPreviewScene round trips (~1 ms each) before giving up
 REMOTE_SHOT = "remote:"  # director shot of a remote seat: "remote:<seat id>"
 ROLE_LABELS = {Role.CHAIR: "Chair", Role.CLERK: "Clerk", Role.GUEST: "", Role.MEMBER: ""}
 
@@ -330,26 +331,44 @@ class Vision:
         sources = shots.LowerThirdSources(lt.name_source, lt.detail_source)
         steps = shots.picture_change(scene, texts, sources if self._has_lower_third else None,
                                      studio_mode=self.config.obs.studio_mode)
-        for batch in steps:
+        for i, batch in enumerate(steps):
+            if i > 0 and scene is not None and self.config.obs.studio_mode:
+                await self._preview_is(scene)
             results = await self.obs.batch(batch, execution=shots.EXECUTION)
             for result in results:
                 if not result.ok:
                     log.warning("obs: %s", result.error())
 
-    async def _on_obs_ready(self, inventory: ObsInventory) -> None:
+    async def _preview_is(self, scene: str) -> None:
+        """Studio mode: make sure OBS has taken the new preview before the transition, which
+        otherwise can take the old one (seen under load)."""
+        assert self.obs is not None
+        for _attempt in range(PREVIEW_CHECKS):
+            data = await self.obs.request("GetCurrentPreviewScene")
+            if (data.get("sceneName") or data.get("currentPreviewSceneName")) == scene:
+                return
+        log.warning("obs: preview did not become %r; transitioning anyway", scene)
+
+    def _on_obs_ready(self, inventory: ObsInventory) -> None:
+        """After every (re)connect: put the current picture back, through the same ordered
+        queue as every cut, so a cut decided meanwhile cannot be overtaken by it."""
         if inventory.missing_scenes or inventory.missing_inputs:
             missing = ", ".join([*inventory.missing_scenes, *inventory.missing_inputs])
             log.error("obs: missing scenes/sources: %s (councild obs-collection writes them)",
                       missing)
-        assert self.obs is not None
-        if self.config.obs.studio_mode and not inventory.studio_mode:
-            await self.obs.set_studio_mode(True)
-        scene = self.program_scene
-        if scene is not None and scene in inventory.missing_scenes:
-            scene = None
         self._has_lower_third = not inventory.missing_inputs and any(
             s.lower_third for s in self.shots.values())
-        await self._change_picture(scene, self.lower_third or ("", ""))
+
+        async def reapply() -> None:
+            assert self.obs is not None
+            if self.config.obs.studio_mode and not inventory.studio_mode:
+                await self.obs.set_studio_mode(True)
+            scene = self.program_scene  # as it is now, not as it was when OBS came back
+            if scene is not None and scene in inventory.missing_scenes:
+                scene = None
+            await self._change_picture(scene, self.lower_third or ("", ""))
+
+        self._obs(reapply)
         self._changed()
 
     # --- what clients see -------------------------------------------------------------------

@@ -606,6 +606,10 @@ def _answer_id(reply: JanusMessage) -> int:
     return int(reply.data["id"])
 
 
+OPUS_PT = 111  # what forwarded audio is sent as (councild.bridge writes the SDP to match)
+VP8_PT = 96
+
+
 class JanusBridge(Device):
     """A Janus VideoRoom, followed by a non-publishing control participant."""
 
@@ -646,10 +650,11 @@ class JanusBridge(Device):
         """rtp_forward the participant's first audio (and video) stream; stream id per mid."""
         who = self._get(participant)
         streams: list[dict[str, Any]] = []
+        # Payload types pinned, so the SDP the receiver plays from can name them.
         if who.audio_mids and audio_port:
-            streams.append({"mid": who.audio_mids[0], "port": audio_port})
+            streams.append({"mid": who.audio_mids[0], "port": audio_port, "pt": OPUS_PT})
         if who.video_mids and video_port:
-            streams.append({"mid": who.video_mids[0], "port": video_port})
+            streams.append({"mid": who.video_mids[0], "port": video_port, "pt": VP8_PT})
         if not streams:
             raise CouncildError(f"{self.name}: participant {participant} has nothing to forward")
         reply = await self._moderated({"request": "rtp_forward",

@@ -8,8 +8,10 @@ cd "$(dirname "$0")/.."
 # System packages the tests and the demo use. obs-plugins holds OBS's websocket server (it is
 # only a Recommends of obs-studio); libgl1-mesa-dri is Mesa's software GL for OBS under Xvfb.
 # jackd2 runs a dummy JACK server for the MIDI port tests (this machine has no ALSA sequencer);
-# janus is the video bridge remote councillors join through.
-SYSTEM_PACKAGES=(python3-venv obs-studio obs-plugins xvfb libgl1-mesa-dri socat tmux jackd2 janus)
+# janus is the video bridge remote councillors join through; ffmpeg encodes the simulated
+# remote councillors' VP8 test picture.
+SYSTEM_PACKAGES=(python3-venv obs-studio obs-plugins xvfb libgl1-mesa-dri socat tmux jackd2 janus
+                 ffmpeg)
 
 install_system() {
     local missing=()

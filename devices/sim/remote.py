@@ -22,7 +22,9 @@ import argparse
 import asyncio
 import contextlib
 import os
+import signal
 import socket
+import subprocess
 from dataclasses import dataclass, field
 from typing import Self
 
@@ -40,6 +42,32 @@ KEEPALIVE_INTERVAL = 15.0
 ROTATE_TALK_S = 4.0
 ROTATE_PAUSE_S = 2.0
 AUDIO_MINDEX = 0
+VIDEO_MINDEX = 1
+VIDEO_PT = 96
+
+
+def _video_encoder(ffmpeg: str, address: tuple[str, int]) -> subprocess.Popen[bytes]:
+    """ffmpeg sending a moving test picture as VP8 RTP (SSRC by Janus's remote-publisher
+    convention: 1000 + 10 × mindex), in its own process group."""
+    host, port = address
+    return subprocess.Popen(
+        [ffmpeg, "-nostdin", "-loglevel", "error", "-re", "-f", "lavfi",
+         "-i", "testsrc=size=320x180:rate=15", "-an", "-c:v", "libvpx", "-deadline",
+         "realtime", "-cpu-used", "8", "-b:v", "300k", "-g", "5",
+         "-ssrc", str(1000 + 10 * VIDEO_MINDEX), "-payload_type", str(VIDEO_PT),
+         "-f", "rtp", f"rtp://{host}:{port}"],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True)
+
+
+def _stop_process(proc: subprocess.Popen[bytes]) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(5)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(5)
 DEFAULT_NAMES = ("Anna Müller", "Bernd Schulz", "Clara Weber", "Deniz Yilmaz", "Eva Roth")
 
 
@@ -84,13 +112,18 @@ class RemoteCouncillors:
     """Remote publishers in one room, each streaming Opus RTP with an audio level."""
 
     def __init__(self, url: str, room: int, secret: str, names: list[str] | tuple[str, ...],
-                 *, join: bool = True) -> None:
+                 *, join: bool = True, video: bool = False, ffmpeg: str = "ffmpeg") -> None:
         self.url = url
         self.room = room
         self.secret = secret
         self.state = RemoteSimState({n: Remote(name=n) for n in names})
         self.usecases = RemoteSimUseCases(self)
         self._join_at_start = join
+        # Video: each councillor also publishes a VP8 test picture, encoded by ffmpeg (there
+        # is no VP8 encoder in Python here) and sent to the same Janus port under its own SSRC.
+        self.video = video
+        self._ffmpeg = ffmpeg
+        self._encoders: dict[str, subprocess.Popen[bytes]] = {}
         self._client: JanusClient | None = None
         self._sock: socket.socket | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -130,6 +163,9 @@ class RemoteCouncillors:
                     with contextlib.suppress(CouncildError, OSError):
                         await self._remove(client, name)
             await client.close()
+        for encoder in self._encoders.values():
+            _stop_process(encoder)
+        self._encoders.clear()
         if self._sock is not None:
             self._sock.close()
             self._sock = None
@@ -144,18 +180,25 @@ class RemoteCouncillors:
             "request": "add_remote_publisher", "room": self.room, "secret": self.secret,
             "display": name, "iface": "127.0.0.1",
             "streams": [{"type": "audio", "mid": str(AUDIO_MINDEX), "mindex": AUDIO_MINDEX,
-                         "codec": "opus", "audiolevel_ext_id": AUDIO_LEVEL_EXT_ID}],
+                         "codec": "opus", "audiolevel_ext_id": AUDIO_LEVEL_EXT_ID}]
+                       + ([{"type": "video", "mid": str(VIDEO_MINDEX), "mindex": VIDEO_MINDEX,
+                            "codec": "vp8"}] if self.video else []),
         })
         data = reply.room.data if isinstance(reply, Success) and reply.room else {}
         remote.participant = str(data["id"])
         remote.address = (str(data.get("ip", "127.0.0.1")), int(data["port"]))
         remote.stream = RtpStream(remote.ssrc)
+        if self.video:
+            self._encoders[name] = _video_encoder(self._ffmpeg, remote.address)
         return remote.participant
 
     async def remove(self, name: str) -> None:
         await self._remove(self._need_client(), name)
 
     async def _remove(self, client: JanusClient, name: str) -> None:
+        encoder = self._encoders.pop(name, None)
+        if encoder is not None:
+            _stop_process(encoder)
         remote = self.state.remotes[name]
         participant, remote.participant, remote.address = remote.participant, None, None
         remote.talking = False
@@ -213,6 +256,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="environment variable holding the room secret")
     parser.add_argument("--pattern", choices=("rotate", "silent"), default="rotate",
                         help="rotate: each talks in turn; silent: nobody talks")
+    parser.add_argument("--video", action="store_true",
+                        help="also publish a VP8 test picture each (needs ffmpeg)")
 
 
 def _names(args: argparse.Namespace) -> list[str]:
@@ -228,7 +273,7 @@ async def run(args: argparse.Namespace) -> None:
     secret = os.environ.get(args.secret_env, "")
     if not secret:
         raise SystemExit(f"${args.secret_env} must hold the room secret")
-    sim = RemoteCouncillors(args.url, args.room, secret, _names(args))
+    sim = RemoteCouncillors(args.url, args.room, secret, _names(args), video=args.video)
     await sim.start()
     for remote in sim.state.remotes.values():
         print(f"remote councillor {remote.name!r}: participant {remote.participant}, "

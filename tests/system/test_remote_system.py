@@ -18,8 +18,9 @@ from devices.sim.remote import RemoteCouncillors
 from scenes.headless import HeadlessObs
 from scenes.obs import ObsClient, ObsOptions
 from tests.chamber import BASE
-from tests.helpers import until
+from tests.helpers import require_binary, until
 from tests.scenes_obs.conftest import require_obs
+from tests.scenes_obs.png import decode_png
 from tests.system.conftest import IMMEDIATE, PASSWORD_ENV
 
 pytestmark = pytest.mark.timeout(120)
@@ -135,3 +136,67 @@ async def test_remote_councillors_through_janus_and_obs(short_tmp, janus, monkey
             await daemon.stop()
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
     assert errors == []
+
+
+async def test_remote_video_is_a_real_picture_on_program(short_tmp, janus, monkeypatch):
+    """With video, the slot scene on program shows the remote councillor's moving picture
+    (ffmpeg's test pattern through Janus's rtp_forward into OBS's media source)."""
+    require_obs()
+    ffmpeg = require_binary("ffmpeg", "ffmpeg")
+    monkeypatch.setenv(SECRET_ENV, SECRET)
+    config = parse(remote_chamber(janus.url, 4455))
+    async with HeadlessObs(collection=collection_for(config, canvas=(640, 360)),
+                           canvas=(640, 360)) as obs:
+        monkeypatch.setenv(PASSWORD_ENV, obs.password)
+        daemon = Daemon(parse(remote_chamber(janus.url, obs.port)),
+                        store_path=short_tmp / "s.db", socket_path=short_tmp / "a.sock")
+        await daemon.start()
+        watch = ObsClient(ObsOptions(host="127.0.0.1", port=obs.port), lambda e: None,
+                          password=obs.password, name="observer")
+        await watch.start()
+        await watch.wait_ready()
+        remotes = RemoteCouncillors(janus.url, ROOM, SECRET, NAMES[:1], video=True,
+                                    ffmpeg=ffmpeg)
+        try:
+            await until(lambda: daemon.device_views["bridge"].link.value == "connected", 10)
+            await remotes.start()
+            await until(lambda: any(s["id"] == "R1" and s["bridge"]["present"]
+                                    for s in daemon.state_dict()["seats"]), 5)
+            daemon.submit(Grant(seat="R1"), "api")
+            remotes.usecases.talk("Anna Müller", True)
+            await until(watch_program(watch, "Remote 1"), 10)
+
+            # The feed sits in the top-left corner of the slot scene, above the lower third:
+            # that region holds the test pattern's colour bars, not one background colour.
+            # (The same region of the empty slot scene "Remote 2" is the control.)
+            empty = await corner_colours(watch, "Remote 2")
+            assert empty <= 2
+
+            async def picture() -> bool:
+                return await corner_colours(watch, "Remote 1") > 20
+
+            try:
+                await until(picture, 15, interval=0.5)
+            except AssertionError:  # say what OBS and the floor saw, for the CI log
+                status = await watch.request("GetMediaInputStatus",
+                                             {"inputName": "Remote 1 feed"})
+                print("media status:", status, "program:", daemon.state_dict()["program"])
+                for entry in list(daemon.events)[-15:]:
+                    print("event:", entry["source"], entry["event"], entry["effects"])
+                raise
+        finally:
+            await remotes.stop()
+            await watch.stop()
+            await daemon.stop()
+
+
+async def corner_colours(client: ObsClient, scene: str) -> int:
+    width, height, pixels = decode_png(await client.get_screenshot(scene))
+    corner = [pixels[y * width + x] for y in range(height // 3) for x in range(width // 3)]
+    return len(set(corner))
+
+
+def watch_program(client: ObsClient, scene: str):
+    async def check() -> bool:
+        return await client.get_program_scene() == scene
+    return check
