@@ -116,6 +116,15 @@ async def test_remote_councillors_through_janus_and_obs(short_tmp, janus, monkey
             detail = await watch.get_input_settings("Lower third detail")
             assert "remote" in detail["text"]
 
+            # Clara gets the floor too and takes over the talking: the second slot, on program.
+            daemon.submit(Grant(seat="R3"), "api")
+            await until(lambda: seats()["R3"]["bridge"]["slot"] == "Remote 2", 5)
+            remotes.usecases.talk("Bernd Schulz", False)
+            remotes.usecases.talk("Clara Weber", True)
+            await until(lambda: program and program[-1] == "Remote 2", 10)
+            assert seats()["R2"]["bridge"]["slot"] == "Remote 1"  # stable while he has the floor
+            remotes.usecases.talk("Clara Weber", False)
+
             # Revoke: muted again.
             seen.clear()
             daemon.submit(Revoke(seat="R2"), "api")
