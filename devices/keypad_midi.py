@@ -49,6 +49,7 @@ MAX_PENDING = 1024
 # How often the driver checks that its port still exists. rtmidi has no "port gone"
 # callback; half a second keeps a re-plugged controller's downtime short and costs nothing.
 PORT_POLL_INTERVAL = 0.5
+PORT_SETTLE_S = 0.1  # longer than a JACK period (~1-20 ms) and an ALSA subscription
 
 # APC mini-style velocities: what most pad controllers show for these values.
 DEFAULT_VELOCITIES: dict[SeatLamp, int] = {
@@ -283,6 +284,10 @@ class MidiKeypad(Device):
                 self._out = midi_out
                 self.leds.forget()
             self._connected(port_name)
+            if midi_out is not None:
+                # JACK makes a port connection at its next process cycle: LED messages sent
+                # at once can be lost, and the pads would stay dark until the next change.
+                await asyncio.sleep(PORT_SETTLE_S)
             self._show()
             while True:
                 await asyncio.sleep(PORT_POLL_INTERVAL)

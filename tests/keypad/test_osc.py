@@ -212,10 +212,10 @@ async def test_director_and_remote_ops_reach_the_daemon_as_api_requests(
             companion.send("/councild/lock", 1)
             companion.send("/councild/mute_remote", 1)
         await until(lambda: len(adapter.replies) == 3)
-        # This chamber has no shots, so the daemon knows wide/lock but has no director to do
-        # them; mute_remote is for a later issue and still unknown to the daemon. Either way
-        # the keypad's request was routed and answered by the real API, nothing else moved.
-        assert adapter.refused == ["no_director", "no_director", "unknown_op"]
+        # This chamber has no shots and no video bridge, so the daemon knows wide, lock and
+        # mute_remote but has nothing to do them with. Either way the keypad's request was
+        # routed and answered by the real API, nothing else moved.
+        assert adapter.refused == ["no_director", "no_director", "no_bridge"]
         assert daemon.state.speakers == ()
 
 
