@@ -55,14 +55,12 @@ class Health:
 Emit = Callable[[Event], None]
 
 
-class Device(ABC):
-    """One physical device. Subclasses implement `_session` and what they can switch."""
+class LinkReporter:
+    """The health of one link to a peer, published as DeviceStatus events: shared by the
+    device drivers and the OBS client, so every peer looks the same in the daemon's state."""
 
-    Options: ClassVar[type[DeviceOptions]] = DeviceOptions
-
-    def __init__(self, name: str, options: DeviceOptions, emit: Emit) -> None:
+    def __init__(self, name: str, emit: Emit) -> None:
         self.name = name
-        self.options = options
         self._emit = emit
         self.log = logging.getLogger(f"councild.device.{name}")
         self._link = Link.CLOSED
@@ -70,15 +68,48 @@ class Device(ABC):
         self._errors = 0
         self._reconnects = 0
         self._detail = ""
+
+    @property
+    def health(self) -> Health:
+        return Health(self._link, self._last_seen, self._errors, self._reconnects, self._detail)
+
+    def _seen(self) -> None:
+        self._last_seen = time.time()
+
+    def _malformed(self, what: str, exc: Exception | None = None) -> None:
+        """Count and log bad input; never raise it into the loop."""
+        self._errors += 1
+        level = logging.WARNING if self._errors <= 10 else logging.DEBUG
+        self.log.log(level, "%s: malformed input (%s): %s", self.name, what, exc)
+        self._publish()
+
+    def _set_link(self, link: Link, detail: str = "") -> None:
+        if link == self._link and detail == self._detail:
+            return
+        self._link = link
+        self._detail = detail
+        self._publish()
+
+    def _publish(self) -> None:
+        status = DeviceStatus(
+            device=self.name, link=self._link, detail=self._detail, errors=self._errors
+        )
+        self._emit(status)
+
+
+class Device(LinkReporter, ABC):
+    """One physical device. Subclasses implement `_session` and what they can switch."""
+
+    Options: ClassVar[type[DeviceOptions]] = DeviceOptions
+
+    def __init__(self, name: str, options: DeviceOptions, emit: Emit) -> None:
+        super().__init__(name, emit)
+        self.options = options
         self._task: asyncio.Task[None] | None = None
         self._tries = 0
         self._was_connected = False
 
     # --- what the daemon calls ------------------------------------------------------------
-
-    @property
-    def health(self) -> Health:
-        return Health(self._link, self._last_seen, self._errors, self._reconnects, self._detail)
 
     async def start(self) -> None:
         """Start the connection loop in the background; returns at once."""
@@ -120,30 +151,7 @@ class Device(ABC):
         self._seen()
         self._set_link(Link.CONNECTED, detail)
 
-    def _seen(self) -> None:
-        self._last_seen = time.time()
-
-    def _malformed(self, what: str, exc: Exception | None = None) -> None:
-        """Count and log bad input; never raise it into the loop."""
-        self._errors += 1
-        level = logging.WARNING if self._errors <= 10 else logging.DEBUG
-        self.log.log(level, "%s: malformed input (%s): %s", self.name, what, exc)
-        self._publish()
-
     # --- internals ------------------------------------------------------------------------
-
-    def _set_link(self, link: Link, detail: str = "") -> None:
-        if link == self._link and detail == self._detail:
-            return
-        self._link = link
-        self._detail = detail
-        self._publish()
-
-    def _publish(self) -> None:
-        status = DeviceStatus(
-            device=self.name, link=self._link, detail=self._detail, errors=self._errors
-        )
-        self._emit(status)
 
     async def _supervise(self) -> None:
         first = True

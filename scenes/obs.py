@@ -30,7 +30,6 @@ import json
 import logging
 import os
 import stat
-import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -51,8 +50,8 @@ from councild.errors import (
     RemoteProtocolError,
 )
 from councild.i18n import _
-from councild.model import DeviceStatus, Event, Link
-from devices.base import Health, backoff_delay
+from councild.model import Event, Link
+from devices.base import LinkReporter, backoff_delay
 
 __all__ = [
     "NEED_DATA",
@@ -945,7 +944,7 @@ _ITEM_CACHE_EVENTS = frozenset(
 )
 
 
-class ObsClient:
+class ObsClient(LinkReporter):
     """The daemon's handle on OBS: reconnects, checks, publishes health, dispatches events.
 
     `emit` receives DeviceStatus(device=name, ...) whenever the link or its detail changes.
@@ -965,20 +964,13 @@ class ObsClient:
         name: str = "obs",
         event_subscriptions: int = EventSubscription.ALL,
     ) -> None:
-        self.name = name
+        super().__init__(name, emit)
         self.options = options
-        self._emit = emit
         self._password = password
         self.required_scenes = tuple(required_scenes)
         self.required_inputs = tuple(required_inputs)
         self._on_ready = on_ready
         self._subscriptions = event_subscriptions
-        self.log = logging.getLogger(f"councild.device.{name}")
-        self._link = Link.CLOSED
-        self._detail = ""
-        self._errors = 0
-        self._reconnects = 0
-        self._last_seen: float | None = None
         self._tries = 0
         self.connect_attempts = 0
         self._sessions = 0
@@ -995,10 +987,6 @@ class ObsClient:
         self.studio_mode = False
 
     # --- lifecycle -----------------------------------------------------------------------------
-
-    @property
-    def health(self) -> Health:
-        return Health(self._link, self._last_seen, self._errors, self._reconnects, self._detail)
 
     @property
     def connected(self) -> bool:
@@ -1380,26 +1368,3 @@ class ObsClient:
         task = asyncio.create_task(guarded(), name=name)
         self._callback_tasks.add(task)
         task.add_done_callback(self._callback_tasks.discard)
-
-    def _seen(self) -> None:
-        self._last_seen = time.time()
-
-    def _malformed(self, what: str, exc: Exception | None = None) -> None:
-        self._errors += 1
-        level = logging.WARNING if self._errors <= 10 else logging.DEBUG
-        self.log.log(level, "%s: malformed input (%s): %s", self.name, what, exc)
-        self._publish()
-
-    def _set_link(self, link: Link, detail: str = "") -> None:
-        if link == self._link and detail == self._detail:
-            return
-        self._link = link
-        self._detail = detail
-        self._publish()
-
-    def _publish(self) -> None:
-        self._emit(
-            DeviceStatus(
-                device=self.name, link=self._link, detail=self._detail, errors=self._errors
-            )
-        )
