@@ -233,6 +233,10 @@ class ApiServer:
         self.socket_path: Path | None = None
         self.tcp_port: int | None = None
 
+    @property
+    def has_token(self) -> bool:
+        return bool(self._token)
+
     async def start_unix(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         if path.exists():

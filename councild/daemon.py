@@ -119,7 +119,6 @@ class Daemon:
         self._calls: dict[str, asyncio.Queue[tuple[str, tuple[Any, ...]]]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._busy: set[str] = set()
-        self._stopped = asyncio.Event()
         self.keypads = Keypads(
             entry_timeout=config.keypad.entry_timeout,
             keys=config.keypad.keys,
@@ -145,7 +144,7 @@ class Daemon:
         self._replay()
         await self.server.start_unix(Path(self.socket_path))
         if self.config.api.tcp:
-            if self.server._token is None:
+            if not self.server.has_token:
                 raise RuntimeError(
                     _("api.tcp is set but {var} is empty: a TCP control API needs a token").format(
                         var=self.config.api.token_env
@@ -206,10 +205,6 @@ class Daemon:
         if self._store is not None:
             self._store.close()
             self._store = None
-        self._stopped.set()
-
-    async def wait_stopped(self) -> None:
-        await self._stopped.wait()
 
     def _replay(self) -> None:
         assert self._store is not None
