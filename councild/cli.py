@@ -154,6 +154,14 @@ def format_state(state: dict[str, Any]) -> str:
     lines.append(_("waiting: {list}").format(
         list=", ".join(("↩ " if w["reply"] else "") + who(w["seat"]) for w in state["waiting"])
         or "–"))
+    program = state.get("program")
+    if program:
+        lower = program.get("lower_third")
+        lines.append(_("on air: {scene}{lower}{flags}").format(
+            scene=program.get("scene") or "–",
+            lower=f" — {lower['name']}, {lower['detail']}" if lower else "",
+            flags=(_(" [locked]") if program.get("locked") else "")
+            + (_(" [dry run: OBS not connected]") if program.get("dry_run") else "")))
     for name, d in state["devices"].items():
         lines.append(_("device {name}: {link} {detail}").format(
             name=name, link=d["link"], detail=d["detail"]).rstrip())
