@@ -18,6 +18,7 @@ changes with the absolute form. Qu/dLive (unverified): `9N CH 7F 9N CH 00` = mut
 from __future__ import annotations
 
 import asyncio
+from abc import ABC, abstractmethod
 from collections import deque
 from dataclasses import dataclass
 from enum import Enum, StrEnum
@@ -284,7 +285,7 @@ class CodecState(Enum):
     CLOSED = "closed"  # the peer ended the stream; feeding more data is an error
 
 
-class _MidiCodec:
+class _MidiCodec(ABC):
     """Shared receive side: bytes → MIDI messages → protocol events, with explicit EOF."""
 
     def __init__(self, midi_channel: int) -> None:
@@ -322,8 +323,9 @@ class _MidiCodec:
             return self._events.popleft()
         return EOF if self._eof else NEED_DATA
 
+    @abstractmethod
     def _message(self, msg: mido.Message) -> None:
-        raise NotImplementedError
+        """Each variant's own."""
 
     def _cc(self, control: int, value: int) -> bytes:
         return bytes([0xB0 | self.channel, control, value])
@@ -534,8 +536,9 @@ class _AHDesk(Device):
         self._muted[channel] = not on
         await self._write(data)
 
+    @abstractmethod
     def _new_codec(self) -> SQCodec | QuCodec:
-        raise NotImplementedError
+        """Each variant's own."""
 
     async def _write(self, data: bytes) -> None:
         writer = self._writer
@@ -592,11 +595,13 @@ class _AHDesk(Device):
             self._writer = None
             await serial_link.close_writer(writer)
 
+    @abstractmethod
     async def _on_connect(self) -> None:
-        raise NotImplementedError
+        """Each variant's own."""
 
+    @abstractmethod
     async def _follow(self, reader: asyncio.StreamReader) -> None:
-        raise NotImplementedError
+        """Each variant's own."""
 
 
 class SQDesk(_AHDesk):

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from abc import ABC, abstractmethod
 from collections import deque
 from dataclasses import dataclass
 from enum import Enum
@@ -159,7 +160,7 @@ class _Lines:
             out.append(line)
 
 
-class _Codec:
+class _Codec(ABC):
     def __init__(self) -> None:
         self._lines = _Lines()
         self._pending: deque[object] = deque()
@@ -181,8 +182,9 @@ class _Codec:
             raise item
         return item
 
+    @abstractmethod
     def _parse(self, line: bytes) -> object:
-        raise NotImplementedError
+        """Each variant's own."""
 
 
 class ButtonBoxCodec(_Codec):
