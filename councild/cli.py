@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import json
 import logging
+import os
 import signal
 import sys
 from pathlib import Path
@@ -71,6 +73,9 @@ async def _run_daemon(config: Config, args: argparse.Namespace) -> int:
     db = Path(args.db) if args.db else (config.store.path or store.default_path())
     daemon = Daemon(config, store_path=db, socket_path=Path(args.socket) if args.socket else None)
     await daemon.start()
+    # Objects made at start-up live for the whole session: keep them out of the cyclic
+    # collector's way, so its passes stay short (no pause on the path to the picture).
+    gc.freeze()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -276,6 +281,54 @@ def cmd_obs_collection(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# --- tokens ------------------------------------------------------------------------------------
+
+TOKEN_BYTES = 24  # 192 bits, 32 URL-safe characters: not guessable, still fits a link
+
+
+def cmd_tokens(args: argparse.Namespace) -> int:
+    import secrets
+    import tomllib
+
+    from councild.bridge import load_tokens
+
+    config = _load_config(args.config)
+    if config is None:
+        return EXIT_CONFIG
+    path = Path(args.output) if args.output else config.bridge.tokens_file
+    if path is None:
+        print(_("name the tokens file: -o FILE, or [bridge] tokens_file"), file=sys.stderr)
+        return EXIT_CONFIG
+    remote = [s.councillor for s in config.seats if s.remote and s.councillor]
+    wanted = args.councillor or remote
+    unknown = [c for c in wanted if config.councillor(c) is None]
+    if unknown:
+        print(_("no such councillor: {ids}").format(ids=", ".join(unknown)), file=sys.stderr)
+        return EXIT_CONFIG
+    try:
+        tokens = load_tokens(path) if path.exists() else {}
+    except (ConfigError, tomllib.TOMLDecodeError) as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_FAILED
+    for cid in wanted:
+        if args.rotate or cid not in tokens:
+            tokens[cid] = secrets.token_urlsafe(TOKEN_BYTES)
+    text = "".join(f'{cid} = "{token}"\n' for cid, token in sorted(tokens.items()))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    # Born 0600 and renamed into place: the tokens are never readable by anyone else.
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.replace(tmp, path)
+    for cid in wanted:
+        name = config.councillor(cid).name  # type: ignore[union-attr]
+        shown = tokens[cid] if args.show else _("(hidden; --show prints it)")
+        print(f"{cid}\t{name}\t{shown}")
+    print(_("{n} token(s) in {path}").format(n=len(wanted), path=path), file=sys.stderr)
+    return EXIT_OK
+
+
 # --- tui ---------------------------------------------------------------------------------------
 
 
@@ -364,6 +417,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", default="councild", help=_("scene collection name"))
     p.add_argument("--canvas", default="1920x1080", help=_("base canvas, WIDTHxHEIGHT"))
     p.set_defaults(func=cmd_obs_collection)
+
+    p = sub.add_parser("tokens", help=_("make join tokens for remote councillors"))
+    p.add_argument("-c", "--config", default=default_config)
+    p.add_argument("-o", "--output", help=_("tokens file (default: [bridge] tokens_file)"))
+    p.add_argument("--councillor", action="append",
+                   help=_("only this councillor (repeatable; default: every remote seat)"))
+    p.add_argument("--rotate", action="store_true", help=_("replace existing tokens"))
+    p.add_argument("--show", action="store_true", help=_("print the tokens"))
+    p.set_defaults(func=cmd_tokens)
 
     from tui.app import add_arguments as tui_arguments
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 import os
 import time
@@ -181,9 +180,6 @@ class Daemon:
             self.vision.restore_floor(tuple(s.seat for s in self.state.speakers))
         self._schedule_deadline()
         self._spawn(self._checkpoints(), "store:checkpoint")
-        # Objects made at start-up live for the whole session: keep them out of the cyclic
-        # collector's way, so its passes stay short while a session runs.
-        gc.freeze()
         log.info("councild: session %r, %d seats, socket %s", session.key,
                  len(self.config.seats), self.socket_path)
 

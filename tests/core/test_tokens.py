@@ -1,0 +1,54 @@
+"""`councild tokens`: join tokens for remote councillors, in a file only the daemon's user
+can read, recognised by the bridge's participant matching."""
+
+from __future__ import annotations
+
+import os
+import stat
+import tomllib
+
+from councild.bridge import load_tokens
+from councild.cli import main
+from councild.remote import KnownCouncillor, match_participant
+from tests.chamber import chamber_toml
+
+REMOTE = '[[seats]]\nid = "R1"\nlabel = "R1"\ncouncillor = "m1"\nremote = true\n' \
+         '[[seats]]\nid = "R2"\nlabel = "R2"\ncouncillor = "m2"\nremote = true\n' \
+         '[devices.bridge]\ndriver = "janus"\n[bridge]\ndevice = "bridge"\n'
+
+
+def test_tokens_file_is_private_kept_and_rotated(tmp_path, capsys):
+    config = tmp_path / "council.toml"
+    config.write_text(chamber_toml(extra=REMOTE))
+    tokens = tmp_path / "secret" / "tokens.toml"
+    assert main(["tokens", "-c", str(config), "-o", str(tokens)]) == 0
+    out = capsys.readouterr().out
+    assert stat.S_IMODE(os.stat(tokens).st_mode) == 0o600
+    first = tomllib.loads(tokens.read_text())
+    assert sorted(first) == ["m1", "m2"]  # the councillors with a remote seat
+    assert all(len(t) >= 32 for t in first.values())
+    assert first["m1"] not in out  # hidden unless asked for
+
+    assert main(["tokens", "-c", str(config), "-o", str(tokens)]) == 0
+    assert tomllib.loads(tokens.read_text()) == first  # kept
+
+    assert main(["tokens", "-c", str(config), "-o", str(tokens), "--councillor", "m2",
+                 "--rotate", "--show"]) == 0
+    after = tomllib.loads(tokens.read_text())
+    assert after["m1"] == first["m1"] and after["m2"] != first["m2"]
+    assert after["m2"] in capsys.readouterr().out
+
+    # The daemon reads them, and a participant with the token is that councillor.
+    loaded = load_tokens(tokens)
+    known = [KnownCouncillor("m2", "Member 2", loaded["m2"])]
+    assert match_participant(f"Member 2 #{loaded['m2']}", known).councillor == "m2"
+    assert match_participant("Member 2", known).councillor is None  # name alone is not enough
+
+
+def test_unknown_councillor_is_refused(tmp_path, capsys):
+    config = tmp_path / "council.toml"
+    config.write_text(chamber_toml(extra=REMOTE))
+    code = main(["tokens", "-c", str(config), "-o", str(tmp_path / "t.toml"),
+                 "--councillor", "ghost"])
+    assert code == 2
+    assert "ghost" in capsys.readouterr().err
