@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import shutil
 import tempfile
 import tomllib
 from collections.abc import Callable
@@ -125,16 +126,13 @@ class RemoteSeats:
         self._ports = {slot: (20000 + 4 * i, 20002 + 4 * i)
                        for i, slot in enumerate(config.bridge.slots)}
 
-    def set_ports(self, ports: dict[str, tuple[int, int]]) -> None:
-        """Where each slot's audio and video are forwarded (tests choose free ports)."""
-        self._ports = dict(ports)
-
     async def stop(self) -> None:
         for task in list(self._tasks):
             task.cancel()
         for task in list(self._tasks):
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        shutil.rmtree(self._sdp_dir, ignore_errors=True)
 
     def _spawn(self, coro: Any, name: str) -> None:
         task = asyncio.get_running_loop().create_task(coro, name=name)

@@ -79,7 +79,6 @@ class DeviceView:
     link: Link = Link.CLOSED
     detail: str = ""
     errors: int = 0
-    last_seen: float | None = None
     since: float = field(default_factory=time.time)
 
 
@@ -286,9 +285,9 @@ class Daemon:
                 if self.remote is not None and self.remote.is_remote(effect.seat):
                     self.remote.floor_changed(effect.seat, opened)
                 else:
-                    self._switch(effect.seat, opened)
+                    self._seat_call(effect.seat, "set_channel", opened)
             elif isinstance(effect, RequestLamp):
-                self._lamp(effect.seat, effect.on)
+                self._seat_call(effect.seat, "set_request", effect.on)
 
     def _leads(self, device: str) -> bool:
         """councild decides this device's channels (otherwise it mirrors what it reports)."""
@@ -301,15 +300,12 @@ class Daemon:
         return [n for n, o in self.config.device_options.items()
                 if getattr(o, "master", None) == "cu"]
 
-    def _switch(self, seat_id: str, on: bool) -> None:
+    def _seat_call(self, seat_id: str, method: str, on: bool) -> None:
+        """Switch a seat's channel (set_channel) or request lamp (set_request) at its device,
+        where councild leads that device."""
         seat = self.config.seat(seat_id)
         if seat is not None and seat.mic is not None and self._leads(seat.mic.device):
-            self._calls[seat.mic.device].put_nowait(("set_channel", (seat.mic.channel, on)))
-
-    def _lamp(self, seat_id: str, on: bool) -> None:
-        seat = self.config.seat(seat_id)
-        if seat is not None and seat.mic is not None and self._leads(seat.mic.device):
-            self._calls[seat.mic.device].put_nowait(("set_request", (seat.mic.channel, on)))
+            self._calls[seat.mic.device].put_nowait((method, (seat.mic.channel, on)))
 
     def _forward_to_master(self, event: Event) -> str | None:
         """Where a conference unit runs the floor, a floor command becomes a CU command;
@@ -443,9 +439,6 @@ class Daemon:
         link_changed = view.link is not event.link
         previous = view.link
         view.link, view.detail, view.errors = event.link, event.detail, event.errors
-        device = self.devices.get(event.device)
-        if device is not None:
-            view.last_seen = device.health.last_seen
         # The retry loop of a device that stays away (lost → reconnecting → lost …) is one
         # state for the record and the log, not an entry per attempt.
         retrying = {event.link, previous} <= {Link.LOST, Link.RECONNECTING}
@@ -472,15 +465,12 @@ class Daemon:
 
     def _note(self, source: str, event: Event, effects: list[Effect]) -> None:
         """One line for the event log that the TUI and `ctl --follow` show."""
-        entry = {"time": self.clock(), "source": source, "event": event.to_dict(),
-                 "effects": [e.to_dict() for e in effects
-                             if isinstance(e, OpenMic | CloseMic | SpeakingTimeWarning
-                                           | SpeakingTimeOver | AgendaChanged)]}
-        self.events.append(entry)
-        for conn in self._subscribers():
-            conn.send({"event": "log", "entry": entry})
+        self._log_entry(source, event.to_dict(), [
+            e.to_dict() for e in effects
+            if isinstance(e, OpenMic | CloseMic | SpeakingTimeWarning | SpeakingTimeOver
+                          | AgendaChanged)])
 
-    def _last_seen(self, name: str, view: DeviceView) -> float | None:
+    def _last_seen(self, name: str) -> float | None:
         """Read live from the driver: a desk streaming meters is seen many times a second
         without any status change."""
         device = self.devices.get(name)
@@ -488,10 +478,15 @@ class Daemon:
             return device.health.last_seen
         if name == "obs" and self.vision is not None and self.vision.obs is not None:
             return self.vision.obs.health.last_seen
-        return view.last_seen
+        return None
 
     def _note_director(self, source: str, what: dict[str, Any]) -> None:
-        entry = {"time": self.clock(), "source": source, "event": what, "effects": []}
+        """A log line for something that is not a model event (a cut, a forwarded command)."""
+        self._log_entry(source, what, [])
+
+    def _log_entry(self, source: str, what: dict[str, Any],
+                   effects: list[dict[str, Any]]) -> None:
+        entry = {"time": self.clock(), "source": source, "event": what, "effects": effects}
         self.events.append(entry)
         for conn in self._subscribers():
             conn.send({"event": "log", "entry": entry})
@@ -600,7 +595,7 @@ class Daemon:
             "remote_muted": self.remote.all_muted if self.remote is not None else False,
             "devices": {
                 name: {"driver": v.driver, "link": v.link.value, "detail": v.detail,
-                       "errors": v.errors, "last_seen": self._last_seen(name, v),
+                       "errors": v.errors, "last_seen": self._last_seen(name),
                        "since": v.since}
                 for name, v in self.device_views.items()
             },

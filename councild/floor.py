@@ -537,17 +537,3 @@ def next_deadline(rules: FloorRules, state: FloorState) -> float | None:
         due = t if due is None else min(due, t)
     return due
 
-
-class Floor:
-    """The floor machine with its state, for callers that want an object."""
-
-    def __init__(self, rules: FloorRules, state: FloorState) -> None:
-        self.rules = rules
-        self.state = state
-
-    def step(self, event: ModelEvent, now: float) -> list[Effect]:
-        self.state, effects = step(self.rules, self.state, event, now)
-        return effects
-
-    def next_deadline(self) -> float | None:
-        return next_deadline(self.rules, self.state)

@@ -152,6 +152,15 @@ class Store:
         for effect in effects:
             body = effect.to_dict()
             rows.append((session, wall, mono, "effect", source, body.pop("type"), json.dumps(body)))
+        self._insert(rows)
+
+    def note(self, session: int, source: str, kind: str, type_: str, body: dict[str, Any],
+             *, wall: float) -> None:
+        """Append one entry that is not a model event (e.g. a technician's director command)."""
+        self._insert([(session, wall, time.monotonic(), kind, source, type_, json.dumps(body))])
+
+    def _insert(self, rows: list[tuple[Any, ...]]) -> None:
+        """One transaction: the rows of a step are committed together or not at all."""
         if not rows:
             return
         with self._db:
@@ -160,17 +169,6 @@ class Store:
                 "INSERT INTO log (session, wall, mono, kind, source, type, body) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?)",
                 rows,
-            )
-
-    def note(self, session: int, source: str, kind: str, type_: str, body: dict[str, Any],
-             *, wall: float) -> None:
-        """Append one entry that is not a model event (e.g. a technician's director command)."""
-        with self._db:
-            self._db.execute("BEGIN")
-            self._db.execute(
-                "INSERT INTO log (session, wall, mono, kind, source, type, body) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (session, wall, time.monotonic(), kind, source, type_, json.dumps(body)),
             )
 
     def rows(self, session: int, kinds: Sequence[str] | None = None) -> Iterator[LogRow]:
