@@ -27,6 +27,13 @@ def set_language(language: str | None) -> None:
     )
 
 
+def translation(language: str) -> gettext.NullTranslations:
+    """The catalog of one language, whatever the process's own language is (the join page
+    answers each browser in its language)."""
+    return gettext.translation(DOMAIN, localedir=LOCALE_DIR, languages=[language],
+                               fallback=True)
+
+
 def _(message: str) -> str:
     """Translate a user-facing message."""
     return _translation.gettext(message)

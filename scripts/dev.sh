@@ -9,9 +9,10 @@ cd "$(dirname "$0")/.."
 # only a Recommends of obs-studio); libgl1-mesa-dri is Mesa's software GL for OBS under Xvfb.
 # jackd2 runs a dummy JACK server for the MIDI port tests (this machine has no ALSA sequencer);
 # janus is the video bridge remote councillors join through; ffmpeg encodes the simulated
-# remote councillors' VP8 test picture.
+# remote councillors' VP8 test picture and the chamber programme feed. The join page serves
+# Debian's janus.js and adapter.js (libjs-*); chromium runs the join page's browser test.
 SYSTEM_PACKAGES=(python3-venv obs-studio obs-plugins xvfb libgl1-mesa-dri socat tmux jackd2 janus
-                 ffmpeg)
+                 ffmpeg libjs-janus-gateway libjs-webrtc-adapter chromium)
 
 install_system() {
     local missing=()
