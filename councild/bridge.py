@@ -29,6 +29,7 @@ from councild.model import (
     ParticipantDisplay,
     ParticipantJoined,
     ParticipantLeft,
+    ParticipantPublished,
     ParticipantTalking,
     Request,
 )
@@ -92,6 +93,7 @@ class RemoteSeats:
         note: Callable[[str, dict[str, Any]], None],
         changed: Callable[[], None],
         obs: Callable[[], ObsClient | None],
+        ignore: frozenset[str] = frozenset(),
     ) -> None:
         self.config = config
         self.bridge = bridge
@@ -114,6 +116,11 @@ class RemoteSeats:
                     known.append(KnownCouncillor(councillor.id, councillor.name,
                                                  tokens.get(councillor.id)))
         self._known = known
+        self._names = {c.id: c.name for c in known}
+        # participant id → councillor, bound by the join page before the participant joins:
+        # stronger than anything in the display, which the page cannot set.
+        self.claims: dict[str, str] = {}
+        self.ignore = ignore  # our own publishers in the room (the chamber programme feed)
         self.attendees: dict[str, Attendee] = {}  # participant id → attendee
         self.at_seat: dict[str, str] = {}  # remote seat → participant id (the newest)
         self.slots = SlotAllocator(config.bridge.slots)
@@ -141,7 +148,19 @@ class RemoteSeats:
 
     # --- bridge events ----------------------------------------------------------------------
 
+    def claim(self, participant: str, councillor: str | None) -> None:
+        """The join page says who `participant` is (None: the page's connection ended)."""
+        if councillor is None:
+            self.claims.pop(participant, None)
+            return
+        self.claims[participant] = councillor
+        attendee = self.attendees.get(participant)
+        if attendee is not None and attendee.identity.councillor != councillor:
+            self._joined(participant, "")  # joined before the claim arrived: identify again
+
     def on_event(self, event: Event) -> None:
+        if getattr(event, "participant", None) in self.ignore:
+            return
         if isinstance(event, ParticipantJoined):
             self._joined(event.participant, event.display)
         elif isinstance(event, ParticipantDisplay):
@@ -150,10 +169,18 @@ class RemoteSeats:
             self._left(event.participant)
         elif isinstance(event, ParticipantTalking):
             self._talking(event.participant, event.talking)
+        elif isinstance(event, ParticipantPublished):
+            self._published(event.participant)
         self._changed()
 
+    def _identify(self, participant: str, display: str) -> Identity:
+        councillor = self.claims.get(participant)
+        if councillor is not None:
+            return Identity(councillor, True, False, self._names.get(councillor, councillor))
+        return match_participant(display, self._known)
+
     def _joined(self, participant: str, display: str) -> None:
-        identity = match_participant(display, self._known)
+        identity = self._identify(participant, display)
         seat = self.seat_of.get(identity.councillor) if identity.councillor else None
         self.attendees[participant] = Attendee(participant, identity, seat)
         if seat is not None:
@@ -163,6 +190,8 @@ class RemoteSeats:
                 # The same councillor joined again (a second device, a reload): the newest
                 # connection is the councillor; the older one is a guest from now on.
                 self.attendees[previous].seat = None
+                self._apply_mute(previous)  # a guest now: muted like one
+                self._slot_changes(self.slots.left(previous))
                 self._note(self.name, {"type": "replaced", "seat": seat,
                                        "participant": previous, "by": participant})
         self._note(self.name, {"type": "joined", "participant": participant,
@@ -178,7 +207,7 @@ class RemoteSeats:
             self._joined(participant, display)
             return
         before = attendee.identity.hand_raised
-        attendee.identity = match_participant(display, self._known)
+        attendee.identity = self._identify(participant, display)
         seat = attendee.seat
         if seat is None or attendee.identity.hand_raised == before:
             return
@@ -188,8 +217,17 @@ class RemoteSeats:
         elif self._queued(seat):
             self._floor(Cancel(seat=seat))
 
+    def _published(self, participant: str) -> None:
+        self._apply_mute(participant)
+        attendee = self.attendees.get(participant)
+        if (attendee is not None and attendee.seat is not None
+                and self._speaking(attendee.seat) and self.slots.slot_of(participant) is None):
+            # rejoined (a reload) while holding the floor: their new stream takes a slot
+            self._slot_changes(self.slots.floor(participant, True))
+
     def _left(self, participant: str) -> None:
         self._mute_wanted.pop(participant, None)
+        self.claims.pop(participant, None)
         attendee = self.attendees.pop(participant, None)
         if attendee is None:
             return

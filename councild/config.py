@@ -200,6 +200,44 @@ class Bridge(_Table):
     tokens_file: Path | None = None
 
 
+class JoinChamber(_Table):
+    """The chamber's programme, published into the bridge room for the join page to play."""
+
+    # ffmpeg input arguments (everything before the encoder options), e.g. the desk's matrix
+    # out on an audio interface and OBS's programme out on a capture card; see docs/join.md.
+    input: list[str] = Field(min_length=1)
+    # The feed's participant id in the room: fixed, so the page knows it before Janus does.
+    id: int = Field(default=900_001, ge=1, le=2**53 - 1)
+    display: str = Field(default="Chamber", min_length=1, max_length=100)
+    ffmpeg: str = "ffmpeg"
+
+
+class Join(_Table):
+    """The remote councillors' join page (docs/join.md)."""
+
+    enabled: bool = False
+    # host:port; loopback unless the page must be reached from other machines.
+    bind: str = Field(default="127.0.0.1:8090", pattern=r"^(\[[0-9A-Fa-f:.]+\]|[^:\[\]]+):\d{1,5}$")
+    tls_cert: Path | None = None  # PEM certificate chain; browsers want https off localhost
+    tls_key: Path | None = None
+    # The address councillors use (behind a reverse proxy or NAT: not the bind address); its
+    # origin is accepted on the WebSockets and `councild tokens --links` prints links with it.
+    public_url: str | None = Field(default=None, pattern=r"^https?://[^/\s]+/?$")
+    janus_js: Path = Path("/usr/share/javascript/janus-gateway/janus.js")
+    adapter_js: Path = Path("/usr/share/javascript/webrtc-adapter/adapter.js")
+    # Unknown tokens tolerated per client address and minute before it is locked out.
+    max_failures: int = Field(default=10, ge=1, le=1000)
+    chamber: JoinChamber | None = None
+
+    @property
+    def host(self) -> str:
+        return self.bind.rpartition(":")[0].strip("[]")
+
+    @property
+    def port(self) -> int:
+        return int(self.bind.rpartition(":")[2])
+
+
 class Api(_Table):
     socket: Path | None = None  # default: $XDG_RUNTIME_DIR/councild/councild.sock
     tcp: str | None = Field(default=None, pattern=r"^127\.\d+\.\d+\.\d+:\d+$|^\[::1\]:\d+$")
@@ -223,6 +261,7 @@ class Config(_Table):
     agenda: list[AgendaItem] = []
     keypad: Keypad = Keypad()
     bridge: Bridge = Bridge()
+    join: Join = Join()
     api: Api = Api()
     store: Store = Store()
 
@@ -376,6 +415,7 @@ def _cross_check(config: Config) -> list[tuple[str, str]]:
         elif table.get("driver") != "janus":
             problems.append(("bridge.device", f"device {bridge.device!r} is not a video "
                              f"bridge ({table.get('driver')})"))
+    problems += _join_check(config)
     if any(s.remote for s in config.seats) and bridge.device is None:
         problems.append(("bridge.device", "remote seats need a video bridge device"))
     for i, scene in enumerate(bridge.slots):
@@ -384,6 +424,30 @@ def _cross_check(config: Config) -> list[tuple[str, str]]:
     if config.shots and config.director.wide is None:
         problems.append(("director.wide", "required once shots are configured: the shot "
                          "shown when nobody speaks"))
+    return problems
+
+
+def _join_check(config: Config) -> list[tuple[str, str]]:
+    join = config.join
+    if not join.enabled:
+        return []
+    problems: list[tuple[str, str]] = []
+    if config.bridge.device is None:
+        problems.append(("join.enabled", "the join page needs a video bridge ([bridge] device)"))
+    if config.bridge.tokens_file is None:
+        problems.append(("join.enabled", "the join page needs [bridge] tokens_file "
+                         "(`councild tokens` writes it)"))
+    if not 0 < join.port < 65536:
+        problems.append(("join.bind", f"port {join.port} is out of range"))
+    if (join.tls_cert is None) != (join.tls_key is None):
+        problems.append(("join.tls_cert" if join.tls_cert is None else "join.tls_key",
+                         "tls_cert and tls_key go together"))
+    for key in ("tls_cert", "tls_key", "janus_js", "adapter_js"):
+        path = getattr(join, key)
+        if path is not None and not path.is_file():
+            hint = {"janus_js": " (Debian package libjs-janus-gateway)",
+                    "adapter_js": " (Debian package libjs-webrtc-adapter)"}.get(key, "")
+            problems.append((f"join.{key}", f"no such file: {path}{hint}"))
     return problems
 
 

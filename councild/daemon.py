@@ -20,10 +20,12 @@ from pathlib import Path
 from typing import Any
 
 from councild import api, floor
-from councild.bridge import RemoteSeats
+from councild.bridge import RemoteSeats, load_tokens
 from councild.config import CAMERA_DRIVERS, Config
 from councild.errors import FloorError, NotSupportedError
 from councild.i18n import _
+from councild.join.access import TokenBook
+from councild.join.server import JoinServer
 from councild.keypad import Action, Keypads, NothingToDo, action_to_api, seat_lamps
 from councild.model import (
     AgendaChanged,
@@ -125,6 +127,10 @@ class Daemon:
         )
         self._lamps: dict[str, Any] = {}
         self.remote: RemoteSeats | None = None
+        self.join: JoinServer | None = None
+        self.chamber: Any = None  # councild.join.chamber.ChamberFeed
+        if config.join.enabled and config.join.chamber is not None:
+            self.device_views["chamber"] = DeviceView(driver="chamber-feed")
         self._director_config = director_config(config)
         self.vision: Vision | None = None
         if self._director_config is not None and config.obs.enabled:
@@ -163,9 +169,13 @@ class Daemon:
                 submit=self.submit, speaking=self.state_speaking, queued=self.state_queued,
                 voice=self._voice, note=self._note_director, changed=self._changed,
                 obs=lambda: self.vision.obs if self.vision is not None else None,
+                ignore=(frozenset({str(self.config.join.chamber.id)})
+                        if self.config.join.enabled and self.config.join.chamber else frozenset()),
             )
         for device in self.devices.values():
             await device.start()
+        if self.config.join.enabled and self.remote is not None:
+            await self._start_join()
         if self._director_config is not None:
             cameras = {n: dev for n, dev in self.devices.items()
                        if self.config.device_options[n].driver in CAMERA_DRIVERS}
@@ -182,9 +192,34 @@ class Daemon:
         log.info("councild: session %r, %d seats, socket %s", session.key,
                  len(self.config.seats), self.socket_path)
 
+    async def _start_join(self) -> None:
+        """The join page, and the chamber's programme published into the bridge room."""
+        bridge = self.config.bridge
+        assert bridge.device is not None and bridge.tokens_file is not None
+        options = self.config.device_options[bridge.device]
+        url, room = getattr(options, "url"), getattr(options, "room")  # noqa: B009
+        tokens = TokenBook(load_tokens(bridge.tokens_file), str(bridge.tokens_file))
+        self.join = JoinServer(self.config, tokens, self, url, room)
+        await self.join.start()
+        feed = self.config.join.chamber
+        if feed is not None:
+            from councild.join.chamber import ChamberFeed  # ffmpeg supervision: only if used
+
+            secret = os.environ.get(getattr(options, "secret_env"))  # noqa: B009
+            self.chamber = ChamberFeed(
+                url, room, secret, feed.input, display=feed.display, participant_id=feed.id,
+                ffmpeg=feed.ffmpeg,
+                on_status=lambda link, detail: self._device_status(
+                    DeviceStatus(device="chamber", link=link, detail=detail)))
+            await self.chamber.start()
+
     async def stop(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
+        if self.join is not None:
+            await self.join.stop()
+        if self.chamber is not None:
+            await self.chamber.stop()
         if self.vision is not None:
             await self.vision.stop()
         if self.remote is not None:
@@ -507,9 +542,12 @@ class Daemon:
         self._broadcast_pending = False
         subscribers = self._subscribers()
         surfaces = [d for d in self.devices.values() if hasattr(d, "set_seat_states")]
-        if not subscribers and not surfaces:
+        pages = self.join is not None and self.join.has_pages()
+        if not subscribers and not surfaces and not pages:
             return
         state = self.state_dict()
+        if pages and self.join is not None:
+            self.join.state_changed(state)
         message = {"event": "state", "state": state}
         for conn in subscribers:
             conn.send(message)
@@ -600,6 +638,39 @@ class Daemon:
                 for name, v in self.device_views.items()
             },
         }
+
+    # --- the join page ---------------------------------------------------------------------
+
+    def join_floor(self, councillor: str, op: str) -> str | None:
+        """A remote councillor's page asked: request, withdraw or finish. The refusal text."""
+        assert self.remote is not None
+        seat = self.remote.seat_of.get(councillor)
+        if seat is None:
+            return _("you have no remote seat in this session")
+        source = f"join:{councillor}"
+        if op == "request" and seat not in self.remote.at_seat:
+            return _("you are not in the video room yet")
+        if op == "finish":
+            if not self.state.speaking(seat):
+                return _("you are not speaking")
+            try:
+                self.submit(MicClosed(seat=seat), source)
+            except FloorError as exc:
+                return exc.message
+            return None
+        api_op = {"request": "request", "withdraw": "cancel"}[op]
+        reply = self.apply_op(api.ApiRequest(None, api_op, {"seat": seat}), source)
+        return None if reply.get("ok") else str(reply["error"]["message"])
+
+    def join_in_room(self, councillor: str, participant: str) -> bool:
+        seat = self.remote.seat_of.get(councillor) if self.remote is not None else None
+        return seat is not None and self.remote is not None and \
+            self.remote.at_seat.get(seat) == participant
+
+    def join_claim(self, participant: str, councillor: str | None) -> None:
+        if self.remote is not None:
+            self.remote.claim(participant, councillor)
+            self._changed()
 
     # --- the control API ------------------------------------------------------------------
 

@@ -191,6 +191,15 @@ class ParticipantDisplay(Event):
     display: str
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ParticipantPublished(Event):
+    """A participant in the room started publishing audio (a browser joins first and
+    publishes after): what the mute policy must now apply to."""
+
+    device: DeviceName
+    participant: str
+
+
 # --- Floor inputs: seat level. They come from the control API, the keypad and from device
 # events mapped to seats by the daemon.
 

@@ -41,6 +41,7 @@ from councild.model import (
     ParticipantDisplay,
     ParticipantJoined,
     ParticipantLeft,
+    ParticipantPublished,
     ParticipantTalking,
 )
 from devices.base import Device, DeviceOptions, Emit
@@ -820,12 +821,14 @@ class JanusBridge(Device):
             self._roster[p.id] = p
             self._emit(ParticipantJoined(device=self.name, participant=p.id, display=p.display))
             return
-        self._roster[p.id] = Participant(
+        new = self._roster[p.id] = Participant(
             id=p.id, display=p.display, publisher=p.publisher or old.publisher,
             talking=old.talking, audio_mids=p.audio_mids or old.audio_mids,
             video_mids=p.video_mids or old.video_mids, muted=old.muted)
         if old.display != p.display:
             self._emit(ParticipantDisplay(device=self.name, participant=p.id, display=p.display))
+        if new.audio_mids != old.audio_mids:
+            self._emit(ParticipantPublished(device=self.name, participant=p.id))
 
     def _on_message(self, msg: JanusMessage) -> None:
         if isinstance(msg, JanusTimeout):

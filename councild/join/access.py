@@ -1,0 +1,76 @@
+"""Who may open the join page: token lookup and the join-attempt limit, pure.
+
+Tokens are compared with `hmac.compare_digest` against every configured token, so neither
+which councillor matched nor how much of a guess was right shows in the time taken. The limit
+counts unknown tokens per client address: past `max_failures` within the window, that address
+gets nothing (not even with a valid token) until the window has passed.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections import deque
+from collections.abc import Mapping
+
+from councild.errors import ConfigError
+
+__all__ = ["MIN_TOKEN_LENGTH", "FailureLimiter", "TokenBook"]
+
+# `councild tokens` makes 32 characters (~190 bits); 20 is the least the page accepts.
+MIN_TOKEN_LENGTH = 20
+MAX_TRACKED = 10_000  # addresses remembered at most: a flood of addresses cannot fill memory
+
+
+class TokenBook:
+    """Join token → councillor id."""
+
+    def __init__(self, tokens: Mapping[str, str], source: str = "<tokens>") -> None:
+        short = [(cid, f"token shorter than {MIN_TOKEN_LENGTH} characters; "
+                       "make a new one with `councild tokens --rotate`")
+                 for cid, token in tokens.items() if len(token) < MIN_TOKEN_LENGTH]
+        if short:
+            raise ConfigError(source, short)
+        self._entries = [(token.encode(), cid) for cid, token in tokens.items()]
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def lookup(self, token: str) -> str | None:
+        given = token.encode("utf-8", "replace")
+        found = None
+        for known, cid in self._entries:  # no early exit: the time does not say which matched
+            if hmac.compare_digest(known, given):
+                found = cid
+        return found
+
+
+class FailureLimiter:
+    """Unknown-token attempts per client address within a sliding window."""
+
+    def __init__(self, max_failures: int, window: float = 60.0) -> None:
+        self.max_failures = max_failures
+        self.window = window
+        self._failures: dict[str, deque[float]] = {}
+
+    def blocked(self, address: str, now: float) -> bool:
+        times = self._failures.get(address)
+        if times is None:
+            return False
+        while times and times[0] <= now - self.window:
+            times.popleft()
+        if not times:
+            del self._failures[address]
+            return False
+        return len(times) >= self.max_failures
+
+    def failed(self, address: str, now: float) -> None:
+        if address not in self._failures and len(self._failures) >= MAX_TRACKED:
+            self._forget_oldest(now)
+        self._failures.setdefault(address, deque()).append(now)
+
+    def _forget_oldest(self, now: float) -> None:
+        stale = [a for a, t in self._failures.items() if not t or t[-1] <= now - self.window]
+        for address in stale:
+            del self._failures[address]
+        if len(self._failures) >= MAX_TRACKED:  # all recent: drop the quietest
+            del self._failures[min(self._failures, key=lambda a: self._failures[a][-1])]

@@ -1,0 +1,125 @@
+"""The Janus proxy's policy: what a page may send, and what it becomes."""
+
+from __future__ import annotations
+
+import json
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from councild.join.gate import Forward, JanusGate, Refuse
+
+ROOM = 1234
+
+
+def gate() -> JanusGate:
+    return JanusGate(ROOM, "Anna Müller", 4242)
+
+
+def send(g: JanusGate, msg: dict) -> Forward | Refuse:
+    return g.from_browser(json.dumps(msg))
+
+
+def forwarded(g: JanusGate, msg: dict) -> dict:
+    verdict = send(g, msg)
+    assert isinstance(verdict, Forward), verdict
+    return json.loads(verdict.text)
+
+
+def body_msg(body: dict, tx: str = "t1") -> dict:
+    return {"janus": "message", "transaction": tx, "session_id": 1, "handle_id": 2, "body": body}
+
+
+def test_session_setup_passes_and_a_chosen_session_id_is_dropped() -> None:
+    g = gate()
+    assert forwarded(g, {"janus": "create", "transaction": "a", "id": 99}) == \
+        {"janus": "create", "transaction": "a"}
+    assert forwarded(g, {"janus": "attach", "transaction": "b", "session_id": 1,
+                         "plugin": "janus.plugin.videoroom"})["plugin"] == "janus.plugin.videoroom"
+    for verb in ("keepalive", "trickle", "detach", "hangup", "destroy"):
+        assert forwarded(g, {"janus": verb, "transaction": "c", "session_id": 1})["janus"] == verb
+
+
+def test_publisher_join_gets_the_configured_name_and_the_chosen_id() -> None:
+    out = forwarded(gate(), body_msg({"request": "join", "ptype": "publisher", "room": ROOM,
+                                      "display": "Boss #hack ✋", "id": 1}))
+    assert out["body"]["display"] == "Anna Müller"
+    assert out["body"]["id"] == 4242
+
+
+def test_one_publisher_join_per_page() -> None:
+    g = gate()
+    join = body_msg({"request": "join", "ptype": "publisher", "room": ROOM})
+    assert isinstance(send(g, join), Forward)
+    verdict = send(g, join)
+    assert isinstance(verdict, Refuse)
+    assert json.loads(verdict.text) == {"janus": "error", "transaction": "t1",
+                                        "error": {"code": 403, "reason": "not allowed"}}
+
+
+def test_subscriber_join_passes_in_the_room_only() -> None:
+    g = gate()
+    sub = {"request": "join", "ptype": "subscriber", "room": ROOM, "streams": [{"feed": 7}]}
+    assert forwarded(g, body_msg(sub))["body"]["streams"] == [{"feed": 7}]
+    assert isinstance(send(g, body_msg({**sub, "room": ROOM + 1})), Refuse)
+    assert isinstance(send(g, body_msg({**sub, "ptype": "admin"})), Refuse)
+
+
+def test_configure_cannot_rename_or_record() -> None:
+    out = forwarded(gate(), body_msg({"request": "configure", "audio": True, "display": "X",
+                                      "record": True, "filename": "/tmp/x", "secret": "s",
+                                      "descriptions": [{"mid": "0", "description": "x"}]}))
+    assert out["body"] == {"request": "configure", "audio": True}
+
+
+def test_administration_and_moderation_never_pass() -> None:
+    g = gate()
+    for request in ("moderate", "kick", "rtp_forward", "stop_rtp_forward", "create", "destroy",
+                    "edit", "listparticipants", "list", "exists", "allowed", "enable_recording",
+                    "add_remote_publisher", "listforwarders", None, 5):
+        verdict = send(g, body_msg({"request": request, "room": ROOM, "secret": "x"}))
+        assert isinstance(verdict, Refuse), request
+    for verb in ("info", "claim", "ping", "attach_admin", None):
+        assert isinstance(send(g, {"janus": verb, "transaction": "x"}), Refuse)
+    assert isinstance(send(g, {"janus": "attach", "transaction": "x",
+                               "plugin": "janus.plugin.streaming"}), Refuse)
+    assert g.refused == 22
+
+
+def test_credentials_are_stripped() -> None:
+    out = forwarded(gate(), {"janus": "keepalive", "session_id": 1, "transaction": "k",
+                             "apisecret": "a", "token": "t", "admin_secret": "s"})
+    assert out == {"janus": "keepalive", "session_id": 1, "transaction": "k"}
+
+
+@given(st.binary(max_size=300))
+def test_any_bytes_give_a_verdict(data: bytes) -> None:
+    verdict = gate().from_browser(data)
+    assert isinstance(verdict, Forward | Refuse)
+    json.loads(verdict.text)
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=10),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner,
+                                                                max_size=4),
+    max_leaves=12)
+
+
+@given(st.dictionaries(st.sampled_from(["janus", "transaction", "body", "plugin", "session_id",
+                                        "secret", "id"]), json_values, max_size=6),
+       st.dictionaries(st.sampled_from(["request", "room", "ptype", "display", "secret", "id",
+                                        "record"]), json_values, max_size=6))
+def test_arbitrary_messages_never_carry_a_secret_or_foreign_display(top: dict, body: dict) -> None:
+    msg = {**top, "body": body} if top.get("janus") == "message" else top
+    verdict = gate().from_browser(json.dumps(msg))
+    if isinstance(verdict, Forward):
+        out = json.loads(verdict.text)
+        assert out["janus"] in {"create", "attach", "message", "trickle", "keepalive", "detach",
+                                "hangup", "destroy"}
+        inner = out.get("body") if out["janus"] == "message" else {}
+        assert "secret" not in inner and "record" not in inner
+        if inner.get("request") in ("join", "joinandconfigure"):
+            assert inner["room"] == ROOM
+            if inner["ptype"] == "publisher":
+                assert inner["display"] == "Anna Müller"
