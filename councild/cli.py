@@ -323,7 +323,10 @@ def cmd_tokens(args: argparse.Namespace) -> int:
     os.replace(tmp, path)
     for cid in wanted:
         name = config.councillor(cid).name  # type: ignore[union-attr]
-        shown = tokens[cid] if args.show else _("(hidden; --show prints it)")
+        if args.links:
+            shown = f"{config.join.base_url}/join/{tokens[cid]}"
+        else:
+            shown = tokens[cid] if args.show else _("(hidden; --show prints it)")
         print(f"{cid}\t{name}\t{shown}")
     print(_("{n} token(s) in {path}").format(n=len(wanted), path=path), file=sys.stderr)
     return EXIT_OK
@@ -425,6 +428,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help=_("only this councillor (repeatable; default: every remote seat)"))
     p.add_argument("--rotate", action="store_true", help=_("replace existing tokens"))
     p.add_argument("--show", action="store_true", help=_("print the tokens"))
+    p.add_argument("--links", action="store_true",
+                   help=_("print each councillor's join link ([join] public_url)"))
     p.set_defaults(func=cmd_tokens)
 
     from tui.app import add_arguments as tui_arguments

@@ -217,7 +217,7 @@ class Join(_Table):
 
     enabled: bool = False
     # host:port; loopback unless the page must be reached from other machines.
-    bind: str = Field(default="127.0.0.1:8090", pattern=r"^(\[[0-9A-Fa-f:.]+\]|[^:\[\]]+):\d{1,5}$")
+    bind: str = "127.0.0.1:8090"
     tls_cert: Path | None = None  # PEM certificate chain; browsers want https off localhost
     tls_key: Path | None = None
     # The address councillors use (behind a reverse proxy or NAT: not the bind address); its
@@ -229,6 +229,13 @@ class Join(_Table):
     max_failures: int = Field(default=10, ge=1, le=1000)
     chamber: JoinChamber | None = None
 
+    @field_validator("bind")
+    @classmethod
+    def _host_port(cls, value: str) -> str:
+        if not re.fullmatch(r"(\[[0-9A-Fa-f:.]+\]|[^:\[\]\s]+):\d{1,5}", value):
+            raise ValueError(f"{value!r} is not host:port (e.g. 127.0.0.1:8090, [::1]:8090)")
+        return value
+
     @property
     def host(self) -> str:
         return self.bind.rpartition(":")[0].strip("[]")
@@ -236,6 +243,15 @@ class Join(_Table):
     @property
     def port(self) -> int:
         return int(self.bind.rpartition(":")[2])
+
+    @property
+    def base_url(self) -> str:
+        """Where councillors reach the page: public_url, else the bind address."""
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        scheme = "https" if self.tls_cert else "http"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{scheme}://{host}:{self.port}"
 
 
 class Api(_Table):
@@ -306,7 +322,8 @@ def _pydantic_problems(exc: ValidationError, prefix: str = "") -> list[tuple[str
         key = _path(loc)
         if prefix:
             key = f"{prefix}.{key}" if key else prefix
-        problems.append((key or "(top level)", err["msg"]))
+        # pydantic prefixes our own validators' messages with "Value error, ": noise to a user
+        problems.append((key or "(top level)", err["msg"].removeprefix("Value error, ")))
     return problems
 
 

@@ -134,11 +134,7 @@ class JoinServer:
 
     @property
     def base_url(self) -> str:
-        if self.config.join.public_url:
-            return self.config.join.public_url.rstrip("/")
-        scheme = "https" if self.config.join.tls_cert else "http"
-        host = self.config.join.host
-        return f"{scheme}://{'[' + host + ']' if ':' in host else host}:{self.config.join.port}"
+        return self.config.join.base_url
 
     def _ssl(self) -> ssl.SSLContext | None:
         join = self.config.join

@@ -52,3 +52,30 @@ def test_unknown_councillor_is_refused(tmp_path, capsys):
                  "--councillor", "ghost"])
     assert code == 2
     assert "ghost" in capsys.readouterr().err
+
+
+def test_links_use_the_public_url(tmp_path, capsys):
+    config = tmp_path / "council.toml"
+    config.write_text(chamber_toml(extra=REMOTE + '[join]\npublic_url = "https://rat.example.de:8443"\n'))
+    tokens = tmp_path / "tokens.toml"
+    assert main(["tokens", "-c", str(config), "-o", str(tokens), "--links"]) == 0
+    out = capsys.readouterr().out
+    made = tomllib.loads(tokens.read_text())
+    assert f"https://rat.example.de:8443/join/{made['m1']}" in out
+    assert f"https://rat.example.de:8443/join/{made['m2']}" in out
+
+
+def test_join_config_errors_name_the_key(tmp_path, capsys):
+    config = tmp_path / "council.toml"
+    config.write_text(chamber_toml(extra=REMOTE + '[join]\nenabled = true\nbind = "nohost"\n'))
+    assert main(["check", "-c", str(config)]) == 2
+    assert "join.bind: 'nohost' is not host:port" in capsys.readouterr().err
+    config.write_text(chamber_toml(extra=REMOTE + '[join]\nenabled = true\n'
+                                   'tls_cert = "/nonexistent.pem"\n'
+                                   f'janus_js = "{tmp_path}/missing.js"\n'))
+    assert main(["check", "-c", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert "join.tls_key: tls_cert and tls_key go together" in err
+    assert "join.tls_cert: no such file: /nonexistent.pem" in err
+    assert "missing.js (Debian package libjs-janus-gateway)" in err
+    assert "join.enabled" in err and "tokens_file" in err  # no tokens file configured
