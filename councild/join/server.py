@@ -72,6 +72,9 @@ class Page:
     participant: str | None = None
     last_status: dict[str, Any] | None = None
     closing: bool = False
+    # Set to a close code to end the Janus relay: only its own handler closes that socket
+    # (closing an aiohttp WebSocket from another task while one reads it aborts it).
+    janus_end: asyncio.Future[int] | None = None
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
 
 
@@ -118,10 +121,10 @@ class JoinServer:
         ])
         self._runner = web.AppRunner(app, access_log_class=RedactingAccessLogger,
                                      access_log=logging.getLogger("councild.join.access"),
-                                     handle_signals=False)
+                                     handle_signals=False, shutdown_timeout=1.0)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.config.join.host, self.config.join.port,
-                           ssl_context=self._ssl(), shutdown_timeout=1.0)
+                           ssl_context=self._ssl())
         await site.start()
         log.info("join page on %s (%d councillors with tokens)", self.base_url, len(self.tokens))
 
@@ -217,6 +220,8 @@ class JoinServer:
         if not self._origin_ok(request):
             log.warning("join: WebSocket from origin %r refused", request.headers.get("Origin"))
             return web.Response(status=403, text="origin not allowed")
+        if self.limiter.blocked(request.remote or "?", self.clock()):
+            return web.Response(status=429, text="too many attempts")
         councillor = self._councillor(request)
         if councillor is None:
             return web.Response(status=403, text="not allowed")
@@ -250,8 +255,8 @@ class JoinServer:
                 with contextlib.suppress(ConnectionError, RuntimeError):
                     await page.control.send_json(last)
             await page.control.close(code=code)
-        if page.janus is not None and not page.janus.closed:
-            await page.janus.close(code=code)
+        if page.janus_end is not None and not page.janus_end.done():
+            page.janus_end.set_result(code)
 
     # --- control socket ---------------------------------------------------------------------
 
@@ -335,8 +340,8 @@ class JoinServer:
         if page is None:
             await ws.close(code=CLOSE_REPLACED)
             return ws
-        if page.janus is not None and not page.janus.closed:
-            await page.janus.close(code=CLOSE_REPLACED)  # the same page reconnected
+        if page.janus_end is not None and not page.janus_end.done():
+            page.janus_end.set_result(CLOSE_REPLACED)  # the same page reconnected
         person = self.config.councillor(councillor)
         participant_id = secrets.randbelow(2**52) + 1
         gate = JanusGate(self.room, person.name if person else councillor, participant_id)
@@ -348,22 +353,24 @@ class JoinServer:
             await ws.close(code=CLOSE_JANUS_DOWN)
             return ws
         page.janus = ws
+        end: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        page.janus_end = end
         page.participant = str(participant_id)
         self.host.join_claim(page.participant, councillor)
         self._send_status(page)
         try:
-            await self._pump(ws, upstream, gate, councillor)
+            await self._pump(ws, upstream, gate, councillor, end)
         finally:
-            await upstream.close()
+            await upstream.close()  # Janus ends the page's session with its transport
             if page.janus is ws:
                 page.janus = None
             self.host.join_claim(str(participant_id), None)
             if not ws.closed:
-                await ws.close(code=CLOSE_JANUS_DOWN)
+                await ws.close(code=end.result() if end.done() else CLOSE_JANUS_DOWN)
         return ws
 
     async def _pump(self, ws: web.WebSocketResponse, upstream: Any, gate: JanusGate,
-                    councillor: str) -> None:
+                    councillor: str, end: asyncio.Future[int]) -> None:
         """Relay both ways until either side ends; the page's messages pass the gate."""
         async def down() -> None:
             async for text in upstream:
@@ -384,7 +391,7 @@ class JoinServer:
         tasks = {asyncio.create_task(down(), name=f"join:janus-down:{councillor}"),
                  asyncio.create_task(up(), name=f"join:janus-up:{councillor}")}
         try:
-            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait({*tasks, end}, return_when=asyncio.FIRST_COMPLETED)
         finally:
             for task in tasks:
                 task.cancel()
