@@ -11,8 +11,9 @@ cd "$(dirname "$0")/.."
 # janus is the video bridge remote councillors join through; ffmpeg encodes the simulated
 # remote councillors' VP8 test picture and the chamber programme feed. The join page serves
 # Debian's janus.js and adapter.js (libjs-*); chromium runs the join page's browser test.
+# openssl makes the self-signed certificate of the join page's TLS test.
 SYSTEM_PACKAGES=(python3-venv obs-studio obs-plugins xvfb libgl1-mesa-dri socat tmux jackd2 janus
-                 ffmpeg libjs-janus-gateway libjs-webrtc-adapter chromium)
+                 ffmpeg libjs-janus-gateway libjs-webrtc-adapter chromium openssl)
 
 install_system() {
     local missing=()

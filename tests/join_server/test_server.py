@@ -11,6 +11,8 @@ import asyncio
 import json
 import secrets
 import socket
+import ssl
+import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -23,7 +25,7 @@ from councild.daemon import Daemon
 from councild.join.server import CLOSE_REPLACED
 from devices.janus import JanusClient, JanusMessage
 from tests.chamber import BASE
-from tests.helpers import until
+from tests.helpers import require_binary, until
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -40,7 +42,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def join_chamber(janus_url: str, port: int, tokens: Path) -> str:
+def join_chamber(janus_url: str, port: int, tokens: Path, extra: str = "") -> str:
     parts = [BASE, '[[seats]]\nid = "C"\nlabel = "Chair"\ncouncillor = "chair"\n']
     for i, name in enumerate(["Anna Müller", "Bernd Schulz"], 1):
         parts.append(f'[[councillors]]\nid = "r{i}"\nname = "{name}"\n')
@@ -49,7 +51,7 @@ def join_chamber(janus_url: str, port: int, tokens: Path) -> str:
     parts.append(f'[devices.bridge]\ndriver = "janus"\nurl = "{janus_url}"\nroom = {ROOM}\n'
                  f'secret_env = "{SECRET_ENV}"\ncreate_room = true\n')
     parts.append(f'[bridge]\ndevice = "bridge"\ntokens_file = "{tokens}"\n')
-    parts.append(f'[join]\nenabled = true\nbind = "127.0.0.1:{port}"\n')
+    parts.append(f'[join]\nenabled = true\nbind = "127.0.0.1:{port}"\n{extra}')
     return "\n".join(parts)
 
 
@@ -278,3 +280,44 @@ async def test_a_second_page_replaces_the_first(chamber: Daemon) -> None:
         status = json.loads((await new.receive(timeout=5)).data)
         assert status["type"] == "status"
         await new.close()
+
+
+def self_signed(folder: Path) -> tuple[Path, Path]:
+    openssl = require_binary("openssl", "openssl")
+    cert, key = folder / "join.crt", folder / "join.key"
+    subprocess.run([openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                    "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True, timeout=30)
+    return cert, key
+
+
+async def test_tls_page_and_sockets(short_tmp: Path, janus, monkeypatch) -> None:
+    cert, key = self_signed(short_tmp)
+    monkeypatch.setenv(SECRET_ENV, SECRET)
+    tokens = short_tmp / "tokens.toml"
+    tokens.write_text(f'r1 = "{TOKEN_A}"\nr2 = "{TOKEN_B}"\n')
+    tokens.chmod(0o600)
+    extra = f'tls_cert = "{cert}"\ntls_key = "{key}"\n'
+    daemon = Daemon(parse(join_chamber(janus.url, free_port(), tokens, extra)),
+                    store_path=short_tmp / "s.db", socket_path=short_tmp / "a.sock")
+    await daemon.start()
+    try:
+        url = base(daemon)
+        assert url.startswith("https://127.0.0.1:")
+        trust = ssl.create_default_context(cafile=str(cert))
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"{url}/join/{TOKEN_A}", ssl=trust) as page:
+                assert page.status == 200
+            with pytest.raises(aiohttp.ClientConnectorCertificateError):
+                await http.get(f"{url}/join/{TOKEN_A}")  # not trusted by default: really TLS
+            control = await http.ws_connect(f"{url.replace('https', 'wss')}/control/{TOKEN_A}"
+                                            "?i=tlspage01", headers={"Origin": url}, ssl=trust)
+            status = json.loads((await control.receive(timeout=5)).data)
+            assert status["type"] == "status"
+            await control.close()
+            with pytest.raises(aiohttp.WSServerHandshakeError):  # http origin for an https page
+                await http.ws_connect(f"{url}/control/{TOKEN_A}?i=tlspage02", ssl=trust,
+                                      headers={"Origin": url.replace("https", "http")})
+    finally:
+        await daemon.stop()
