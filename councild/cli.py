@@ -72,7 +72,11 @@ async def _run_daemon(config: Config, args: argparse.Namespace) -> int:
 
     db = Path(args.db) if args.db else (config.store.path or store.default_path())
     daemon = Daemon(config, store_path=db, socket_path=Path(args.socket) if args.socket else None)
-    await daemon.start()
+    try:
+        await daemon.start()
+    except BaseException:
+        await daemon.stop()  # what did start (devices, sockets) is stopped before we exit
+        raise
     # Objects made at start-up live for the whole session: keep them out of the cyclic
     # collector's way, so its passes stay short (no pause on the path to the picture).
     gc.freeze()
@@ -93,6 +97,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         return EXIT_CONFIG
     try:
         return asyncio.run(_run_daemon(config, args))
+    except ConfigError as exc:  # found only at start: the tokens file
+        print(exc, file=sys.stderr)
+        return EXIT_CONFIG
     except OSError as exc:
         print(_("councild: cannot start: {err}").format(err=exc), file=sys.stderr)
         return EXIT_FAILED

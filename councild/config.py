@@ -454,6 +454,8 @@ def _join_check(config: Config) -> list[tuple[str, str]]:
     if config.bridge.tokens_file is None:
         problems.append(("join.enabled", "the join page needs [bridge] tokens_file "
                          "(`councild tokens` writes it)"))
+    else:
+        problems += _tokens_check(config.bridge.tokens_file)
     if not 0 < join.port < 65536:
         problems.append(("join.bind", f"port {join.port} is out of range"))
     if (join.tls_cert is None) != (join.tls_key is None):
@@ -466,6 +468,18 @@ def _join_check(config: Config) -> list[tuple[str, str]]:
                     "adapter_js": " (Debian package libjs-webrtc-adapter)"}.get(key, "")
             problems.append((f"join.{key}", f"no such file: {path}{hint}"))
     return problems
+
+
+def _tokens_check(path: Path) -> list[tuple[str, str]]:
+    """The tokens file as the join page will read it (at start, not only at the first join)."""
+    from councild.bridge import load_tokens  # the bridge imports this module
+    from councild.join.access import TokenBook
+
+    try:
+        TokenBook(load_tokens(path), str(path))
+    except ConfigError as exc:
+        return [("bridge.tokens_file", f"{path}: {key}: {reason}") for key, reason in exc.problems]
+    return []
 
 
 def _director_check(config: Config) -> list[tuple[str, str]]:

@@ -79,3 +79,20 @@ def test_join_config_errors_name_the_key(tmp_path, capsys):
     assert "join.tls_cert: no such file: /nonexistent.pem" in err
     assert "missing.js (Debian package libjs-janus-gateway)" in err
     assert "join.enabled" in err and "tokens_file" in err  # no tokens file configured
+
+
+def test_join_page_checks_the_tokens_file_at_start(tmp_path, capsys):
+    tokens = tmp_path / "tokens.toml"
+    tokens.write_text('m1 = "too-short"\n')
+    tokens.chmod(0o600)
+    config = tmp_path / "council.toml"
+    config.write_text(chamber_toml(extra=REMOTE.replace(
+        '[bridge]\ndevice = "bridge"\n',
+        f'[bridge]\ndevice = "bridge"\ntokens_file = "{tokens}"\n') + '[join]\nenabled = true\n'))
+    assert main(["check", "-c", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert f"bridge.tokens_file: {tokens}: m1: token shorter than 20 characters" in err
+    assert "too-short" not in err  # a token is never printed, not even a bad one
+    tokens.chmod(0o644)
+    assert main(["check", "-c", str(config)]) == 2
+    assert "readable by other users; chmod 600" in capsys.readouterr().err
