@@ -160,6 +160,7 @@ HELP_LEGEND = (
     ("● ON", "mic open"),
     ("♪", "voice detected"),
     ("⇄", "remote participant"),
+    ("⇄✕", "remote councillor not in the video room"),
     ("↩", "in the reply queue"),
     ("⚠", "speaking time nearly up"),
     ("✖ OVER", "speaking time exceeded / device link lost"),

@@ -118,3 +118,13 @@ def test_find_seats_by_name_label_party() -> None:
     assert [s["id"] for s in view.find_seats(state, "grüne")] == ["3", "9"]
     assert [s["id"] for s in view.find_seats(state, "09")] == ["9"]
     assert len(view.find_seats(state, "")) == len(state["seats"])
+
+
+def test_remote_seat_shows_whether_the_councillor_is_in_the_room() -> None:
+    from tui.widgets.tables import SeatTable
+
+    table = SeatTable()
+    seat = {"id": "R1", "label": "R1", "name": "Anna", "remote": True, "mic": "off"}
+    assert table._row({**seat, "bridge": {"present": True}})[1][0] == "R1 ⇄"
+    assert table._row({**seat, "bridge": {"present": False}})[1][0] == "R1 ⇄✕"
+    assert table._row(seat)[1][0] == "R1 ⇄"  # an older daemon without the bridge view

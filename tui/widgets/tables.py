@@ -71,7 +71,10 @@ class SeatTable(KeyedTable):
         seat_id = str(seat.get("id"))
         label = _cut(str(seat.get("label") or seat_id), LABEL_WIDTH[self.compact])
         if seat.get("remote"):
-            label += " ⇄"
+            bridge = seat.get("bridge")
+            # a remote councillor who is not in the video room cannot be given the floor
+            away = isinstance(bridge, dict) and not bridge.get("present")
+            label += " ⇄✕" if away else " ⇄"
         mic = seat.get("mic")
         mic_cell: Cell = Text(view.mic_text(mic, bool(seat.get("talking"))),
                               style="bold" if mic == "on" else "")
