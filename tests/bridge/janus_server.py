@@ -42,7 +42,8 @@ def _lib_folder(kind: str) -> str:
     return str(LIB / kind)
 
 
-def write_config(folder: Path, ws_port: int, rtp_range: str = "30000-39999") -> Path:
+def write_config(folder: Path, ws_port: int, rtp_range: str = "30000-39999",
+                 ice_enforce_list: str = "lo") -> Path:
     disable_plugins = ",".join(f"libjanus_{p}.so" for p in PLUGINS)
     disable_transports = ",".join(f"libjanus_{t}.so" for t in TRANSPORTS)
     (folder / "janus.jcfg").write_text(f"""
@@ -60,7 +61,7 @@ media: {{
     rtp_port_range = "{rtp_range}"
 }}
 nat: {{
-    ice_enforce_list = "lo"
+    ice_enforce_list = "{ice_enforce_list}"
 }}
 plugins: {{
     disable = "{disable_plugins}"
@@ -95,14 +96,15 @@ admin: {{
 class JanusServer:
     """One Janus process in its own process group; start/stop/restart on the same port."""
 
-    def __init__(self, binary: str, folder: Path, ws_port: int | None = None) -> None:
+    def __init__(self, binary: str, folder: Path, ws_port: int | None = None,
+                 ice_enforce_list: str = "lo") -> None:
         self.binary = binary
         self.folder = folder
         self.port = ws_port or free_port()
         self.log_path = folder / "janus.log"
         self.proc: subprocess.Popen[bytes] | None = None
         self.pgids: list[int] = []  # every process group started, checked empty at the end
-        write_config(folder, self.port)
+        write_config(folder, self.port, ice_enforce_list=ice_enforce_list)
 
     @property
     def url(self) -> str:

@@ -1,0 +1,155 @@
+"""The join page in a real Chromium against the real daemon and a real Janus (docs/join.md).
+
+Runs only inside the network namespace test_join_page.py makes; pytest does not collect this
+file by itself. Each scenario starts its own Janus, daemon and browsers (conftest.py).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from playwright.async_api import expect
+
+from devices.janus import RoomEventKind
+from tests.browser.conftest import Browser, Chamber, Control, OpenBrowser
+from tests.helpers import until
+
+pytestmark = [pytest.mark.timeout(60), pytest.mark.usefixtures("namespace")]
+
+# Joining takes ~1.5 s (browser.md); the ICE and DTLS handshakes on a loaded machine more.
+MEDIA = 20.0
+# A status from councild reaches the page within one message round trip.
+STATUS = 5.0
+
+
+async def open_page(chamber: Chamber, browsers: OpenBrowser, councillor: str = "m7") -> Browser:
+    """A browser on the councillor's link, published into the room."""
+    browser = await browsers()
+    response = await browser.page.goto(chamber.url(chamber.tokens[councillor]))
+    assert response is not None and response.status == 200
+    await expect(browser.page.locator("body")).to_have_attribute(
+        "data-room", "published", timeout=MEDIA * 1000)
+    return browser
+
+
+async def participant_of(chamber: Chamber, seat: str, not_: str | None = None) -> str:
+    """The seat's participant in the room, once the daemon has it present (and not `not_`)."""
+
+    async def present() -> bool:
+        bridge = (await chamber.seat(seat))["bridge"]
+        return bool(bridge["present"]) and bridge["participant"] not in (None, not_)
+
+    await until(present, STATUS)
+    participant: str = (await chamber.seat(seat))["bridge"]["participant"]
+    return participant
+
+
+async def floor_status(browser: Browser, status: str) -> None:
+    await expect(browser.page.locator("body")).to_have_attribute(
+        "data-status", status, timeout=STATUS * 1000)
+
+
+async def test_page_joins_as_the_councillor_and_plays_the_chamber(
+        chamber: Chamber, control: Control, browsers: OpenBrowser) -> None:
+    browser = await open_page(chamber, browsers)
+    participant = await participant_of(chamber, "R7")
+    seat = await chamber.seat("R7")
+    assert seat["remote"] and seat["councillor"] == "m7"
+    state = await chamber.state()
+    assert participant not in [g["participant"] for g in state["guests"]]  # a councillor
+    # Janus itself announced the page's publisher to the room.
+    await until(lambda: any(e.kind is RoomEventKind.PUBLISHERS
+                            and participant in [p.id for p in e.participants]
+                            for e in control.events), STATUS)
+    await expect(browser.page.locator("body")).to_have_attribute(
+        "data-chamber", "playing", timeout=MEDIA * 1000)
+    await floor_status(browser, "muted")
+
+
+async def test_request_grant_revoke(chamber: Chamber, control: Control,
+                                    browsers: OpenBrowser) -> None:
+    browser = await open_page(chamber, browsers)
+    participant = await participant_of(chamber, "R7")
+    # The daemon mutes every councillor on join, as Janus reports to the room.
+    await until(lambda: control.moderation(participant)[-1:] == [True], STATUS)
+    await floor_status(browser, "muted")
+
+    await browser.page.locator("#floor-button").click()
+    await until(lambda: _queue_is(chamber, ["R7"]), STATUS)
+    await floor_status(browser, "waiting")
+    strings: dict[str, Any] = (await browser.config())["strings"]
+    await expect(browser.page.locator("#status")).to_have_text(
+        strings["status_waiting"].replace("{position}", "1"))
+
+    await chamber.op("grant", seat="R7")
+    await floor_status(browser, "speaking")
+    await until(lambda: control.moderation(participant)[-1:] == [False], STATUS)
+    assert True in control.moderation(participant)[:-1]  # muted first, then opened
+
+    await chamber.op("revoke", seat="R7")
+    await floor_status(browser, "muted")
+    await until(lambda: control.moderation(participant)[-1:] == [True], STATUS)
+
+
+async def test_keyboard_only_request(chamber: Chamber, control: Control,
+                                     browsers: OpenBrowser) -> None:
+    browser = await open_page(chamber, browsers)
+    await floor_status(browser, "muted")
+    page = browser.page
+    await expect(page.locator("#floor-button")).to_be_enabled()
+    # From the top of the page: nothing focused, then Tab until the floor button has focus.
+    await page.evaluate("document.activeElement && document.activeElement.blur()")
+    focused = ""
+    for _ in range(10):
+        await page.keyboard.press("Tab")
+        focused = await page.evaluate("document.activeElement && document.activeElement.id")
+        if focused == "floor-button":
+            break
+    assert focused == "floor-button", "the floor button cannot be reached with Tab"
+    await page.keyboard.press("Enter")
+    await until(lambda: _queue_is(chamber, ["R7"]), STATUS)
+    await floor_status(browser, "waiting")
+
+
+async def test_wrong_token_is_refused_without_janus(chamber: Chamber, control: Control,
+                                                    browsers: OpenBrowser) -> None:
+    browser = await browsers()
+    token = chamber.tokens["m7"]
+    wrong = token[:-1] + ("A" if token[-1] != "A" else "B")
+    response = await browser.page.goto(chamber.url(wrong))
+    assert response is not None and response.status == 403
+    await expect(browser.page.locator("#refusal")).to_be_visible()
+    await browser.page.wait_for_load_state("networkidle")
+    assert not [u for u in browser.urls if "/janus/" in u or "/control/" in u]
+    assert control.arrivals() == []
+    # The control participant does see a real arrival: its silence above meant something.
+    await browser.page.goto(chamber.url(token))
+    participant = await participant_of(chamber, "R7")
+    await until(lambda: [e for e in control.arrivals()
+                         if e.participant == participant
+                         or participant in [p.id for p in e.participants]] != [], MEDIA)
+
+
+async def test_second_browser_takes_over(chamber: Chamber, control: Control,
+                                         browsers: OpenBrowser) -> None:
+    first = await open_page(chamber, browsers)
+    before = await participant_of(chamber, "R7")
+    second = await open_page(chamber, browsers)
+    await expect(first.page.locator("body")).to_have_attribute(
+        "data-replaced", "true", timeout=STATUS * 1000)
+    after = await participant_of(chamber, "R7", not_=before)
+    seat = await chamber.seat("R7")
+    assert seat["bridge"]["present"] and seat["bridge"]["participant"] == after
+    # The first page's participant has left the room; the second is still published.
+    await until(lambda: any(e.kind is RoomEventKind.LEAVING and e.participant == before
+                            for e in control.events), STATUS)
+    await until(lambda: any(e.kind is RoomEventKind.PUBLISHERS
+                            and after in [p.id for p in e.participants]
+                            for e in control.events), STATUS)
+    await expect(second.page.locator("body")).to_have_attribute("data-room", "published")
+    await expect(second.page.locator("body")).not_to_have_attribute("data-replaced", "true")
+
+
+async def _queue_is(chamber: Chamber, queue: list[str]) -> bool:
+    return bool((await chamber.state())["queue"] == queue)
