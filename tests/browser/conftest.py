@@ -50,6 +50,7 @@ CHROMIUM_FLAGS = [
 DAEMON_READY = 15.0
 # SIGTERM lets the daemon leave the room and stop its ffmpeg; it takes far less than this.
 DAEMON_STOP = 10.0
+CHAMBER_SIZE = (320, 180)  # the chamber programme's test card; the page must show this size
 TONE_SECONDS = 10
 TONE_RATE = 48_000
 
@@ -67,8 +68,10 @@ def _remote_seats(bridge_port: int, join_port: int, tokens: Path) -> str:
                  'audio_active_packets = 10\n')
     parts.append(f'[bridge]\ndevice = "bridge"\ntokens_file = "{tokens}"\n')
     parts.append(f'[join]\nenabled = true\nbind = "127.0.0.1:{join_port}"\n')
+    width, height = CHAMBER_SIZE
     parts.append('[join.chamber]\ninput = ["-re", "-f", "lavfi", "-i", '
-                 '"testsrc=size=320x180:rate=15", "-f", "lavfi", "-i", "sine=frequency=440"]\n')
+                 f'"testsrc=size={width}x{height}:rate=15", "-f", "lavfi", "-i", '
+                 '"sine=frequency=440"]\n')
     return "\n".join(parts)
 
 

@@ -12,7 +12,7 @@ import pytest
 from playwright.async_api import expect
 
 from devices.janus import RoomEventKind
-from tests.browser.conftest import Browser, Chamber, Control, OpenBrowser
+from tests.browser.conftest import CHAMBER_SIZE, Browser, Chamber, Control, OpenBrowser
 from tests.helpers import until
 
 pytestmark = [pytest.mark.timeout(60), pytest.mark.usefixtures("namespace")]
@@ -64,6 +64,11 @@ async def test_page_joins_as_the_councillor_and_plays_the_chamber(
                             for e in control.events), STATUS)
     await expect(browser.page.locator("body")).to_have_attribute(
         "data-chamber", "playing", timeout=MEDIA * 1000)
+    # Decoded pictures of the chamber's test card, not just a started element.
+    size = await browser.page.evaluate(
+        "(() => { const v = document.getElementById('chamber-video');"
+        " return [v.videoWidth, v.videoHeight]; })()")
+    assert tuple(size) == CHAMBER_SIZE
     await floor_status(browser, "muted")
 
 
