@@ -50,6 +50,7 @@ CHROMIUM_FLAGS = [
 DAEMON_READY = 15.0
 # SIGTERM lets the daemon leave the room and stop its ffmpeg; it takes far less than this.
 DAEMON_STOP = 10.0
+CHAMBER_ID = 900_002  # the chamber feed's participant id: not the default, so it is read
 CHAMBER_SIZE = (320, 180)  # the chamber programme's test card; the page must show this size
 TONE_SECONDS = 10
 TONE_RATE = 48_000
@@ -69,7 +70,7 @@ def _remote_seats(bridge_port: int, join_port: int, tokens: Path) -> str:
     parts.append(f'[bridge]\ndevice = "bridge"\ntokens_file = "{tokens}"\n')
     parts.append(f'[join]\nenabled = true\nbind = "127.0.0.1:{join_port}"\n')
     width, height = CHAMBER_SIZE
-    parts.append('[join.chamber]\ninput = ["-re", "-f", "lavfi", "-i", '
+    parts.append(f'[join.chamber]\nid = {CHAMBER_ID}\ninput = ["-re", "-f", "lavfi", "-i", '
                  f'"testsrc=size={width}x{height}:rate=15", "-f", "lavfi", "-i", '
                  '"sine=frequency=440"]\n')
     return "\n".join(parts)
@@ -167,9 +168,16 @@ class Control:
         return [bool(e.muted) for e in self.events
                 if e.kind is RoomEventKind.MODERATION and e.participant == participant]
 
-    def arrivals(self) -> list[RoomEvent]:
-        return [e for e in self.events
-                if e.kind in (RoomEventKind.JOINING, RoomEventKind.PUBLISHERS)]
+    def arrivals(self) -> list[str]:
+        """Participants that entered or published, but the chamber feed (which comes and
+        goes with its ffmpeg, on its own time)."""
+        ids: list[str] = []
+        for e in self.events:
+            if e.kind is RoomEventKind.JOINING and e.participant is not None:
+                ids.append(e.participant)
+            elif e.kind is RoomEventKind.PUBLISHERS:
+                ids += [p.id for p in e.participants]
+        return [i for i in ids if i != str(CHAMBER_ID)]
 
 
 @dataclass
