@@ -52,6 +52,9 @@ DAEMON_READY = 15.0
 DAEMON_STOP = 10.0
 CHAMBER_ID = 900_002  # the chamber feed's participant id: not the default, so it is read
 CHAMBER_SIZE = (320, 180)  # the chamber programme's test card; the page must show this size
+# Processes we stopped are gone within this; ffmpeg and Chromium take well under a second.
+PROCESS_EXIT = 5.0
+CHROMIUM_NAMES = {"chromium", "chrome", "chrome_crashpad", "chrome_crashpad_handler"}
 TONE_SECONDS = 10
 TONE_RATE = 48_000
 
@@ -207,6 +210,13 @@ class Browser:
         return data
 
 
+async def _all_gone(names: set[str], who: str) -> None:
+    try:
+        await until(lambda: not netns.processes(names), PROCESS_EXIT)
+    except AssertionError:
+        raise AssertionError(f"left running after {who}: {netns.processes(names)}") from None
+
+
 def _missing(reason: str) -> None:
     if IN_CI:
         pytest.fail(f"CI=true: {reason}")
@@ -282,6 +292,7 @@ async def chamber(janus_ns: JanusServer, short_tmp: Path,
             await api.close()
         daemon.stop()
         print(f"--- daemon log ---\n{daemon.log.read_text(errors='replace')}")
+        await _all_gone({"ffmpeg"}, "the daemon")
 
 
 @pytest.fixture
@@ -353,5 +364,6 @@ async def browsers(playwright: Any, chamber: Chamber, tone: Path,
             errors += [line for line in browser.console if line.startswith("pageerror:")]
             with contextlib.suppress(Exception):  # closing must go on for the rest
                 await asyncio.wait_for(browser.context.close(), 10)
+        await _all_gone(CHROMIUM_NAMES, "Playwright's close")
         assert foreign == [], f"requests beyond the page's origin {chamber.origin}: {foreign}"
         assert errors == [], f"uncaught errors in the page: {errors}"

@@ -43,6 +43,25 @@ def setup() -> None:
             raise RuntimeError(f"ip {' '.join(args)} failed: {done.stderr.strip()}")
 
 
+def processes(names: set[str]) -> list[str]:
+    """`pid name` of the namespace's processes with one of these names.
+
+    Inside our own PID namespace, with its own /proc, these can only be the test's.
+    """
+    found = []
+    for comm in Path("/proc").glob("[0-9]*/comm"):
+        try:
+            name = comm.read_text().strip()
+            # "pid (comm) S ...": a zombie (Z) has ended, only not reaped yet (the inner
+            # pytest is the namespace's init and reaps no orphans)
+            state = (comm.parent / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):  # gone meanwhile
+            continue
+        if name in names and state != "Z":
+            found.append(f"{comm.parent.name} {name}")
+    return found
+
+
 def command(unshare: str, pytest_args: list[str]) -> list[str]:
     """The inner pytest, in new network and PID namespaces.
 
