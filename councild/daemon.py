@@ -51,6 +51,7 @@ from councild.model import (
     ParticipantDisplay,
     ParticipantJoined,
     ParticipantLeft,
+    ParticipantPublished,
     ParticipantTalking,
     Request,
     RequestLamp,
@@ -396,7 +397,7 @@ class Daemon:
             self._device_status(event)
             return
         if isinstance(event, ParticipantJoined | ParticipantLeft | ParticipantTalking
-                      | ParticipantDisplay):
+                      | ParticipantDisplay | ParticipantPublished):
             if self.remote is not None and event.device == self.remote.name:
                 self.remote.on_event(event)
             return
