@@ -6,6 +6,7 @@ file by itself. Each scenario starts its own Janus, daemon and browsers (conftes
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 import pytest
@@ -52,6 +53,19 @@ async def participant_of(chamber: Chamber, seat: str, not_: str | None = None) -
     return participant
 
 
+async def moderated(control: Control, participant: str, muted: bool) -> None:
+    """Janus announced the participant's audio (un)muted last."""
+    try:
+        await until(lambda: control.moderation(participant)[-1:] == [muted], STATUS)
+    except AssertionError:
+        seen = Counter(e.kind.value for e in control.events if e.participant == participant
+                       or participant in [p.id for p in e.participants])
+        raise AssertionError(
+            f"Janus did not announce {participant} {'muted' if muted else 'unmuted'}; "
+            f"its moderation events: {control.moderation(participant)}, "
+            f"all its events: {dict(seen)}") from None
+
+
 async def floor_status(browser: Browser, status: str) -> None:
     await expect(browser.page.locator("body")).to_have_attribute(
         "data-status", status, timeout=STATUS * 1000)
@@ -85,7 +99,7 @@ async def test_request_grant_revoke(chamber: Chamber, control: Control,
     browser = await open_page(chamber, browsers)
     participant = await participant_of(chamber, "R7")
     # The daemon mutes every councillor on join, as Janus reports to the room.
-    await until(lambda: control.moderation(participant)[-1:] == [True], STATUS)
+    await moderated(control, participant, True)
     await floor_status(browser, "muted")
 
     await browser.page.locator("#floor-button").click()
@@ -97,12 +111,12 @@ async def test_request_grant_revoke(chamber: Chamber, control: Control,
 
     await chamber.op("grant", seat="R7")
     await floor_status(browser, "speaking")
-    await until(lambda: control.moderation(participant)[-1:] == [False], STATUS)
+    await moderated(control, participant, False)
     assert True in control.moderation(participant)[:-1]  # muted first, then opened
 
     await chamber.op("revoke", seat="R7")
     await floor_status(browser, "muted")
-    await until(lambda: control.moderation(participant)[-1:] == [True], STATUS)
+    await moderated(control, participant, True)
 
 
 async def test_keyboard_only_request(chamber: Chamber, control: Control,
