@@ -418,6 +418,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help=_("print the floor instead of opening the TUI"))
     p.add_argument("--obs", action="store_true",
                    help=_("also start a headless OBS (Xvfb) with the config's scenes"))
+    p.add_argument("--remote", action="store_true",
+                   help=_("add remote councillors: a private Janus, the join page, two "
+                          "simulated councillors and a join link for a browser"))
+    p.add_argument("--join-port", type=int, default=8090, help=_("port of the join page"))
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("obs-collection",

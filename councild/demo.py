@@ -38,7 +38,13 @@ async def run_demo(config: Config, args: argparse.Namespace) -> int:
         sock = Path(args.socket) if args.socket else Path(tmp) / "councild.sock"
         sims = []
         obs = None
+        remote = None
         try:
+            if getattr(args, "remote", False):
+                from councild.demo_remote import RemoteDemo
+
+                remote = RemoteDemo(args.config, args.join_port)
+                config = remote.start()
             if args.obs:
                 obs = await _start_obs(config)
             for name, options in config.device_options.items():
@@ -51,8 +57,11 @@ async def run_demo(config: Config, args: argparse.Namespace) -> int:
             await daemon.start()
             print(_("councild demo: control socket {sock}; try: councild ctl --socket {sock} "
                     "state").format(sock=sock), file=sys.stderr, flush=True)
+            if remote is not None:
+                await remote.start_people()
             tasks = [
-                asyncio.create_task(_councillors(daemon, dict(sims)), name="demo:script"),
+                asyncio.create_task(_councillors(daemon, dict(sims), remote),
+                                    name="demo:script"),
                 asyncio.create_task(_print_floor(sock), name="demo:print"),
             ]
             try:
@@ -70,6 +79,8 @@ async def run_demo(config: Config, args: argparse.Namespace) -> int:
         finally:
             for _name, sim in sims:
                 await sim.stop()
+            if remote is not None:
+                await remote.stop()
             if obs is not None:
                 await obs.stop()
     return 0
@@ -101,6 +112,8 @@ def run_demo_with_tui(args: argparse.Namespace) -> int:
                 "--socket", str(sock)]
         if args.obs:
             argv.append("--obs")
+        if args.remote:
+            argv += ["--remote", "--join-port", str(args.join_port)]
         if args.db:
             argv += ["--db", args.db]
         with log_path.open("wb") as log:
@@ -123,7 +136,7 @@ def run_demo_with_tui(args: argparse.Namespace) -> int:
                 child.wait()
 
 
-async def _councillors(daemon: Daemon, sims: dict[str, Any]) -> None:
+async def _councillors(daemon: Daemon, sims: dict[str, Any], remote: Any = None) -> None:
     """Members ask for the floor now and then; the chair calls the next speaker; whoever has
     the floor talks into their (simulated) microphone."""
     rng = random.Random(SCRIPT_SEED)
@@ -131,8 +144,10 @@ async def _councillors(daemon: Daemon, sims: dict[str, Any]) -> None:
     last_next = time.monotonic()
     while True:
         await asyncio.sleep(rng.uniform(0.8, 2.0))
-        if rng.random() < 0.5 and len(daemon.state.queue) < 5:
-            seat = rng.choice(members)
+        # a remote councillor asks only while in the room (the browser one: when you join)
+        present = [s for s in members if not s.remote or _in_room(daemon, s.id)]
+        if rng.random() < 0.5 and len(daemon.state.queue) < 5 and present:
+            seat = rng.choice(present)
             with contextlib.suppress(FloorError):
                 daemon.submit(Request(seat=seat.id), "demo")
         if time.monotonic() - last_next > rng.uniform(6, 10):
@@ -140,6 +155,12 @@ async def _councillors(daemon: Daemon, sims: dict[str, Any]) -> None:
             with contextlib.suppress(FloorError):
                 daemon.submit(Next(), "demo")
         _voices(daemon, sims, rng)
+        if remote is not None:
+            _remote_voices(daemon, remote, rng)
+
+
+def _in_room(daemon: Daemon, seat: str) -> bool:
+    return daemon.remote is not None and seat in daemon.remote.at_seat
 
 
 def _voices(daemon: Daemon, sims: dict[str, Any], rng: random.Random) -> None:
@@ -153,6 +174,15 @@ def _voices(daemon: Daemon, sims: dict[str, Any], rng: random.Random) -> None:
             usecases.talk(seat.mic.channel, rng.uniform(-28.0, -14.0))
         else:
             usecases.silence(seat.mic.channel)
+
+
+def _remote_voices(daemon: Daemon, remote: Any, rng: random.Random) -> None:
+    """Simulated remote councillors talk while they have the floor (their audio-level header
+    says so; Janus's talking events reach the director like a desk's voice detection)."""
+    for seat in daemon.config.seats:
+        councillor = daemon.config.councillor(seat.councillor)
+        if seat.remote and councillor is not None:
+            remote.talk(councillor.name, daemon.state.speaking(seat.id) and rng.random() < 0.85)
 
 
 async def _print_floor(sock: Path) -> None:

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Self
 
 from councild.errors import CouncildError
-from devices.janus import JanusClient, JanusMessage, Success
+from devices.janus import JanusClient, JanusMessage, JanusRequestError, Success
 from devices.rtp import AUDIO_LEVEL_EXT_ID, LEVEL_SILENT, LEVEL_TALKING, RtpStream
 
 __all__ = ["RemoteCouncillors", "RemoteSimState", "RemoteSimUseCases", "add_arguments", "run"]
@@ -44,6 +44,7 @@ ROTATE_PAUSE_S = 2.0
 AUDIO_MINDEX = 0
 VIDEO_MINDEX = 1
 VIDEO_PT = 96
+ROOM_EXISTS = 427  # VideoRoom error code of a create for a room that exists
 
 
 def _video_encoder(ffmpeg: str, address: tuple[str, int]) -> subprocess.Popen[bytes]:
@@ -218,11 +219,15 @@ class RemoteCouncillors:
         exists = await client.plugin({"request": "exists", "room": self.room})
         if isinstance(exists, Success) and exists.room and exists.room.data.get("exists"):
             return
-        await client.plugin({
-            "request": "create", "room": self.room, "secret": self.secret, "publishers": 16,
-            "audiolevel_event": True, "notify_joining": True,
-            "audio_active_packets": 50, "audio_level_average": 40,
-        })
+        try:
+            await client.plugin({
+                "request": "create", "room": self.room, "secret": self.secret, "publishers": 16,
+                "audiolevel_event": True, "notify_joining": True,
+                "audio_active_packets": 50, "audio_level_average": 40,
+            })
+        except JanusRequestError as exc:
+            if exc.code != ROOM_EXISTS:  # the daemon created it since we asked: fine
+                raise
 
     async def _send_loop(self) -> None:
         loop = asyncio.get_running_loop()
