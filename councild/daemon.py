@@ -643,25 +643,26 @@ class Daemon:
     # --- the join page ---------------------------------------------------------------------
 
     def join_floor(self, councillor: str, op: str) -> str | None:
-        """A remote councillor's page asked: request, withdraw or finish. The refusal text."""
+        """A remote councillor's page asked: request, withdraw or finish. None when done,
+        else why not, as a FloorError-style code (the page says it in its own language)."""
         assert self.remote is not None
         seat = self.remote.seat_of.get(councillor)
         if seat is None:
-            return _("you have no remote seat in this session")
+            return "no_seat"
         source = f"join:{councillor}"
         if op == "request" and seat not in self.remote.at_seat:
-            return _("you are not in the video room yet")
+            return "not_in_room"
         if op == "finish":
             if not self.state.speaking(seat):
-                return _("you are not speaking")
+                return "not_speaking"
             try:
                 self.submit(MicClosed(seat=seat), source)
             except FloorError as exc:
-                return exc.message
+                return exc.code
             return None
         api_op = {"request": "request", "withdraw": "cancel"}[op]
         reply = self.apply_op(api.ApiRequest(None, api_op, {"seat": seat}), source)
-        return None if reply.get("ok") else str(reply["error"]["message"])
+        return None if reply.get("ok") else str(reply["error"]["code"])
 
     def join_in_room(self, councillor: str, participant: str) -> bool:
         seat = self.remote.seat_of.get(councillor) if self.remote is not None else None

@@ -31,7 +31,12 @@ from councild.config import Config
 from councild.join.access import FailureLimiter, TokenBook
 from councild.join.gate import Forward, JanusGate
 from councild.join.status import seat_status
-from councild.join.strings import choose_language, page_strings, refusal_strings
+from councild.join.strings import (
+    choose_language,
+    page_strings,
+    refusal_reason,
+    refusal_strings,
+)
 
 log = logging.getLogger("councild.join")
 
@@ -56,7 +61,7 @@ class JoinHost(Protocol):
     """What the join server needs of the daemon."""
 
     def state_dict(self) -> dict[str, Any]: ...
-    def join_floor(self, councillor: str, op: str) -> str | None: ...
+    def join_floor(self, councillor: str, op: str) -> str | None: ...  # refusal code
     def join_in_room(self, councillor: str, participant: str) -> bool: ...
     def join_claim(self, participant: str, councillor: str | None) -> None: ...
 
@@ -265,6 +270,7 @@ class JoinServer:
         if isinstance(entered, web.Response):
             return entered
         councillor, instance = entered
+        lang = choose_language(request.query.get("lang"), request.headers.get("Accept-Language"))
         ws = web.WebSocketResponse(heartbeat=20.0, max_msg_size=4096)
         await ws.prepare(request)
         page = await self._take(councillor, instance)
@@ -285,7 +291,8 @@ class JoinServer:
                 continue
             refusal = self.host.join_floor(councillor, op)
             if refusal is not None:
-                await ws.send_json({"type": "refused", "message": refusal})
+                await ws.send_json({"type": "refused", "code": refusal,
+                                    "message": refusal_reason(lang, refusal)})
         if page.control is ws:
             page.control = None
         return ws

@@ -30,7 +30,6 @@ def page_strings(lang: str) -> dict[str, str]:
         "replaced": _("This page was replaced: you joined again in another window or on "
                       "another device."),
         "disconnected": _("The connection to the session was lost. Reconnecting…"),
-        "ended": _("You have left the session."),
         "chamber": _("Chamber"),
         "self_view": _("You"),
         "camera": _("Camera"),
@@ -45,6 +44,23 @@ def page_strings(lang: str) -> dict[str, str]:
         "language": _("Language"),
         "refused": _("Not possible: {reason}"),
     }
+
+
+def refusal_reason(lang: str, code: str) -> str:
+    """Why the floor did not take a page's request, in the page's language (the floor's own
+    messages are for technicians, in English)."""
+    _ = translation(lang).gettext
+    reasons = {
+        "already_queued": _("you are already on the list of speakers"),
+        "already_speaking": _("you have the floor already"),
+        "not_queued": _("you are not on the list of speakers"),
+        "not_speaking": _("you do not have the floor"),
+        "no_queue": _("the chair gives the floor directly in this part of the session"),
+        "priority": _("the chair has priority at the moment"),
+        "not_in_room": _("you are not in the video room yet"),
+        "no_seat": _("you have no remote seat in this session"),
+    }
+    return reasons.get(code, _("the request was not accepted"))
 
 
 def refusal_strings(lang: str) -> dict[str, str]:

@@ -181,7 +181,7 @@ async def test_join_request_grant_revoke_through_the_page_protocols(chamber: Dae
                      until_event=True)
     got: list[dict[str, Any]] = []
     async with aiohttp.ClientSession() as http:
-        control = await http.ws_connect(f"{base(chamber)}/control/{TOKEN_A}?i=page0001",
+        control = await http.ws_connect(f"{base(chamber)}/control/{TOKEN_A}?i=page0001&lang=en",
                                         headers=origin(chamber))
         reader = asyncio.create_task(statuses(control, got))
         await until(lambda: bool(got), 5)
@@ -232,6 +232,8 @@ async def test_join_request_grant_revoke_through_the_page_protocols(chamber: Dae
         # A page asking for something the floor cannot do is told why.
         await control.send_json({"op": "finish"})
         await until(lambda: got[-1]["type"] == "refused", 5)
+        assert got[-1] == {"type": "refused", "code": "not_speaking",
+                           "message": "you do not have the floor"}
 
         # The page goes away: the participant leaves the room and the seat is empty.
         await janus_ws.close()

@@ -33,3 +33,12 @@ def test_not_in_room_is_connecting_unless_the_floor_lists_them() -> None:
     assert seat_status(state(), "R7", False)["status"] == "connecting"
     assert seat_status(state(waiting=[{"seat": "R7"}]), "R7", False)["status"] == "waiting"
     assert seat_status(state(remote_muted=True), "R7", True)["all_muted"] is True
+
+
+def test_refusals_are_told_in_the_page_language() -> None:
+    from councild.join.strings import refusal_reason
+
+    assert refusal_reason("en", "already_queued") == "you are already on the list of speakers"
+    assert refusal_reason("de", "already_queued") == "Sie stehen bereits auf der Redeliste"
+    # a floor code the page has no text for still gets a sentence, never the technician's one
+    assert refusal_reason("de", "agenda_end") == "Die Wortmeldung wurde nicht angenommen"

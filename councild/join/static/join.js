@@ -131,8 +131,9 @@
 
     function connect() {
       if (stopped) return;
+      // lang: refusals come back in the page's language
       const socket = new WebSocket(wsBase + "/control/" + encodeURIComponent(token) +
-        "?i=" + instance);
+        "?i=" + instance + "&lang=" + encodeURIComponent(config.lang));
       ws = socket;
       socket.addEventListener("open", () => {
         delay = BACKOFF_FIRST_MS;
