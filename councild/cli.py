@@ -17,7 +17,7 @@ from typing import Any
 from councild import api, store
 from councild.config import Config, default_path, load
 from councild.errors import ConfigError
-from councild.i18n import _
+from councild.i18n import _, ngettext
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -28,8 +28,10 @@ def _load_config(path: str) -> Config | None:
     try:
         return load(path)
     except ConfigError as exc:
-        print(_("{file}: configuration has {n} problem(s):").format(
-            file=exc.path, n=len(exc.problems)), file=sys.stderr)
+        n = len(exc.problems)
+        print(ngettext("{file}: configuration has {n} problem:",
+                       "{file}: configuration has {n} problems:", n).format(
+            file=exc.path, n=n), file=sys.stderr)
         for key, reason in exc.problems:
             print(f"  {exc.path}: {key}: {reason}", file=sys.stderr)
         return None
@@ -335,7 +337,8 @@ def cmd_tokens(args: argparse.Namespace) -> int:
         else:
             shown = tokens[cid] if args.show else _("(hidden; --show prints it)")
         print(f"{cid}\t{name}\t{shown}")
-    print(_("{n} token(s) in {path}").format(n=len(wanted), path=path), file=sys.stderr)
+    print(ngettext("{n} token in {path}", "{n} tokens in {path}", len(wanted)).format(
+        n=len(wanted), path=path), file=sys.stderr)
     return EXIT_OK
 
 

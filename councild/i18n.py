@@ -39,5 +39,11 @@ def _(message: str) -> str:
     return _translation.gettext(message)
 
 
+def N_(message: str) -> str:
+    """Mark a literal for the catalog where it is written; `_()` translates it where shown
+    (tables of labels built at import, before the language is known)."""
+    return message
+
+
 def ngettext(singular: str, plural: str, n: int) -> str:
     return _translation.ngettext(singular, plural, n)

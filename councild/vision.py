@@ -20,7 +20,7 @@ from typing import Any
 from councild import director as d
 from councild.config import Config
 from councild.errors import CouncildError
-from councild.i18n import _
+from councild.i18n import N_, _
 from councild.model import (
     CameraMotion,
     CutTo,
@@ -40,7 +40,7 @@ log = logging.getLogger("councild.vision")
 
 PREVIEW_CHECKS = 20  # GetCurrentPreviewScene round trips (~1 ms each) before giving up
 REMOTE_SHOT = "remote:"  # director shot of a remote seat: "remote:<seat id>"
-ROLE_LABELS = {Role.CHAIR: "Chair", Role.CLERK: "Clerk", Role.GUEST: "", Role.MEMBER: ""}
+ROLE_LABELS = {Role.CHAIR: N_("Chair"), Role.CLERK: N_("Clerk"), Role.GUEST: "", Role.MEMBER: ""}
 
 
 def lower_third_detail(party: str, role: Role) -> str:

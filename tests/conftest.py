@@ -1,5 +1,12 @@
 from __future__ import annotations
 
+import os
+
+# The tests read English text (and the TUI snapshots are English) whatever the developer's
+# locale is; the catalog tests ask for German explicitly. Set before councild is imported:
+# labels are translated at import.
+os.environ["LANGUAGE"] = "en"
+
 import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path

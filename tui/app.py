@@ -20,7 +20,7 @@ from textual.screen import Screen
 
 from councild.api import default_socket_path
 from councild.errors import ConnectionLostError, OperationTimeoutError
-from councild.i18n import _
+from councild.i18n import N_, _
 from tui.dialogs import ConfirmScreen, FindScreen, HelpScreen, ModeScreen
 from tui.link import DaemonLink, get_error
 from tui.messages import Attached, Disconnected, LevelsChanged, LogAppended, StateChanged
@@ -222,20 +222,21 @@ class CouncilApp(App[int]):
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
         commands = (
-            ("Grant", "give the floor to the selected seat", self.action_grant),
-            ("Next speaker", "close the longest speaker, grant the queue head", self.action_next),
-            ("Revoke", "close the selected speaker's mic", self.action_revoke),
-            ("Revoke all", "close every delegate mic", self.action_revoke_all),
-            ("Clear queue", "empty both queues", self.action_clear),
-            ("Chair priority", "toggle chair priority", self.action_priority),
-            ("Mode", "change the discussion mode", self.action_mode),
-            ("Next agenda item", "advance the agenda", self.action_agenda),
-            ("Lock program", "toggle the program lock", self.action_lock),
-            ("Wide shot", "cut to the wide shot", self.action_wide),
-            ("Force shot", "cut to the selected seat's shot", self.action_force),
-            ("Release shot", "give the picture back to the director", self.action_release),
-            ("Find councillor", "jump to a councillor", self.action_find),
-            ("Keys", "show the keys and symbols", self.action_help),
+            (N_("Grant"), N_("give the floor to the selected seat"), self.action_grant),
+            (N_("Next speaker"), N_("close the longest speaker, grant the queue head"),
+             self.action_next),
+            (N_("Revoke"), N_("close the selected speaker's mic"), self.action_revoke),
+            (N_("Revoke all"), N_("close every delegate mic"), self.action_revoke_all),
+            (N_("Clear queue"), N_("empty both queues"), self.action_clear),
+            (N_("Chair priority"), N_("toggle chair priority"), self.action_priority),
+            (N_("Mode"), N_("change the discussion mode"), self.action_mode),
+            (N_("Next agenda item"), N_("advance the agenda"), self.action_agenda),
+            (N_("Lock program"), N_("toggle the program lock"), self.action_lock),
+            (N_("Wide shot"), N_("cut to the wide shot"), self.action_wide),
+            (N_("Force shot"), N_("cut to the selected seat's shot"), self.action_force),
+            (N_("Release shot"), N_("give the picture back to the director"), self.action_release),
+            (N_("Find councillor"), N_("jump to a councillor"), self.action_find),
+            (N_("Keys"), N_("show the keys and symbols"), self.action_help),
         )
         for title, help_text, callback in commands:
             yield SystemCommand(_(title), _(help_text), callback)

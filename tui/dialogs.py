@@ -13,7 +13,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
-from councild.i18n import _
+from councild.i18n import N_, _
 from tui import view
 
 MODES = ("open", "request", "override", "voice")
@@ -135,37 +135,37 @@ class FindScreen(ModalScreen[str | None]):
 
 
 HELP_KEYS = (
-    ("g", "grant the floor to the selected seat"),
-    ("n", "next speaker: close the longest, grant the queue head"),
-    ("r", "revoke the selected speaker"),
-    ("R", "revoke all delegate mics (asks first)"),
-    ("c", "clear both queues (asks first)"),
-    ("p", "chair priority on/off"),
-    ("m", "change the discussion mode"),
-    ("a", "next agenda item"),
-    ("l", "lock/unlock the program shot"),
-    ("w", "wide shot"),
-    ("f", "force the selected seat's shot"),
-    ("u", "release a forced shot (back to following speakers)"),
-    ("/", "find a councillor"),
-    ("tab", "next panel (roster, lists, devices, log filter)"),
-    ("ctrl+p", "command palette (every action by name)"),
-    ("?", "this help"),
-    ("q", "quit the TUI (the daemon keeps running)"),
+    ("g", N_("grant the floor to the selected seat")),
+    ("n", N_("next speaker: close the longest, grant the queue head")),
+    ("r", N_("revoke the selected speaker")),
+    ("R", N_("revoke all delegate mics (asks first)")),
+    ("c", N_("clear both queues (asks first)")),
+    ("p", N_("chair priority on/off")),
+    ("m", N_("change the discussion mode")),
+    ("a", N_("next agenda item")),
+    ("l", N_("lock/unlock the program shot")),
+    ("w", N_("wide shot")),
+    ("f", N_("force the selected seat's shot")),
+    ("u", N_("release a forced shot (back to following speakers)")),
+    ("/", N_("find a councillor")),
+    ("tab", N_("next panel (roster, lists, devices, log filter)")),
+    ("ctrl+p", N_("command palette (every action by name)")),
+    ("?", N_("this help")),
+    ("q", N_("quit the TUI (the daemon keeps running)")),
 )
 
 HELP_LEGEND = (
-    ("○ off", "mic closed"),
-    ("? REQ", "asking for the floor"),
-    ("● ON", "mic open"),
-    ("♪", "voice detected"),
-    ("⇄", "remote participant"),
-    ("⇄✕", "remote councillor not in the video room"),
-    ("↩", "in the reply queue"),
-    ("⚠", "speaking time nearly up"),
-    ("✖ OVER", "speaking time exceeded / device link lost"),
-    ("⚑", "chair priority held / shot forced"),
-    ("🔒", "program locked"),
+    ("○ off", N_("mic closed")),
+    ("? REQ", N_("asking for the floor")),
+    ("● ON", N_("mic open")),
+    ("♪", N_("voice detected")),
+    ("⇄", N_("remote participant")),
+    ("⇄✕", N_("remote councillor not in the video room")),
+    ("↩", N_("in the reply queue")),
+    ("⚠", N_("speaking time nearly up")),
+    ("✖ OVER", N_("speaking time exceeded / device link lost")),
+    ("⚑", N_("chair priority held / shot forced")),
+    ("🔒", N_("program locked")),
 )
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from rich.text import Text
 
+from councild.i18n import N_
 from tui import view
 from tui.widgets.linetable import Cell, LineTable, Row
 
@@ -40,11 +41,11 @@ class SeatTable(KeyedTable):
     """The roster: every seat with its mic state, voice activity and a live level bar."""
 
     COLUMNS = (
-        ("label", "Seat"),
-        ("name", "Councillor"),
-        ("party", "Party"),
-        ("mic", "Mic"),
-        ("level", "Level"),
+        ("label", N_("Seat")),
+        ("name", N_("Councillor")),
+        ("party", N_("Party")),
+        ("mic", N_("Mic")),
+        ("level", N_("Level")),
     )
 
     def __init__(self, *, id: str | None = None) -> None:
@@ -90,7 +91,8 @@ class SeatTable(KeyedTable):
 class SpeakersTable(KeyedTable):
     """Who has the floor, for how long, and how long is left."""
 
-    COLUMNS = (("label", "Seat"), ("name", "Speaker"), ("time", "Time"), ("limit", "Limit"))
+    COLUMNS = (("label", N_("Seat")), ("name", N_("Speaker")), ("time", N_("Time")),
+               ("limit", N_("Limit")))
 
     def show_state(self, state: Mapping[str, Any], offset: float) -> None:
         """`offset`: seconds since the state was taken, so the times run between updates."""
@@ -118,7 +120,8 @@ class SpeakersTable(KeyedTable):
 class QueueTable(KeyedTable):
     """Who waits, in order (reply queue first, as the daemon serves it), and since when."""
 
-    COLUMNS = (("pos", "#"), ("label", "Seat"), ("name", "Waiting"), ("wait", "Since"))
+    COLUMNS = (("pos", "#"), ("label", N_("Seat")), ("name", N_("Waiting")),
+               ("wait", N_("Since")))
 
     def show_state(self, state: Mapping[str, Any], now: float) -> None:
         seats = view.seats_by_id(state)
@@ -142,8 +145,8 @@ class QueueTable(KeyedTable):
 class DeviceTable(KeyedTable):
     """Every device's link, when it was last heard from and how much garbage it sent."""
 
-    COLUMNS = (("name", "Device"), ("link", "Link"), ("errors", "Err"),
-               ("seen", "Last seen"), ("detail", "Detail"))
+    COLUMNS = (("name", N_("Device")), ("link", N_("Link")), ("errors", N_("Err")),
+               ("seen", N_("Last seen")), ("detail", N_("Detail")))
 
     def show_state(self, state: Mapping[str, Any], now: float) -> None:
         devices = view.get(state, "devices", default={})
