@@ -468,6 +468,10 @@ class JanusOptions(DeviceOptions):
     audio_active_packets: int = Field(default=50, ge=1, le=1000)
     audio_level_average: int = Field(default=40, ge=0, le=127)  # -dBov threshold of "talking"
     keepalive: float = Field(default=KEEPALIVE_INTERVAL, gt=0, le=55)  # < session_timeout 60
+    # Janus asks every publisher for a keyframe this often (room fir_freq, when we create the
+    # room). A forward to OBS is one-way: without it a browser sends keyframes only when
+    # asked, so OBS could wait forever for its first picture, or after a lost packet.
+    keyframe_interval: int = Field(default=2, ge=0, le=60)
     follow_floor: bool = False  # the bridge has no channels the floor would switch
 
 
@@ -745,6 +749,7 @@ class JanusBridge(Device):
                 "audiolevel_event": True, "notify_joining": True,
                 "audio_active_packets": self.opts.audio_active_packets,
                 "audio_level_average": self.opts.audio_level_average,
+                "fir_freq": self.opts.keyframe_interval,
             }
             if secret is not None:
                 create["secret"] = secret

@@ -37,6 +37,7 @@ from tests.helpers import IN_CI, require_binary, until
 
 ROOM = 1234
 SECRET_ENV = "COUNCILD_BRIDGE_SECRET"
+OBS_PASSWORD_ENV = "COUNCILD_TEST_OBS_PASSWORD"
 CHROMIUM = "/usr/bin/chromium"
 REMOTE = {"m7": "R7", "m8": "R8"}  # councillor → remote seat
 # Flags from /work/shared/reference/browser.md; Playwright adds --headless and --no-sandbox.
@@ -59,7 +60,7 @@ TONE_SECONDS = 10
 TONE_RATE = 48_000
 
 
-def _remote_seats(bridge_port: int, join_port: int, tokens: Path) -> str:
+def _remote_seats(bridge_port: int, join_port: int, tokens: Path, obs_port: int | None) -> str:
     parts = []
     for councillor, seat in REMOTE.items():
         n = councillor[1:]
@@ -70,8 +71,16 @@ def _remote_seats(bridge_port: int, join_port: int, tokens: Path) -> str:
     parts.append(f'[devices.bridge]\ndriver = "janus"\nurl = "ws://127.0.0.1:{bridge_port}"\n'
                  f'room = {ROOM}\nsecret_env = "{SECRET_ENV}"\ncreate_room = true\n'
                  'audio_active_packets = 10\n')
-    parts.append(f'[bridge]\ndevice = "bridge"\ntokens_file = "{tokens}"\n')
+    slots = 'slots = ["Remote 1"]\n' if obs_port is not None else ""
+    parts.append(f'[bridge]\ndevice = "bridge"\ntokens_file = "{tokens}"\n{slots}')
     parts.append(f'[join]\nenabled = true\nbind = "127.0.0.1:{join_port}"\n')
+    if obs_port is not None:  # on air: the director cuts a granted remote councillor's slot
+        parts.append('[scenes.Wide]\nlower_third = false\n[scenes."Remote 1"]\n'
+                     '[shots.wide]\nscene = "Wide"\nkind = "wide"\n'
+                     f'[obs]\nhost = "127.0.0.1"\nport = {obs_port}\n'
+                     f'password_env = "{OBS_PASSWORD_ENV}"\n'
+                     '[director]\nwide = "wide"\nswitch_in_delay = 0\nmin_hold = 0.01\n'
+                     'hysteresis = 0\ncut_on_grant = true\n')
     width, height = CHAMBER_SIZE
     parts.append(f'[join.chamber]\nid = {CHAMBER_ID}\ninput = ["-re", "-f", "lavfi", "-i", '
                  f'"testsrc=size={width}x{height}:rate=15", "-f", "lavfi", "-i", '
@@ -79,9 +88,12 @@ def _remote_seats(bridge_port: int, join_port: int, tokens: Path) -> str:
     return "\n".join(parts)
 
 
-def config_text(bridge_port: int, join_port: int, tokens: Path) -> str:
-    """The test chamber with members 1-6 in the room and m7, m8 at home (remote seats)."""
-    return chamber_toml(members=6, extra=_remote_seats(bridge_port, join_port, tokens))
+def config_text(bridge_port: int, join_port: int, tokens: Path,
+                obs_port: int | None = None) -> str:
+    """The test chamber with members 1-6 in the room and m7, m8 at home (remote seats);
+    with `obs_port`, on air: a director, a wide shot and a "Remote 1" slot in that OBS."""
+    return chamber_toml(members=6,
+                        extra=_remote_seats(bridge_port, join_port, tokens, obs_port))
 
 
 class GroupDaemon(DaemonProcess):
@@ -263,9 +275,18 @@ def janus_ns(namespace: None) -> Iterator[JanusServer]:
             assert server.leftovers() == [], "janus processes left behind"
 
 
+@dataclass
+class OnAir:
+    """The headless OBS of an `on_air` scenario and an independent client watching it."""
+
+    obs: Any  # scenes.headless.HeadlessObs
+    watch: Any  # scenes.obs.ObsClient
+
+
 @pytest.fixture
-async def chamber(janus_ns: JanusServer, short_tmp: Path,
-                  monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Chamber]:
+async def chamber(janus_ns: JanusServer, short_tmp: Path, monkeypatch: pytest.MonkeyPatch,
+                  request: pytest.FixtureRequest) -> AsyncIterator[Chamber]:
+    """The daemon; for a scenario marked `on_air`, with a real headless OBS (fixture on_air)."""
     require_binary("ffmpeg", "ffmpeg")
     monkeypatch.setenv(SECRET_ENV, secrets.token_urlsafe(16))
     tokens = {c: secrets.token_urlsafe(24) for c in REMOTE}  # 32 URL-safe characters
@@ -273,26 +294,66 @@ async def chamber(janus_ns: JanusServer, short_tmp: Path,
     tokens_file.write_text("".join(f'{c} = "{t}"\n' for c, t in tokens.items()))
     tokens_file.chmod(0o600)
     join_port = free_port()
-    config = short_tmp / "config.toml"
-    config.write_text(config_text(janus_ns.port, join_port, tokens_file))
-    daemon = GroupDaemon(config, short_tmp / "s.db", short_tmp / "api.sock", short_tmp / "log")
-    api: ApiClient | None = None
-    try:
-        await daemon.start()
-        api = await ApiClient.connect(daemon.sock)
-        room = Chamber(daemon, api, join_port, tokens)
+    async with contextlib.AsyncExitStack() as stack:
+        obs_port = None
+        if request.node.get_closest_marker("on_air") is not None:
+            on_air = await stack.enter_async_context(_on_air(janus_ns, join_port, tokens_file))
+            request.node.on_air = on_air
+            monkeypatch.setenv(OBS_PASSWORD_ENV, on_air.obs.password)
+            obs_port = on_air.obs.port
+        config = short_tmp / "config.toml"
+        config.write_text(config_text(janus_ns.port, join_port, tokens_file, obs_port))
+        daemon = GroupDaemon(config, short_tmp / "s.db", short_tmp / "api.sock",
+                             short_tmp / "log")
+        api: ApiClient | None = None
+        try:
+            await daemon.start()
+            api = await ApiClient.connect(daemon.sock)
+            room = Chamber(daemon, api, join_port, tokens)
 
-        async def bridge_up() -> bool:
-            return bool((await room.state())["devices"]["bridge"]["link"] == "connected")
+            async def bridge_up() -> bool:
+                return bool((await room.state())["devices"]["bridge"]["link"] == "connected")
 
-        await until(bridge_up, DAEMON_READY, interval=0.05)
-        yield room
-    finally:
-        if api is not None:
-            await api.close()
-        daemon.stop()
-        print(f"--- daemon log ---\n{daemon.log.read_text(errors='replace')}")
-        await _all_gone({"ffmpeg"}, "the daemon")
+            await until(bridge_up, DAEMON_READY, interval=0.05)
+            yield room
+        finally:
+            if api is not None:
+                await api.close()
+            daemon.stop()
+            print(f"--- daemon log ---\n{daemon.log.read_text(errors='replace')}")
+            await _all_gone({"ffmpeg"}, "the daemon")
+
+
+@contextlib.asynccontextmanager
+async def _on_air(janus_ns: JanusServer, join_port: int,
+                  tokens_file: Path) -> AsyncIterator[OnAir]:
+    from councild.config import parse
+    from councild.obs_setup import collection_for
+    from scenes.headless import HeadlessObs
+    from scenes.obs import ObsClient, ObsOptions
+    from tests.scenes_obs.conftest import require_obs
+
+    require_obs()
+    # the scene collection follows the config; OBS's port is not known yet, and not needed
+    layout = parse(config_text(janus_ns.port, join_port, tokens_file, 4455))
+    async with HeadlessObs(collection=collection_for(layout, canvas=(640, 360)),
+                           canvas=(640, 360)) as obs:
+        watch = ObsClient(ObsOptions(host="127.0.0.1", port=obs.port), lambda e: None,
+                          password=obs.password, name="observer")
+        await watch.start()
+        try:
+            await watch.wait_ready()
+            yield OnAir(obs, watch)
+        finally:
+            await watch.stop()
+
+
+@pytest.fixture
+def on_air(chamber: Chamber, request: pytest.FixtureRequest) -> OnAir:
+    """The OBS of a scenario marked `on_air` (the chamber fixture starts it)."""
+    found: OnAir | None = getattr(request.node, "on_air", None)
+    assert found is not None, "mark the scenario @pytest.mark.on_air"
+    return found
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ from tests.browser.conftest import (
     Browser,
     Chamber,
     Control,
+    OnAir,
     OpenBrowser,
 )
 from tests.helpers import until
@@ -178,3 +179,43 @@ async def test_second_browser_takes_over(chamber: Chamber, control: Control,
 
 async def _queue_is(chamber: Chamber, queue: list[str]) -> bool:
     return bool((await chamber.state())["queue"] == queue)
+
+
+async def green_share(on_air: OnAir, scene: str) -> float:
+    """Share of the slot scene's top-left third (where its feed sits, above the lower third)
+    in the green of Chromium's fake camera."""
+    from tests.scenes_obs.png import decode_png
+
+    width, height, pixels = decode_png(await on_air.watch.get_screenshot(scene))
+    corner = [pixels[y * width + x] for y in range(height // 3) for x in range(width // 3)]
+    green = sum(1 for r, g, b, *_a in corner if g > 90 and r < 90 and b < 90)
+    return green / len(corner)
+
+
+@pytest.mark.on_air
+async def test_granted_councillor_is_on_program_with_their_camera(
+        chamber: Chamber, control: Control, browsers: OpenBrowser, on_air: OnAir) -> None:
+    await open_page(chamber, browsers)
+    participant = await participant_of(chamber, "R7")
+    assert await green_share(on_air, "Remote 1") < 0.05  # nothing forwarded yet
+    await chamber.op("grant", seat="R7")
+    await moderated(control, participant, False)
+
+    async def on_program() -> bool:
+        return bool(await on_air.watch.get_program_scene() == "Remote 1")
+
+    await until(on_program, STATUS)
+    # The browser's camera, through Janus's forward and OBS's media source, is the picture.
+    try:
+        await until(lambda: _at_least(green_share(on_air, "Remote 1"), 0.5), MEDIA,
+                    interval=0.5)
+    except AssertionError:
+        status = await on_air.watch.request("GetMediaInputStatus",
+                                            {"inputName": "Remote 1 feed"})
+        raise AssertionError(f"no camera picture in Remote 1: "
+                             f"{await green_share(on_air, 'Remote 1'):.2f} green; "
+                             f"media {status}") from None
+
+
+async def _at_least(share: Any, minimum: float) -> bool:
+    return bool(await share >= minimum)
