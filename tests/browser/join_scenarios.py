@@ -86,7 +86,10 @@ async def test_page_joins_as_the_councillor_and_plays_the_chamber(
                             for e in control.events), STATUS)
     await expect(browser.page.locator("body")).to_have_attribute(
         "data-chamber", "playing", timeout=MEDIA * 1000)
-    # Decoded pictures of the chamber's test card, not just a started element.
+    # Decoded pictures of the chamber's test card, not just a started element ("playing"
+    # may come with the sound, before the first picture: VP8 waits for a keyframe).
+    await browser.page.wait_for_function(
+        "document.getElementById('chamber-video').videoWidth > 0", timeout=MEDIA * 1000)
     size = await browser.page.evaluate(
         "(() => { const v = document.getElementById('chamber-video');"
         " return [v.videoWidth, v.videoHeight]; })()")
