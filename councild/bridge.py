@@ -15,7 +15,7 @@ import logging
 import shutil
 import tempfile
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -93,6 +93,7 @@ class RemoteSeats:
         note: Callable[[str, dict[str, Any]], None],
         changed: Callable[[], None],
         obs: Callable[[], ObsClient | None],
+        tokens: Mapping[str, str],  # councillor id → join token (load_tokens)
         ignore: frozenset[str] = frozenset(),
     ) -> None:
         self.config = config
@@ -105,7 +106,6 @@ class RemoteSeats:
         self._note = note
         self._changed = changed
         self._obs = obs
-        tokens = load_tokens(config.bridge.tokens_file)
         self.seat_of: dict[str, str] = {}  # councillor id → remote seat id
         known = []
         for seat in config.seats:

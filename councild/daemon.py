@@ -164,19 +164,22 @@ class Daemon:
                 device.on_action = lambda action, n=name: self.keypad_action(action, n)
             self._calls[name] = asyncio.Queue()
             self._spawn(self._device_worker(name), f"calls:{name}")
+        tokens: dict[str, str] = {}
         if self.config.bridge.device is not None:
+            tokens = load_tokens(self.config.bridge.tokens_file)  # once: seats and join page
             self.remote = RemoteSeats(
                 self.config, self.devices[self.config.bridge.device],
                 submit=self.submit, speaking=self.state_speaking, queued=self.state_queued,
                 voice=self._voice, note=self._note_director, changed=self._changed,
                 obs=lambda: self.vision.obs if self.vision is not None else None,
+                tokens=tokens,
                 ignore=(frozenset({str(self.config.join.chamber.id)})
                         if self.config.join.enabled and self.config.join.chamber else frozenset()),
             )
         for device in self.devices.values():
             await device.start()
         if self.config.join.enabled and self.remote is not None:
-            await self._start_join()
+            await self._start_join(tokens)
         if self._director_config is not None:
             cameras = {n: dev for n, dev in self.devices.items()
                        if self.config.device_options[n].driver in CAMERA_DRIVERS}
@@ -193,14 +196,14 @@ class Daemon:
         log.info("councild: session %r, %d seats, socket %s", session.key,
                  len(self.config.seats), self.socket_path)
 
-    async def _start_join(self) -> None:
+    async def _start_join(self, tokens: dict[str, str]) -> None:
         """The join page, and the chamber's programme published into the bridge room."""
         bridge = self.config.bridge
         assert bridge.device is not None and bridge.tokens_file is not None
         options = self.config.device_options[bridge.device]
         url, room = getattr(options, "url"), getattr(options, "room")  # noqa: B009
-        tokens = TokenBook(load_tokens(bridge.tokens_file), str(bridge.tokens_file))
-        self.join = JoinServer(self.config, tokens, self, url, room)
+        book = TokenBook(tokens, str(bridge.tokens_file))
+        self.join = JoinServer(self.config, book, self, url, room)
         await self.join.start()
         feed = self.config.join.chamber
         if feed is not None:
@@ -665,9 +668,10 @@ class Daemon:
         return None if reply.get("ok") else str(reply["error"]["code"])
 
     def join_in_room(self, councillor: str, participant: str) -> bool:
-        seat = self.remote.seat_of.get(councillor) if self.remote is not None else None
-        return seat is not None and self.remote is not None and \
-            self.remote.at_seat.get(seat) == participant
+        if self.remote is None:
+            return False
+        seat = self.remote.seat_of.get(councillor)
+        return seat is not None and self.remote.at_seat.get(seat) == participant
 
     def join_claim(self, participant: str, councillor: str | None) -> None:
         if self.remote is not None:

@@ -29,8 +29,10 @@ BACKOFF_CAP = 5.0
 BACKOFF_MAX_TRIES = 10
 
 
-def backoff_delay(tries: int) -> float:
-    return min(BACKOFF_BASE * BACKOFF_FACTOR ** min(tries, BACKOFF_MAX_TRIES), BACKOFF_CAP)
+def backoff_delay(tries: int, first: float = BACKOFF_BASE, factor: float = BACKOFF_FACTOR,
+                  cap: float = BACKOFF_CAP) -> float:
+    """Seconds before retry number `tries` (0-based): first × factor^tries, at most cap."""
+    return min(first * factor ** min(tries, BACKOFF_MAX_TRIES), cap)
 
 
 class DeviceOptions(BaseModel):

@@ -80,6 +80,7 @@ MAX_MESSAGE = 256 * 1024
 # secret as 489; it is treated the same.
 UNAUTHORIZED_CODES = frozenset({403, 433, 489})
 ROOM_NOT_FOUND = 426  # JANUS_VIDEOROOM_ERROR_NO_SUCH_ROOM
+ROOM_EXISTS = 427  # JANUS_VIDEOROOM_ERROR_ROOM_EXISTS
 
 # Janus answers on loopback/LAN in milliseconds; 5 s only trips on a hung server.
 REQUEST_TIMEOUT = 5.0

@@ -27,6 +27,7 @@ from typing import Any
 
 from councild.errors import AuthenticationError, CouncildError
 from councild.model import Link
+from devices.base import backoff_delay as base_backoff
 from devices.janus import KEEPALIVE_INTERVAL, JanusClient, JanusMessage, JanusRequestError, Success
 
 __all__ = ["ChamberFeed", "FfmpegMissingError", "backoff_delay", "encoder_args"]
@@ -66,8 +67,8 @@ STDERR_LINES = 20  # kept for the status detail when ffmpeg fails
 
 
 def backoff_delay(tries: int) -> float:
-    """Seconds before retry number `tries` (0-based)."""
-    return min(BACKOFF_FIRST_S * 2.0 ** min(tries, 8), BACKOFF_CAP_S)
+    """Seconds before retry number `tries` (0-based): 1, 2, 4, 8, then every 10 s."""
+    return base_backoff(tries, first=BACKOFF_FIRST_S, factor=2.0, cap=BACKOFF_CAP_S)
 
 
 class FfmpegMissingError(CouncildError):

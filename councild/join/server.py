@@ -73,7 +73,6 @@ class Page:
     councillor: str
     instance: str
     control: web.WebSocketResponse | None = None
-    janus: web.WebSocketResponse | None = None
     participant: str | None = None
     last_status: dict[str, Any] | None = None
     closing: bool = False
@@ -155,14 +154,12 @@ class JoinServer:
     # --- access -----------------------------------------------------------------------------
 
     def _councillor(self, request: web.Request) -> str | None:
-        """The councillor the token names; None (and counted) if it names nobody."""
+        """The councillor the token names; None (and counted) if it names nobody. Callers
+        check the address's lock-out first (429 rather than 403)."""
         address = request.remote or "?"
-        now = self.clock()
-        if self.limiter.blocked(address, now):
-            return None
         councillor = self.tokens.lookup(request.match_info["token"])
         if councillor is None or councillor not in self._seat_of:
-            self.limiter.failed(address, now)
+            self.limiter.failed(address, self.clock())
             log.info("join: unknown token from %s", address)
             return None
         return councillor
@@ -359,7 +356,6 @@ class JoinServer:
             log.warning("join: Janus unreachable for %s's page: %s", councillor, exc)
             await ws.close(code=CLOSE_JANUS_DOWN)
             return ws
-        page.janus = ws
         end: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         page.janus_end = end
         page.participant = str(participant_id)
@@ -369,8 +365,6 @@ class JoinServer:
             await self._pump(ws, upstream, gate, councillor, end)
         finally:
             await upstream.close()  # Janus ends the page's session with its transport
-            if page.janus is ws:
-                page.janus = None
             self.host.join_claim(str(participant_id), None)
             if not ws.closed:
                 await ws.close(code=end.result() if end.done() else CLOSE_JANUS_DOWN)

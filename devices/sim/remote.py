@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Self
 
 from councild.errors import CouncildError
-from devices.janus import JanusClient, JanusMessage, JanusRequestError, Success
+from devices.janus import ROOM_EXISTS, JanusClient, JanusMessage, JanusRequestError, Success
 from devices.rtp import AUDIO_LEVEL_EXT_ID, LEVEL_SILENT, LEVEL_TALKING, RtpStream
 
 __all__ = ["RemoteCouncillors", "RemoteSimState", "RemoteSimUseCases", "add_arguments", "run"]
@@ -44,7 +44,6 @@ ROTATE_PAUSE_S = 2.0
 AUDIO_MINDEX = 0
 VIDEO_MINDEX = 1
 VIDEO_PT = 96
-ROOM_EXISTS = 427  # VideoRoom error code of a create for a room that exists
 
 
 def _video_encoder(ffmpeg: str, address: tuple[str, int]) -> subprocess.Popen[bytes]:
