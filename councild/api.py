@@ -15,12 +15,14 @@ import json
 import logging
 import os
 import socket
+import stat
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from councild import model
+from councild.limits import CoalescedLog, ConnectionCaps, plain_json_problem, reject_constant
 from councild.model import Mode
 
 log = logging.getLogger("councild.api")
@@ -28,8 +30,39 @@ log = logging.getLogger("councild.api")
 MAX_LINE = 64 * 1024  # a request is a few hundred bytes; anything this long is garbage
 READ_CHUNK = 65536
 # How much a subscriber may fall behind before it is dropped: a TUI that stops reading must
-# not make the daemon hold an ever-growing buffer.
-SUBSCRIBER_HIGH_WATER = 4 * 1024 * 1024
+# not make the daemon hold an ever-growing buffer. A state of a few hundred seats is ~100 KiB.
+SUBSCRIBER_HIGH_WATER = 1024 * 1024
+# Replies are back-pressured: past this much unread output the daemon stops reading the
+# client's requests until it reads; one that reads nothing for DRAIN_TIMEOUT is dropped.
+REPLY_HIGH_WATER = 256 * 1024
+DRAIN_TIMEOUT = 10.0
+# Before `auth` on TCP only an auth line is expected: a token is short.
+PREAUTH_MAX_LINE = 1024
+AUTH_TIMEOUT = 5.0  # a TCP client that has not authenticated by then is closed
+# A connection that is not subscribed and sends nothing for this long is closed (a
+# subscriber is listening, not idle; a frozen one is dropped by SUBSCRIBER_HIGH_WATER).
+IDLE_TIMEOUT = 600.0
+# A wrong token closes the connection after this pause, which holds its connection slot:
+# with TCP_MAX_PER_ADDRESS slots an address gets at most that many guesses a second.
+AUTH_FAILURE_PAUSE = 1.0
+# Connection caps per listener (and per client address on TCP). A TUI, a few `ctl` and
+# button surfaces are a handful; the caps keep descriptors for the devices and the store.
+UNIX_MAX_CONNECTIONS = 64
+TCP_MAX_CONNECTIONS = 32
+TCP_MAX_PER_ADDRESS = 8
+# A dropped client gets a last message; if it does not read even that, it is cut off.
+ABORT_AFTER = 2.0
+
+
+
+class ServerLogs:
+    """A server's warnings about its clients, each coalesced (never a line per message)."""
+
+    def __init__(self) -> None:
+        self.dropped = CoalescedLog(log, "api: dropped a client that does not read")
+        self.refused = CoalescedLog(log, "api: refused a connection (too many)")
+        self.wrong_token = CoalescedLog(log, "api: wrong token from a TCP client")
+        self.unencodable = CoalescedLog(log, "api: a reply could not be encoded")
 
 
 class ApiError(Exception):
@@ -55,7 +88,7 @@ class LineSplitter:
 
     def __init__(self, limit: int = MAX_LINE) -> None:
         self._buf = bytearray()
-        self._limit = limit
+        self.limit = limit
         self._discarding = False
 
     def feed(self, data: bytes) -> list[bytes | TooLong]:
@@ -64,7 +97,7 @@ class LineSplitter:
         while True:
             nl = self._buf.find(b"\n")
             if nl < 0:
-                if len(self._buf) > self._limit:
+                if len(self._buf) > self.limit:
                     if not self._discarding:
                         out.append(TOO_LONG)
                         self._discarding = True
@@ -75,7 +108,7 @@ class LineSplitter:
             if self._discarding:
                 self._discarding = False
                 continue
-            if len(line) > self._limit:
+            if len(line) > self.limit:
                 out.append(TOO_LONG)
                 continue
             out.append(line)
@@ -91,11 +124,19 @@ class ApiRequest:
 def parse_request(line: bytes) -> ApiRequest:
     """One line → a request; ApiError (with the id when it could be read) otherwise."""
     try:
-        data = json.loads(line)
+        data = json.loads(line, parse_constant=reject_constant)
     except (UnicodeDecodeError, ValueError) as exc:
         raise ApiError("bad_json", f"not a JSON line: {exc}") from None
+    except RecursionError:
+        raise ApiError("bad_json", "not a JSON line: nested too deep") from None
     if not isinstance(data, dict):
         raise ApiError("bad_request", "a request is a JSON object")
+    problem = plain_json_problem(data)
+    if problem is not None:  # refused before anything is applied, so the reply is not lost
+        err = ApiError("bad_request", problem)
+        rid = data.get("id")
+        err.request_id = rid if plain_json_problem(rid) is None else None  # type: ignore[attr-defined]
+        raise err
     op = data.get("op")
     if not isinstance(op, str):
         err = ApiError("bad_request", "missing 'op'")
@@ -199,25 +240,49 @@ def error_reply(request_id: Any, code: str, message: str) -> dict[str, Any]:
 class Connection:
     """One client. The handler may keep it to push subscription messages."""
 
-    def __init__(self, writer: asyncio.StreamWriter, authenticated: bool) -> None:
+    def __init__(self, writer: asyncio.StreamWriter, authenticated: bool,
+                 logs: ServerLogs | None = None) -> None:
         self.writer = writer
+        self.logs = logs or ServerLogs()
         self.authenticated = authenticated
         self.subscribed = False
         self.closed = False
+        self.close_after_reply = False  # a refused auth: answer, then hang up
 
     def send(self, message: dict[str, Any]) -> None:
         if self.closed:
             return
         transport = self.writer.transport
-        if transport.get_write_buffer_size() > SUBSCRIBER_HIGH_WATER:
-            log.warning("api: client not reading; dropping it")
-            self.close()
+        if transport.is_closing():  # the peer went away: writing on would log per message
+            self.closed = True
             return
-        self.writer.write(encode(message))
+        if transport.get_write_buffer_size() > SUBSCRIBER_HIGH_WATER:
+            self.drop("not_reading")
+            return
+        try:
+            data = encode(message)
+        except (ValueError, TypeError):  # a lone surrogate or NaN from somewhere: never crash
+            self.logs.unencodable.note()
+            rid = message.get("id")
+            data = encode(error_reply(rid if plain_json_problem(rid) is None else None,
+                                      "internal", "the reply could not be encoded as JSON"))
+        self.writer.write(data)
 
-    def close(self) -> None:
+    def drop(self, reason: str) -> None:
+        """Drop a client that does not keep up: counted, logged in summary, told why."""
+        if self.closed:
+            return
+        self.logs.dropped.note(reason)
+        self.close(reason)
+        transport = self.writer.transport
+        asyncio.get_running_loop().call_later(ABORT_AFTER, transport.abort)
+
+    def close(self, reason: str | None = None) -> None:
+        """Close; with a reason the client gets a last `{"event": "closing"}` message."""
         if not self.closed:
             self.closed = True
+            if reason is not None and not self.writer.transport.is_closing():
+                self.writer.write(encode({"event": "closing", "reason": reason}))
             self.writer.close()
 
 
@@ -232,6 +297,11 @@ class ApiServer:
         self.connections: set[Connection] = set()
         self.socket_path: Path | None = None
         self.tcp_port: int | None = None
+        self.caps = {"unix": ConnectionCaps(UNIX_MAX_CONNECTIONS, UNIX_MAX_CONNECTIONS),
+                     "tcp": ConnectionCaps(TCP_MAX_CONNECTIONS, TCP_MAX_PER_ADDRESS)}
+        self._handlers: set[asyncio.Task[Any]] = set()
+        self.logs = ServerLogs()
+        self._stopping = False
 
     @property
     def has_token(self) -> bool:
@@ -239,6 +309,7 @@ class ApiServer:
 
     async def start_unix(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        check_private_dir(path.parent)
         if path.exists():
             if await _socket_alive(path):
                 raise OSError(f"another councild is listening on {path}")
@@ -260,10 +331,19 @@ class ApiServer:
         self.tcp_port = server.sockets[0].getsockname()[1]
 
     async def stop(self) -> None:
+        self._stopping = True
         for server in self._servers:
             server.close()
         for conn in list(self.connections):
-            conn.close()
+            conn.close("daemon_stopping")
+        # Each handler sees its connection end and returns; one that does not is cancelled.
+        handlers = [t for t in self._handlers if t is not asyncio.current_task()]
+        if handlers:
+            _done, pending = await asyncio.wait(handlers, timeout=2.0)
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.wait(pending, timeout=1.0)
         for server in self._servers:
             with contextlib.suppress(Exception):
                 await server.wait_closed()
@@ -273,28 +353,84 @@ class ApiServer:
                 self.socket_path.unlink()
 
     async def _serve_unix(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await self._serve(reader, writer, authenticated=True)
+        await self._admit(reader, writer, "unix", "local")
 
     async def _serve_tcp(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         sock = writer.get_extra_info("socket")
         if sock is not None:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        await self._serve(reader, writer, authenticated=False)
+        peer = writer.get_extra_info("peername")
+        await self._admit(reader, writer, "tcp", str(peer[0]) if peer else "?")
+
+    async def _admit(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                     listener: str, address: str) -> None:
+        """A connection within the caps is served; one beyond them gets one line and is closed.
+        A handler that ends cancelled makes asyncio log a traceback: at stop it ends quietly."""
+        caps = self.caps[listener]
+        if self._stopping or not caps.admit(address):
+            self.logs.refused.note(listener)
+            with contextlib.suppress(Exception):
+                writer.write(encode(error_reply(None, "busy", "too many connections")))
+                writer.close()
+            return
+        task = asyncio.current_task()
+        if task is not None:
+            self._handlers.add(task)
+        try:
+            await self._serve(reader, writer, authenticated=listener == "unix")
+        except asyncio.CancelledError:
+            if not self._stopping:
+                raise
+        finally:
+            caps.release(address)
+            if task is not None:
+                self._handlers.discard(task)
 
     async def _serve(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, authenticated: bool
     ) -> None:
-        conn = Connection(writer, authenticated)
+        conn = Connection(writer, authenticated, self.logs)
         self.connections.add(conn)
-        splitter = LineSplitter()
+        transport = writer.transport
+        transport.set_write_buffer_limits(high=REPLY_HIGH_WATER)
+        splitter = LineSplitter(limit=MAX_LINE if authenticated else PREAUTH_MAX_LINE)
+        answered = 0
         try:
             while not conn.closed:
-                data = await reader.read(READ_CHUNK)
+                # The first request (auth on TCP) comes at once from every real client;
+                # after it, only a connection that neither asks nor listens is idle.
+                timeout: float | None = AUTH_TIMEOUT
+                reason = "auth_timeout" if not conn.authenticated else "first_request_timeout"
+                if conn.authenticated and answered:
+                    timeout, reason = (None if conn.subscribed else IDLE_TIMEOUT), "idle_timeout"
+                try:
+                    async with asyncio.timeout(timeout):
+                        data = await reader.read(READ_CHUNK)
+                except TimeoutError:
+                    conn.close(reason)
+                    break
                 if not data:
                     break
                 for line in splitter.feed(data):
+                    if conn.closed:
+                        break
                     conn.send(await self._answer(line, conn))
-                await writer.drain()
+                    answered += 1
+                    if conn.close_after_reply:
+                        await asyncio.sleep(AUTH_FAILURE_PAUSE)  # holds the slot: few guesses
+                        conn.close()
+                        break
+                    if transport.get_write_buffer_size() > REPLY_HIGH_WATER:
+                        try:
+                            async with asyncio.timeout(DRAIN_TIMEOUT):
+                                await writer.drain()
+                        except TimeoutError:
+                            conn.drop("not_reading")
+                    # One line per turn of the loop: every other client, device and timer
+                    # gets its turn between two lines of a flood.
+                    await asyncio.sleep(0)
+                if conn.authenticated:
+                    splitter.limit = MAX_LINE
         except (ConnectionError, OSError):
             pass
         finally:
@@ -303,10 +439,14 @@ class ApiServer:
 
     async def _answer(self, line: bytes | TooLong, conn: Connection) -> dict[str, Any]:
         if isinstance(line, TooLong):
+            if not conn.authenticated:
+                conn.close_after_reply = True
             return error_reply(None, "line_too_long", f"a request line is at most {MAX_LINE} bytes")
         try:
             request = parse_request(line)
         except ApiError as exc:
+            if not conn.authenticated:
+                conn.close_after_reply = True
             return error_reply(getattr(exc, "request_id", None), exc.code, exc.message)
         if not conn.authenticated:
             return self._authenticate(request, conn)
@@ -321,11 +461,14 @@ class ApiServer:
     def _authenticate(self, request: ApiRequest, conn: Connection) -> dict[str, Any]:
         token = request.args.get("token")
         if request.op != "auth":
-            return error_reply(request.id, "unauthenticated", "send {'op': 'auth', 'token': ...}")
+            conn.close_after_reply = True  # auth first: nothing else is answered before it
+            return error_reply(request.id, "unauthenticated",
+                               "the first request on TCP is {'op': 'auth', 'token': ...}")
         if not isinstance(token, str) or not hmac.compare_digest(
             token.encode(), (self._token or "").encode()
         ):
-            log.warning("api: wrong token from a TCP client")
+            self.logs.wrong_token.note()
+            conn.close_after_reply = True  # one guess per connection
             return error_reply(request.id, "unauthenticated", "wrong token")
         conn.authenticated = True
         return {"id": request.id, "ok": True}
@@ -338,6 +481,21 @@ async def _socket_alive(path: Path) -> bool:
         return False
     writer.close()
     return True
+
+
+def check_private_dir(folder: Path) -> None:
+    """The socket's folder must be ours and closed to others: in a folder another user can
+    write, that user could replace the socket and read every `ctl` request (OSError if not)."""
+    info = folder.lstat()
+    if not stat.S_ISDIR(info.st_mode):
+        raise OSError(f"{folder}: not a directory (a symlink?); the API socket needs a "
+                      "private folder")
+    if info.st_uid != os.getuid():
+        raise OSError(f"{folder}: owned by uid {info.st_uid}, not by us (uid {os.getuid()}); "
+                      "refusing to put the API socket there")
+    if info.st_mode & 0o022:
+        raise OSError(f"{folder}: writable by others (mode {stat.S_IMODE(info.st_mode):04o}); "
+                      "refusing to put the API socket there")
 
 
 def default_socket_path() -> Path:

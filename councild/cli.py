@@ -193,6 +193,10 @@ async def _ctl(args: argparse.Namespace) -> int:
     try:
         if args.follow:
             async for message in client.subscribe():
+                if message.get("event") == "closing":  # a clean stop: say so, exit 0
+                    print(_("councild closed the connection: {reason}").format(
+                        reason=message.get("reason")), file=sys.stderr, flush=True)
+                    return EXIT_OK
                 if args.json:
                     print(json.dumps(message, ensure_ascii=False), flush=True)
                 elif message.get("event") == "state":

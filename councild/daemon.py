@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from councild import api, floor
+from councild.api_token import api_token_check
 from councild.bridge import RemoteSeats, load_tokens
 from councild.config import CAMERA_DRIVERS, Config
 from councild.errors import FloorError, NotSupportedError
@@ -149,12 +150,7 @@ class Daemon:
         self._replay()
         await self.server.start_unix(Path(self.socket_path))
         if self.config.api.tcp:
-            if not self.server.has_token:
-                raise RuntimeError(
-                    _("api.tcp is set but {var} is empty: a TCP control API needs a token").format(
-                        var=self.config.api.token_env
-                    )
-                )
+            api_token_check(self.config.api.token_env)  # ConfigError: named, no traceback
             host, _sep, port = self.config.api.tcp.rpartition(":")
             await self.server.start_tcp(host.strip("[]"), int(port))
         for name, options in self.config.device_options.items():
@@ -702,8 +698,11 @@ class Daemon:
             event = api.floor_event(request)
             forwarded = self._forward_to_master(event)
             if forwarded is not None:
+                # The validated event, not the raw arguments: an extra argument of any
+                # shape must not reach the event log every subscriber is sent.
                 self._note_director(source, {"type": f"forwarded to {forwarded}", "op": op,
-                                             **request.args})
+                                             **{k: v for k, v in event.to_dict().items()
+                                                if k != "type"}})
                 return {"id": request.id, "ok": True, "forwarded": forwarded,
                         "state": self.state_dict()}
             try:

@@ -72,6 +72,7 @@ class DaemonLink:
         self._next_id = 0
         self._levels: dict[str, float] | None = None
         self._levels_posted = False
+        self.closing_reason: str | None = None  # from the daemon's last "closing" message
 
     # --- what the app calls ------------------------------------------------------------------
 
@@ -123,7 +124,9 @@ class DaemonLink:
                     reason = f"{type(exc).__name__}: {exc}"
                 if reason is None:
                     tries = 0  # we were attached: the next loss starts the backoff afresh
-                    reason = _("councild closed the connection")
+                    reason = (_("councild stopped") if self.closing_reason == "daemon_stopping"
+                              else _("councild closed the connection"))
+                self.closing_reason = None
                 delay = retry_delay(tries)
                 tries += 1
                 self.state = LinkState.WAITING
@@ -207,6 +210,8 @@ class DaemonLink:
             if not self._levels_posted:
                 self._levels_posted = True
                 self._post(LevelsChanged())
+        elif event == "closing":  # the daemon stops (or drops us): say why when it is gone
+            self.closing_reason = str(message.get("reason"))
         # other events come with later daemon versions: ignoring them is the contract
 
     def _fail_pending(self) -> None:

@@ -178,3 +178,31 @@ async def test_pending_request_fails_when_the_daemon_goes(tmp_dir: Path) -> None
         with pytest.raises(ConnectionLostError):
             await link.request("ping")
         await until(lambda: bool(box.of(Disconnected)))
+
+
+async def test_a_clean_stop_shows_the_daemon_gone_and_the_link_reattaches(short_tmp: Path) -> None:
+    """Issue 15: a clean stop of the daemon tells the link so (a `closing` message); the TUI
+    shows it as gone and attaches again when a daemon is back on the socket."""
+    from councild.config import parse
+    from tests.chamber import chamber_toml
+
+    def make() -> Daemon:
+        return Daemon(parse(chamber_toml()), store_path=short_tmp / "s.db",
+                      socket_path=short_tmp / "a.sock")
+
+    first = make()
+    await first.start()
+    box = Inbox()
+    link = DaemonLink(short_tmp / "a.sock", box)
+    async with running(link):
+        await until(lambda: link.state is LinkState.ATTACHED)
+        await first.stop()
+        await until(lambda: bool(box.of(Disconnected)))
+        assert box.of(Disconnected)[0].reason == "councild stopped"
+        second = make()
+        await second.start()
+        try:
+            await until(lambda: link.attaches == 2 and link.state is LinkState.ATTACHED, 10)
+            assert (await link.request("ping"))["ok"]
+        finally:
+            await second.stop()
