@@ -223,6 +223,9 @@ class Join(_Table):
     # The address councillors use (behind a reverse proxy or NAT: not the bind address); its
     # origin is accepted on the WebSockets and `councild tokens --links` prints links with it.
     public_url: str | None = Field(default=None, pattern=r"^https?://[^/\s]+/?$")
+    # Further origins the page is served under (another name, a second reverse proxy). The
+    # WebSockets accept these, public_url and the bind address, never the Host header.
+    origins: list[Annotated[str, Field(pattern=r"^https?://[^/\s]+$")]] = []
     janus_js: Path = Path("/usr/share/javascript/janus-gateway/janus.js")
     adapter_js: Path = Path("/usr/share/javascript/webrtc-adapter/adapter.js")
     # Unknown tokens tolerated per client address and minute before it is locked out.

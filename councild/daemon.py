@@ -62,6 +62,7 @@ from councild.model import (
     Tick,
     Voice,
 )
+from councild.refusals import RefusalCoalescer
 from councild.roster import roster_from_config, rules_from_roster
 from councild.store import Store
 from councild.vision import Vision, director_config
@@ -115,6 +116,7 @@ class Daemon:
         }
         self._store: Store | None = None
         self._session_id = 0
+        self._refusals = RefusalCoalescer()
         self._timer: asyncio.TimerHandle | None = None
         self._broadcast_pending = False
         self._levels_pending = False
@@ -272,9 +274,14 @@ class Daemon:
         try:
             state, effects = floor.step(self.rules, self.state, event, now)
         except FloorError as exc:
-            if source != "timer":
+            repeats = (self._refusals.admit(source, (repr(event), exc.code), now)
+                       if source != "timer" else None)
+            if repeats is not None:  # a flood of the same refusal is one row, with a count
+                extra: dict[str, Any] = {"error": exc.code}
+                if repeats:
+                    extra["repeats_before"] = repeats
                 self._store.record(self._session_id, source, event, kind="rejected", wall=now,
-                                   extra={"error": exc.code})
+                                   extra=extra)
             raise
         if isinstance(event, Tick) and not effects and state == self.state:
             return effects  # an idle tick changes nothing worth recording

@@ -3,12 +3,14 @@
 Tokens are compared with `hmac.compare_digest` against every configured token, so neither
 which councillor matched nor how much of a guess was right shows in the time taken. The limit
 counts unknown tokens per client address: past `max_failures` within the window, that address
-gets nothing (not even with a valid token) until the window has passed.
+gets nothing (not even with a valid token) until the window has passed; the same holds per
+network and for the whole server with larger budgets, so rotating addresses does not help.
 """
 
 from __future__ import annotations
 
 import hmac
+import ipaddress
 from collections import deque
 from collections.abc import Mapping
 
@@ -44,15 +46,48 @@ class TokenBook:
         return found
 
 
+# Rotating source addresses must not multiply the limit: failures also count per network
+# (/24 for IPv4, /64 for IPv6) with PREFIX_FACTOR times the budget, and for the whole server
+# with GLOBAL_FACTOR times it. A server-wide lock-out refuses page loads for up to a window;
+# it only happens under a guessing attack from many networks.
+PREFIX_FACTOR = 4
+GLOBAL_FACTOR = 30
+
+
+def network_of(address: str) -> str:
+    """The /24 (IPv4) or /64 (IPv6) an address is in; the address itself if it is neither."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    bits = 24 if ip.version == 4 else 64
+    return "net:" + str(ipaddress.ip_network(f"{ip}/{bits}", strict=False))
+
+
 class FailureLimiter:
-    """Unknown-token attempts per client address within a sliding window."""
+    """Unknown-token attempts per client address, per network and in all, within a sliding
+    window."""
 
     def __init__(self, max_failures: int, window: float = 60.0) -> None:
         self.max_failures = max_failures
         self.window = window
         self._failures: dict[str, deque[float]] = {}
 
+    def _keys(self, address: str) -> list[tuple[str, int]]:
+        return [(address, self.max_failures),
+                (network_of(address), self.max_failures * PREFIX_FACTOR),
+                ("*", self.max_failures * GLOBAL_FACTOR)]
+
     def blocked(self, address: str, now: float) -> bool:
+        return any(self._over(key, limit, now) for key, limit in self._keys(address))
+
+    def failed(self, address: str, now: float) -> None:
+        for key, _limit in self._keys(address):
+            self._failed(key, now)
+
+    def _over(self, address: str, limit: int, now: float) -> bool:
         times = self._failures.get(address)
         if times is None:
             return False
@@ -61,12 +96,15 @@ class FailureLimiter:
         if not times:
             del self._failures[address]
             return False
-        return len(times) >= self.max_failures
+        return len(times) >= limit
 
-    def failed(self, address: str, now: float) -> None:
+    def _failed(self, address: str, now: float) -> None:
         if address not in self._failures and len(self._failures) >= MAX_TRACKED:
             self._forget_oldest(now)
-        self._failures.setdefault(address, deque()).append(now)
+        times = self._failures.setdefault(address, deque())
+        times.append(now)
+        while len(times) > self.max_failures * GLOBAL_FACTOR:  # memory: only the count matters
+            times.popleft()
 
     def _forget_oldest(self, now: float) -> None:
         stale = [a for a, t in self._failures.items() if not t or t[-1] <= now - self.window]

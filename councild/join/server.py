@@ -30,6 +30,7 @@ from aiohttp.abc import AbstractAccessLogger
 from councild.config import Config
 from councild.join.access import FailureLimiter, TokenBook
 from councild.join.gate import Forward, JanusGate
+from councild.join.guard import KEEPALIVE_TIMEOUT, ConnectionGuard, GuardedSite, TokenBucket
 from councild.join.status import seat_status
 from councild.join.strings import (
     choose_language,
@@ -37,6 +38,7 @@ from councild.join.strings import (
     refusal_reason,
     refusal_strings,
 )
+from councild.limits import CoalescedLog
 
 log = logging.getLogger("councild.join")
 
@@ -80,6 +82,10 @@ class Page:
     # (closing an aiohttp WebSocket from another task while one reads it aborts it).
     janus_end: asyncio.Future[int] | None = None
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
+    # Control messages are rate-limited per page; those beyond the rate are only counted.
+    rate: TokenBucket = field(default_factory=TokenBucket)
+    throttled: int = 0
+    told_throttled: float = float("-inf")
 
 
 class RedactingAccessLogger(AbstractAccessLogger):
@@ -112,11 +118,15 @@ class JoinServer:
         self._seat_of = {s.councillor: s.id for s in config.seats
                          if s.remote and s.councillor is not None}
         self.refused_messages = 0  # browser messages the Janus gate stopped
+        self.guard = ConnectionGuard()
+        self._unknown_token = CoalescedLog(log, "join: unknown token")
+        self._refused_gate = CoalescedLog(log, "join: the proxy refused a page's Janus request")
+        self._bad_origin = CoalescedLog(log, "join: WebSocket from a foreign origin refused")
 
     # --- lifecycle --------------------------------------------------------------------------
 
     async def start(self) -> None:
-        app = web.Application(client_max_size=64 * 1024)
+        app = web.Application(client_max_size=64 * 1024, middlewares=[self.guard.middleware])
         app.add_routes([
             web.get("/join/{token}", self._page),
             web.get("/janus/{token}", self._janus),
@@ -125,10 +135,11 @@ class JoinServer:
         ])
         self._runner = web.AppRunner(app, access_log_class=RedactingAccessLogger,
                                      access_log=logging.getLogger("councild.join.access"),
-                                     handle_signals=False, shutdown_timeout=1.0)
+                                     handle_signals=False, shutdown_timeout=1.0,
+                                     keepalive_timeout=KEEPALIVE_TIMEOUT)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.config.join.host, self.config.join.port,
-                           ssl_context=self._ssl())
+        site = GuardedSite(self._runner, self.guard, self.config.join.host,
+                           self.config.join.port, ssl_context=self._ssl())
         await site.start()
         log.info("join page on %s (%d councillors with tokens)", self.base_url, len(self.tokens))
 
@@ -160,16 +171,25 @@ class JoinServer:
         councillor = self.tokens.lookup(request.match_info["token"])
         if councillor is None or councillor not in self._seat_of:
             self.limiter.failed(address, self.clock())
-            log.info("join: unknown token from %s", address)
+            self._unknown_token.note(address)
             return None
         return councillor
 
     def _origin_ok(self, request: web.Request) -> bool:
-        origin = request.headers.get("Origin")
-        allowed = {f"{request.scheme}://{request.host}"}
-        if self.config.join.public_url:
-            allowed.add(self.config.join.public_url.rstrip("/"))
-        return origin in allowed
+        """The page's own origin as configured, never the request's Host header (a DNS
+        rebinding page sends a Host of its choosing)."""
+        return request.headers.get("Origin") in self.origins
+
+    @property
+    def origins(self) -> frozenset[str]:
+        join = self.config.join
+        allowed = {join.base_url.rstrip("/"), *(o.rstrip("/") for o in join.origins)}
+        if join.public_url:
+            allowed.add(join.public_url.rstrip("/"))
+        if join.host in ("127.0.0.1", "::1"):  # a local test page: both names of loopback
+            scheme = "https" if join.tls_cert else "http"
+            allowed.add(f"{scheme}://localhost:{join.port}")
+        return frozenset(allowed)
 
     def _instance(self, request: web.Request) -> str | None:
         instance = request.query.get("i", "")
@@ -220,7 +240,7 @@ class JoinServer:
     async def _enter(self, request: web.Request) -> tuple[str, str] | web.Response:
         """Token, origin and instance of a WebSocket request, or the refusal."""
         if not self._origin_ok(request):
-            log.warning("join: WebSocket from origin %r refused", request.headers.get("Origin"))
+            self._bad_origin.note(repr(request.headers.get("Origin"))[:80])
             return web.Response(status=403, text="origin not allowed")
         if self.limiter.blocked(request.remote or "?", self.clock()):
             return web.Response(status=429, text="too many attempts")
@@ -285,6 +305,14 @@ class JoinServer:
                 continue
             op = self._control_op(msg.data)
             if op is None:
+                continue
+            now = self.clock()
+            if not page.rate.allow(now):  # a flood: counted, told once a second, not applied
+                page.throttled += 1
+                if now - page.told_throttled >= 1.0:
+                    page.told_throttled = now
+                    await ws.send_json({"type": "refused", "code": "too_fast",
+                                        "message": refusal_reason(lang, "too_fast")})
                 continue
             refusal = self.host.join_floor(councillor, op)
             if refusal is not None:
@@ -386,7 +414,7 @@ class JoinServer:
                     await upstream.send(verdict.text)
                 else:
                     self.refused_messages += 1
-                    log.warning("join: %s's page: %s", councillor, verdict.reason)
+                    self._refused_gate.note(f"{councillor}: {verdict.reason}")
                     await ws.send_str(verdict.text)
 
         tasks = {asyncio.create_task(down(), name=f"join:janus-down:{councillor}"),

@@ -59,6 +59,7 @@ def refusal_reason(lang: str, code: str) -> str:
         "priority": _("the chair has priority at the moment"),
         "not_in_room": _("you are not in the video room yet"),
         "no_seat": _("you have no remote seat in this session"),
+        "too_fast": _("too many requests at once; please wait a moment"),
     }
     return reasons.get(code, _("the request was not accepted"))
 

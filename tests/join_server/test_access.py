@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from councild.errors import ConfigError
-from councild.join.access import FailureLimiter, TokenBook
+from councild.join.access import GLOBAL_FACTOR, PREFIX_FACTOR, FailureLimiter, TokenBook
 
 A = "a" * 32
 B = "B-" + "x" * 30
@@ -45,4 +45,31 @@ def test_limiter_memory_is_bounded() -> None:
     for i in range(10_050):
         limiter.failed(f"a{i}", float(i) / 1000)
     assert len(limiter._failures) <= 10_000
-    assert not limiter.blocked("a0", 11.0)
+    assert "a0" not in limiter._failures  # the oldest address was forgotten
+    assert limiter.blocked("a0", 11.0)  # ... but the server-wide count still holds
+    assert not limiter.blocked("a0", 100.0)
+
+
+def test_rotating_addresses_does_not_multiply_the_limit() -> None:
+    """Issue 16, finding 7: the limit was per address only (1,256 guesses/s by rotating
+    source addresses)."""
+    limiter = FailureLimiter(3, window=60.0)
+    guesses = 0
+    for i in range(1, 255):
+        address = f"192.0.2.{i}"
+        if limiter.blocked(address, 1.0):
+            continue
+        limiter.failed(address, 1.0)
+        guesses += 1
+    assert guesses == 3 * PREFIX_FACTOR  # one /24 gets four addresses' worth
+    assert limiter.blocked("192.0.2.250", 1.0)
+    assert not limiter.blocked("198.51.100.7", 1.0)  # another network is not affected
+    for n in range(200):  # many networks: the server-wide budget ends it
+        address = f"10.{n}.0.1"
+        if not limiter.blocked(address, 2.0):
+            limiter.failed(address, 2.0)
+            guesses += 1
+    assert guesses <= 3 * GLOBAL_FACTOR
+    assert limiter.blocked("203.0.113.9", 2.0)
+    assert limiter.blocked("2001:db8::1", 2.0)
+    assert not limiter.blocked("203.0.113.9", 70.0)
