@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from councild import api, floor
+from councild import api, floor, snapshot
 from councild.api_token import api_token_check
 from councild.bridge import RemoteSeats, load_tokens
 from councild.config import CAMERA_DRIVERS, Config
@@ -117,6 +117,8 @@ class Daemon:
         self._store: Store | None = None
         self._session_id = 0
         self._refusals = RefusalCoalescer()
+        self._rules_print = ""
+        self._inputs_since_snapshot = 0
         self._timer: asyncio.TimerHandle | None = None
         self._broadcast_pending = False
         self._levels_pending = False
@@ -235,13 +237,23 @@ class Daemon:
                 await task
         await self.server.stop()
         if self._store is not None:
+            with contextlib.suppress(Exception):  # a failed snapshot: the next start replays
+                self._snapshot()
             self._store.close()
             self._store = None
 
     def _replay(self) -> None:
         assert self._store is not None
         count = skipped = 0
-        for event, wall in self._store.inputs(self._session_id):
+        self._rules_print = snapshot.fingerprint(self.rules, self.state)
+        after = 0
+        found = self._store.latest_snapshot(self._session_id, self._rules_print)
+        if found is not None:
+            try:
+                self.state, after = snapshot.state_from_dict(found[1]), found[0]
+            except (KeyError, TypeError, ValueError) as exc:  # a damaged one: replay it all
+                log.warning("replay: snapshot unreadable (%s); replaying every input", exc)
+        for event, wall in self._store.inputs(self._session_id, after=after):
             try:
                 self.state, _effects = floor.step(self.rules, self.state, event, wall)
                 count += 1
@@ -249,13 +261,23 @@ class Daemon:
                 skipped += 1  # the configuration changed since; the rest still applies
                 log.warning("replay: %s skipped: %s", type(event).__name__, exc)
         if count:
-            log.info("replayed %d floor inputs (%d skipped)", count, skipped)
+            log.info("replayed %d floor inputs (%d skipped)%s", count, skipped,
+                     " after the snapshot" if after else "")
+
+    def _snapshot(self) -> None:
+        """The floor as of now into the store, when inputs came since the last one."""
+        if self._store is None or self._inputs_since_snapshot == 0:
+            return
+        self._store.snapshot(self._session_id, self._rules_print,
+                             snapshot.state_to_dict(self.state), wall=self.clock())
+        self._inputs_since_snapshot = 0
 
     async def _checkpoints(self) -> None:
         while True:
             await asyncio.sleep(CHECKPOINT_INTERVAL)
             if self._store is not None:
                 try:
+                    self._snapshot()
                     await asyncio.to_thread(self._store.checkpoint)
                 except Exception as exc:  # noqa: BLE001 - the next one will try again
                     log.warning("store checkpoint failed: %s", exc)
@@ -286,6 +308,7 @@ class Daemon:
         if isinstance(event, Tick) and not effects and state == self.state:
             return effects  # an idle tick changes nothing worth recording
         self._store.record(self._session_id, source, event, effects, wall=now)
+        self._inputs_since_snapshot += 1
         before, self.state = self.state, state
         self._note(source, event, effects)
         self._execute(effects)

@@ -45,7 +45,19 @@ CREATE TABLE IF NOT EXISTS log (
     body TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS log_session ON log(session, kind, seq);
+CREATE TABLE IF NOT EXISTS snapshots (
+    session INTEGER NOT NULL REFERENCES sessions(id),
+    seq INTEGER NOT NULL,         -- the last log row the state includes
+    wall REAL NOT NULL,
+    rules TEXT NOT NULL,          -- fingerprint of the rules it is valid for
+    state TEXT NOT NULL,
+    PRIMARY KEY (session, seq)
+);
 """
+# The WAL is truncated to this after a checkpoint that caught up (SQLite's own limit).
+WAL_SIZE_LIMIT = 4 * 1024 * 1024
+# A passive checkpoint races the writer; a few quick retries find a gap between commits.
+CHECKPOINT_TRIES = 5
 
 
 def default_path() -> Path:
@@ -91,19 +103,38 @@ class Store:
         # No checkpoint inside a commit: a checkpoint fsyncs, and a commit sits on the path
         # from a desk to the picture. The daemon checkpoints from a worker thread instead.
         self._db.execute("PRAGMA wal_autocheckpoint=0")
+        self._db.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
         self._db.executescript(SCHEMA)
+        # The checkpoint's connection is opened now, not at each checkpoint: when a flood of
+        # clients has used up the process's descriptors, the record must still be kept.
+        # It never waits for the writer (timeout 0): busy means try again next time.
+        self._ckpt = sqlite3.connect(self.path, isolation_level=None, timeout=0,
+                                     check_same_thread=False)
+        self._ckpt.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
+        self._ckpt.execute("SELECT COUNT(*) FROM sessions").fetchone()  # opens -wal and -shm
 
     def close(self) -> None:
+        self._ckpt.close()
         self._db.close()
 
-    def checkpoint(self) -> None:
-        """Move the WAL into the database file. Safe from another thread: it uses a
-        connection of its own, and a passive checkpoint never blocks the writer."""
-        db = sqlite3.connect(self.path, isolation_level=None)
+    def checkpoint(self) -> bool:
+        """Move the WAL into the database file and truncate it; True if it was truncated.
+        Safe from another thread (one at a time): passive checkpoints never block the
+        writer; once one has caught up, a truncating one only has to cut the file (it gives
+        up at once if the writer is busy, and the next checkpoint tries again)."""
+        for _ in range(CHECKPOINT_TRIES):
+            _busy, log_frames, done = self._ckpt.execute(
+                "PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            if log_frames == done:
+                break
+        else:
+            return False
         try:
-            db.execute("PRAGMA wal_checkpoint(PASSIVE)")
-        finally:
-            db.close()
+            busy, _log, _done = self._ckpt.execute(
+                "PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        except sqlite3.OperationalError:  # the writer holds the lock right now
+            return False
+        return not busy
 
     # --- sessions
 
@@ -179,16 +210,45 @@ class Store:
                 rows,
             )
 
-    def rows(self, session: int, kinds: Sequence[str] | None = None) -> Iterator[LogRow]:
+    def rows(self, session: int, kinds: Sequence[str] | None = None,
+             after: int = 0) -> Iterator[LogRow]:
         sql = "SELECT seq, wall, kind, source, type, body FROM log WHERE session = ?"
         args: list[Any] = [session]
+        if after:
+            sql += " AND seq > ?"
+            args.append(after)
         if kinds:
             sql += f" AND kind IN ({','.join('?' * len(kinds))})"
             args.extend(kinds)
         for seq, wall, kind, source, typ, body in self._db.execute(sql + " ORDER BY seq", args):
             yield LogRow(seq, wall, kind, source, typ, json.loads(body))
 
-    def inputs(self, session: int) -> Iterator[tuple[Event, float]]:
-        """The accepted floor inputs in order, as events, with the time they were applied."""
-        for row in self.rows(session, ("input",)):
+    def inputs(self, session: int, after: int = 0) -> Iterator[tuple[Event, float]]:
+        """The accepted floor inputs in order (those after log row `after`), as events,
+        with the time they were applied."""
+        for row in self.rows(session, ("input",), after=after):
             yield Event.from_dict({"type": row.type, **row.body}), row.wall
+
+    # --- snapshots of the floor
+
+    def snapshot(self, session: int, rules: str, state: dict[str, Any], *, wall: float) -> int:
+        """Record the floor as of the latest log row; that row's seq."""
+        row = self._db.execute("SELECT MAX(seq) FROM log WHERE session = ?",
+                               (session,)).fetchone()
+        seq = int(row[0] or 0)
+        with self._db:
+            self._db.execute("BEGIN")
+            self._db.execute("INSERT OR REPLACE INTO snapshots (session, seq, wall, rules, state)"
+                             " VALUES (?, ?, ?, ?, ?)", (session, seq, wall, rules,
+                                                         json.dumps(state)))
+            # Only the newest is ever read: older ones would only grow the file.
+            self._db.execute("DELETE FROM snapshots WHERE session = ? AND seq < ?",
+                             (session, seq))
+        return seq
+
+    def latest_snapshot(self, session: int, rules: str) -> tuple[int, dict[str, Any]] | None:
+        """The newest snapshot taken under these rules: (seq, state)."""
+        row = self._db.execute(
+            "SELECT seq, state FROM snapshots WHERE session = ? AND rules = ? "
+            "ORDER BY seq DESC LIMIT 1", (session, rules)).fetchone()
+        return None if row is None else (int(row[0]), json.loads(row[1]))

@@ -266,8 +266,9 @@ async def test_sigterm_with_clients_attached_is_clean(daemon_process):
     subscriber = await ApiClient.connect(daemon_process.sock)
     assert (await subscriber.request("subscribe"))["ok"]
     assert (await plain.request("ping"))["ok"]
-    await until(lambda: daemon_process.log.read_text().count("\n") >= 1, 10)
-    await asyncio.sleep(1.0)  # ctl --follow subscribed (it prints the state first)
+    assert follow.stdout is not None
+    first = await asyncio.wait_for(follow.stdout.readline(), 30)  # subscribed: state printed
+    assert first.startswith(b"mode ")
     assert daemon_process.kill(signal.SIGTERM) == 0
     _out, err = await asyncio.wait_for(follow.communicate(), 10)
     assert follow.returncode == 0, err

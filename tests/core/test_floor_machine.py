@@ -4,6 +4,7 @@ must give back exactly the live state."""
 
 from __future__ import annotations
 
+import json
 import tempfile
 from pathlib import Path
 
@@ -33,6 +34,7 @@ from councild.model import (
     Tick,
     Voice,
 )
+from councild.snapshot import state_from_dict, state_to_dict
 from councild.store import Store
 
 SEATS = {"C": Role.CHAIR, "V": Role.CHAIR, "G": Role.GUEST, "K": Role.CLERK,
@@ -159,6 +161,21 @@ class FloorMachine(RuleBasedStateMachine):
     def nobody_speaks_past_a_closing_limit(self) -> None:
         for s in self.state.speakers:
             assert not s.over  # over_limit = "close"
+
+    @rule()
+    def snapshot_taken(self) -> None:
+        """The daemon's periodic snapshot: a restart replays only what came after it."""
+        self.store.snapshot(self.session, "rules", state_to_dict(self.state), wall=self.now)
+
+    @invariant()
+    def replay_from_the_snapshot_gives_the_live_state(self) -> None:
+        found = self.store.latest_snapshot(self.session, "rules")
+        state, after = FloorState(mode=Mode.REQUEST, max_open=2), 0
+        if found is not None:
+            state, after = state_from_dict(json.loads(json.dumps(found[1]))), found[0]
+        for event, wall in self.store.inputs(self.session, after=after):
+            state, _ = step(self.rules, state, event, wall)
+        assert state == self.state
 
     @invariant()
     def replay_gives_the_live_state(self) -> None:
