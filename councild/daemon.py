@@ -699,6 +699,23 @@ class Daemon:
         seat = self.remote.seat_of.get(councillor)
         return seat is not None and self.remote.at_seat.get(seat) == participant
 
+    def join_display(self, participant: str) -> str:
+        """What a join page may see of a participant: a councillor's configured name, the
+        chamber feed's display, else "Guest" (never a raw display, which could carry a
+        token)."""
+        feed = self.config.join.chamber
+        if feed is not None and participant == str(feed.id):
+            return feed.display
+        if self.remote is not None:
+            councillor = self.remote.claims.get(participant)
+            attendee = self.remote.attendees.get(participant)
+            if councillor is None and attendee is not None:
+                councillor = attendee.identity.councillor
+            person = self.config.councillor(councillor) if councillor else None
+            if person is not None:
+                return person.name
+        return _("Guest")
+
     def join_claim(self, participant: str, councillor: str | None) -> None:
         if self.remote is not None:
             self.remote.claim(participant, councillor)

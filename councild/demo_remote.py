@@ -51,7 +51,9 @@ class RemoteDemo:
         self.janus = JanusServer(binary, self.folder / "janus", ice_enforce_list=_lan_interface())
         self.janus.start()
         os.environ[SECRET_ENV] = secrets.token_urlsafe(16)
-        self.tokens = {cid: secrets.token_urlsafe(24) for cid, _n, _p in PEOPLE}
+        # Only the councillor who joins with a browser has a token (the join page binds it);
+        # the simulated ones are matched by name.
+        self.tokens = {cid: secrets.token_urlsafe(24) for cid, _n, _p in PEOPLE[-1:]}
         tokens = self.folder / "tokens.toml"
         fd = os.open(tokens, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as f:
@@ -79,9 +81,9 @@ class RemoteDemo:
         """The simulated remote councillors join; the last one's link is for a browser."""
         from devices.sim.remote import RemoteCouncillors
 
-        # Simulated councillors have no page to bind them: they carry their token in the
-        # display, as a hand-made Janus client could (see councild/remote.py).
-        self._displays = {name: f"{name} #{self.tokens[cid]}" for cid, name, _p in PEOPLE[:-1]}
+        # Simulated councillors have no page to bind them: they have no token and are
+        # recognised by name (a token is never put in a display: the room would see it).
+        self._displays = {name: name for _cid, name, _p in PEOPLE[:-1]}
         self.sim = RemoteCouncillors(self.janus.url, ROOM, os.environ[SECRET_ENV],
                                      list(self._displays.values()),
                                      video=self.ffmpeg is not None)

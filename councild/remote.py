@@ -3,19 +3,22 @@
 No I/O, no clock. The daemon feeds it the bridge's roster events and the floor's changes.
 
 Who a participant is (`match_participant`)
-  A participant's display is "<name> #<token>" with an optional raise-hand marker, e.g.
-  "Anna Müller #tok-4f2a ✋". The join link each councillor gets (`councild tokens`) fills it.
+  A participant's display is their name with an optional raise-hand marker, e.g.
+  "Anna Müller ✋". Janus shows every display to everyone in the room, so a token is never
+  part of one: a councillor who has a join token is recognised ONLY by the join page, which
+  binds the participant id it chose to the councillor before the participant joins (the
+  daemon's claims, stronger than any display). Typing their name is not enough: anyone can
+  type a name. (An earlier convention put "#<token>" in the display; it leaked the token to
+  the whole room and is gone: such a display is a guest, and the token is cut from the name
+  that is shown.)
 
-  - A councillor who has a token is recognised ONLY by that token (compared in constant
-    time). Typing their name is not enough: anyone can type a name.
   - A councillor without a token is recognised by their name, normalised: Unicode NFC,
     case-folded, German umlauts transliterated (ä→ae, ö→oe, ü→ue, ß→ss, so "Mueller" equals
     "Müller"), other accents dropped ("José" = "Jose"), hyphens, dots and runs of whitespace
     collapsed to one space.
-  - A display with a token that matches nobody is a guest, even if the name matches: a wrong
-    token is a mistake or an impostor, and neither may speak as the councillor.
-  - Two councillors whose names normalise alike cannot be told apart by name: both need tokens;
-    until then such a display is a guest.
+  - A display with a "#token" part is a guest, even if the name matches.
+  - Two councillors whose names normalise alike cannot be told apart by name: both need tokens
+    (and the join page); until then such a display is a guest.
   Everyone not recognised is a guest.
 
 Which slot shows them (`SlotAllocator`)
@@ -27,7 +30,6 @@ Which slot shows them (`SlotAllocator`)
 
 from __future__ import annotations
 
-import hmac
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
@@ -106,11 +108,7 @@ def parse_display(display: str) -> ParsedDisplay:
 def match_participant(display: str, councillors: Iterable[KnownCouncillor]) -> Identity:
     parsed = parse_display(display)
     known = list(councillors)
-    if parsed.token is not None:
-        for c in known:
-            if c.token is not None and hmac.compare_digest(c.token.encode(),
-                                                           parsed.token.encode()):
-                return Identity(c.id, True, parsed.hand_raised, c.name)
+    if parsed.token is not None:  # the old "#token" convention, or an impostor: a guest
         return Identity(None, False, parsed.hand_raised, parsed.name)
     key = normalise_name(parsed.name)
     same = [c for c in known if key and normalise_name(c.name) == key]

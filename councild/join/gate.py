@@ -12,10 +12,11 @@ participant is before Janus announces it, and no token ever appears in the room.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Forward", "JanusGate", "Refuse"]
+__all__ = ["Forward", "JanusGate", "Refuse", "from_janus"]
 
 VIDEOROOM = "janus.plugin.videoroom"
 # Janus requests (the "janus" field) a page needs; "info" and "ping" are harmless but unused.
@@ -29,6 +30,37 @@ STRIPPED_TOP = ("apisecret", "token", "admin_secret")
 STRIPPED_BODY = ("secret", "pin", "token", "admin_key", "record", "filename", "new_secret",
                  "new_pin")
 NOT_ALLOWED = 403  # the proxy's own code: outside Janus's 4xx range for plugin errors
+# What Janus says about participants that another participant may have chosen: a display is
+# replaced by the one councild knows for that id (never the raw one, which could carry
+# anything, a token included), free texts are dropped.
+DISPLAY_KEYS = {"display": "id", "feed_display": "feed_id"}
+DROPPED_KEYS = ("description", "descriptions", "feed_description", "metadata")
+MAX_DEPTH = 16  # Janus's messages are a few levels deep
+
+
+def from_janus(text: str | bytes, display_of: Callable[[str], str]) -> str | None:
+    """A Janus message for the page with every participant's display replaced by
+    `display_of(participant id)` and free texts removed; None for one that is not JSON or
+    nested deeper than Janus ever nests (it is not passed on)."""
+    try:
+        msg = json.loads(text)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return None
+    stack: list[tuple[Any, int]] = [(msg, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            return None
+        if isinstance(item, dict):
+            for key, id_key in DISPLAY_KEYS.items():
+                if key in item:
+                    item[key] = display_of(str(item.get(id_key)))
+            for key in DROPPED_KEYS:
+                item.pop(key, None)
+            stack.extend((v, depth + 1) for v in item.values() if isinstance(v, dict | list))
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item if isinstance(v, dict | list))
+    return json.dumps(msg, separators=(",", ":"), ensure_ascii=False)
 
 
 @dataclass(frozen=True, slots=True)

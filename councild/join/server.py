@@ -29,7 +29,7 @@ from aiohttp.abc import AbstractAccessLogger
 
 from councild.config import Config
 from councild.join.access import FailureLimiter, TokenBook
-from councild.join.gate import Forward, JanusGate
+from councild.join.gate import Forward, JanusGate, from_janus
 from councild.join.guard import KEEPALIVE_TIMEOUT, ConnectionGuard, GuardedSite, TokenBucket
 from councild.join.status import seat_status
 from councild.join.strings import (
@@ -66,6 +66,7 @@ class JoinHost(Protocol):
     def join_floor(self, councillor: str, op: str) -> str | None: ...  # refusal code
     def join_in_room(self, councillor: str, participant: str) -> bool: ...
     def join_claim(self, participant: str, councillor: str | None) -> None: ...
+    def join_display(self, participant: str) -> str: ...  # what the room may see of them
 
 
 @dataclass
@@ -403,7 +404,10 @@ class JoinServer:
         """Relay both ways until either side ends; the page's messages pass the gate."""
         async def down() -> None:
             async for text in upstream:
-                await ws.send_str(text if isinstance(text, str) else text.decode())
+                # Other participants as councild knows them, never their raw displays.
+                filtered = from_janus(text, self.host.join_display)
+                if filtered is not None:
+                    await ws.send_str(filtered)
 
         async def up() -> None:
             async for msg in ws:

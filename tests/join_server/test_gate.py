@@ -7,7 +7,7 @@ import json
 from hypothesis import given
 from hypothesis import strategies as st
 
-from councild.join.gate import Forward, JanusGate, Refuse
+from councild.join.gate import Forward, JanusGate, Refuse, from_janus
 
 ROOM = 1234
 
@@ -123,3 +123,44 @@ def test_arbitrary_messages_never_carry_a_secret_or_foreign_display(top: dict, b
             assert inner["room"] == ROOM
             if inner["ptype"] == "publisher":
                 assert inner["display"] == "Anna Müller"
+
+
+# --- what Janus says about others (issue 16, finding 4) -----------------------------------
+
+
+_json = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+                     lambda inner: st.lists(inner, max_size=4)
+                     | st.dictionaries(st.sampled_from(["id", "display", "feed_id",
+                                                        "feed_display", "description",
+                                                        "x", "publishers"]), inner,
+                                       max_size=5), max_leaves=30)
+
+
+@given(_json)
+def test_from_janus_leaves_no_raw_display_and_no_free_text(value) -> None:
+    out = from_janus(json.dumps(value), lambda pid: f"known:{pid}")
+    assert out is not None
+    stack = [json.loads(out)]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            assert "description" not in item
+            for key in ("display", "feed_display"):
+                if key in item:
+                    assert isinstance(item[key], str) and item[key].startswith("known:")
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+
+
+def test_from_janus_drops_what_is_not_json() -> None:
+    assert from_janus("not json", str) is None
+    assert from_janus("[" * 100 + "]" * 100, str) is None
+    joined = {"janus": "event", "plugindata": {"data": {
+        "videoroom": "joined", "id": 7, "display": "Anna",
+        "publishers": [{"id": 9, "display": "Bernd #secret-token-x", "streams": [
+            {"mid": "0", "description": "#secret-token-x"}]}]}}}
+    out = from_janus(json.dumps(joined), lambda pid: {"7": "Anna Müller"}.get(pid, "Guest"))
+    assert out is not None and "secret" not in out
+    data = json.loads(out)["plugindata"]["data"]
+    assert data["display"] == "Anna Müller" and data["publishers"][0]["display"] == "Guest"

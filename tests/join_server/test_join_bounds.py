@@ -6,6 +6,7 @@ store."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 
 import aiohttp
@@ -99,3 +100,40 @@ async def test_a_control_flood_is_rate_limited_and_one_row_in_the_store(chamber:
     assert len(refusals) < 100  # told, not echoed per message
     rows = list(store.rows(chamber._session_id, ("rejected",)))[before:]
     assert 1 <= len(rows) <= 3, rows
+
+
+async def test_the_proxy_never_passes_a_raw_display_of_another_participant(
+        chamber: Daemon, janus) -> None:
+    """Finding 4: Janus shows every display to the room and the proxy passed its attendee
+    lists through unfiltered: "Name #token" handed the token to every other page."""
+    from devices.janus import JanusClient
+    from tests.join_server.test_server import ROOM, TOKEN_B, JanusThroughProxy
+
+    other = await JanusClient.connect(janus.url, lambda _m: None)
+    await other.plugin({"request": "join", "ptype": "publisher", "room": ROOM,
+                        "display": f"Bernd Schulz #{TOKEN_B}"}, until_event=True)
+    try:
+        async with aiohttp.ClientSession() as http:
+            janus_ws = await http.ws_connect(f"{base(chamber)}/janus/{TOKEN_A}?i=leakpage1",
+                                             headers=origin(chamber),
+                                             protocols=("janus-protocol",))
+            page = JanusThroughProxy(janus_ws)
+            _session, _handle, joined = await page.join()
+            texts = [json.dumps(joined), *map(json.dumps, page.events)]
+            # The other one's display changes (a raised hand): still filtered.
+            await other.plugin({"request": "configure",
+                                "display": f"Bernd Schulz #{TOKEN_B} ✋"})
+            with contextlib.suppress(TimeoutError):
+                while True:
+                    msg = await janus_ws.receive(timeout=1.0)
+                    texts.append(str(msg.data))
+            await janus_ws.close()
+    finally:
+        await other.close()
+    everything = "\n".join(texts)
+    assert TOKEN_B not in everything
+    assert "Bernd Schulz" not in everything  # a guest: councild does not know them
+    assert '"display":"Guest"' in everything.replace(" ", "")
+    attendees = joined["plugindata"]["data"].get("attendees", []) + \
+        joined["plugindata"]["data"].get("publishers", [])
+    assert attendees and all(a.get("display") == "Guest" for a in attendees)
