@@ -85,7 +85,7 @@ async def test_demo_with_remote_councillors_and_the_join_page(short_tmp: Path) -
 
         await until(remote_present, 15, interval=0.2)
         state = await demo.state()
-        assert state["guests"] == []  # the simulated councillors are known by their tokens
+        assert state["guests"] == []  # the simulated councillors are known by their names
         await until(lambda: _linked(demo, "chamber"), 15, interval=0.2)
         async with aiohttp.ClientSession() as http, http.get(link.group(1)) as page:
             assert page.status == 200
