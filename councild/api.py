@@ -16,7 +16,7 @@ import logging
 import os
 import socket
 import stat
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,7 +34,7 @@ READ_CHUNK = 65536
 SUBSCRIBER_HIGH_WATER = 1024 * 1024
 # Replies are back-pressured: past this much unread output the daemon stops reading the
 # client's requests until it reads; one that reads nothing for DRAIN_TIMEOUT is dropped.
-REPLY_HIGH_WATER = 256 * 1024
+REPLY_HIGH_WATER = 64 * 1024
 DRAIN_TIMEOUT = 10.0
 # Before `auth` on TCP only an auth line is expected: a token is short.
 PREAUTH_MAX_LINE = 1024
@@ -112,6 +112,33 @@ class LineSplitter:
                 out.append(TOO_LONG)
                 continue
             out.append(line)
+
+
+    def iter_feed(self, data: bytes) -> Iterator[bytes | TooLong]:
+        """Like `feed`, one line at a time: a chunk of thousands of short lines never
+        becomes a list of them all (the server handles one line per turn of the loop)."""
+        self._buf += data
+        pos = 0
+        try:
+            while True:
+                nl = self._buf.find(b"\n", pos)
+                if nl < 0:
+                    break
+                start, pos = pos, nl + 1
+                if self._discarding:
+                    self._discarding = False
+                    continue
+                if nl - start > self.limit:
+                    yield TOO_LONG
+                    continue
+                yield bytes(self._buf[start:nl])
+        finally:
+            del self._buf[:pos]
+        if len(self._buf) > self.limit:
+            self._buf.clear()
+            if not self._discarding:
+                self._discarding = True
+                yield TOO_LONG
 
 
 @dataclass(frozen=True, slots=True)
@@ -411,7 +438,7 @@ class ApiServer:
                     break
                 if not data:
                     break
-                for line in splitter.feed(data):
+                for line in splitter.iter_feed(data):
                     if conn.closed:
                         break
                     conn.send(await self._answer(line, conn))

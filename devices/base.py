@@ -29,6 +29,13 @@ BACKOFF_CAP = 5.0
 BACKOFF_MAX_TRIES = 10
 
 
+# Malformed input: the first few are logged one by one, then a summary at most this often;
+# the error count reaches the daemon's state at most this often.
+MALFORMED_LOGGED = 10
+MALFORMED_SUMMARY_S = 10.0
+MALFORMED_PUBLISH_S = 0.5
+
+
 def backoff_delay(tries: int, first: float = BACKOFF_BASE, factor: float = BACKOFF_FACTOR,
                   cap: float = BACKOFF_CAP) -> float:
     """Seconds before retry number `tries` (0-based): first × factor^tries, at most cap."""
@@ -68,6 +75,9 @@ class LinkReporter:
         self._link = Link.CLOSED
         self._last_seen: float | None = None
         self._errors = 0
+        self._malformed_logged_at = float("-inf")
+        self._malformed_published_at = float("-inf")
+        self._malformed_publish: asyncio.TimerHandle | None = None
         self._reconnects = 0
         self._detail = ""
 
@@ -79,10 +89,36 @@ class LinkReporter:
         self._last_seen = time.time()
 
     def _malformed(self, what: str, exc: Exception | None = None) -> None:
-        """Count and log bad input; never raise it into the loop."""
+        """Count bad input; never raise it into the loop. A device that sends garbage may
+        send thousands of bad units a second: every one is counted, but the log gets the
+        first few and then one summary per MALFORMED_SUMMARY_S, and the count is published
+        at most every MALFORMED_PUBLISH_S (one status per unit stalled the other devices)."""
         self._errors += 1
-        level = logging.WARNING if self._errors <= 10 else logging.DEBUG
-        self.log.log(level, "%s: malformed input (%s): %s", self.name, what, exc)
+        now = time.monotonic()
+        if self._errors <= MALFORMED_LOGGED:
+            self.log.warning("%s: malformed input (%s): %s", self.name, what, exc)
+            self._malformed_logged_at = now
+        elif now - self._malformed_logged_at >= MALFORMED_SUMMARY_S:
+            self.log.warning("%s: %d malformed inputs so far (latest: %s)", self.name,
+                             self._errors, what)
+            self._malformed_logged_at = now
+        if self._malformed_publish is not None:
+            return  # a publish is scheduled; it will carry this count
+        wait = self._malformed_published_at + MALFORMED_PUBLISH_S - now
+        if wait <= 0:
+            self._malformed_published_at = now
+            self._publish()
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no loop (a codec test): publish at once
+            self._publish()
+            return
+        self._malformed_publish = loop.call_later(wait, self._publish_malformed)
+
+    def _publish_malformed(self) -> None:
+        self._malformed_publish = None
+        self._malformed_published_at = time.monotonic()
         self._publish()
 
     def _set_link(self, link: Link, detail: str = "") -> None:

@@ -302,6 +302,7 @@ class JoinServer:
         page.last_status = None
         self._send_status(page)
         async for msg in ws:
+            await asyncio.sleep(0)  # one message per turn: a flood must not hold the loop
             if msg.type is not WSMsgType.TEXT:
                 continue
             op = self._control_op(msg.data)
@@ -411,6 +412,7 @@ class JoinServer:
 
         async def up() -> None:
             async for msg in ws:
+                await asyncio.sleep(0)  # one message per turn, as on the control socket
                 if msg.type is not WSMsgType.TEXT:
                     continue
                 verdict = gate.from_browser(msg.data)

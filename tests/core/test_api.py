@@ -177,3 +177,19 @@ def test_line_splitter_feed_styles():
     s = LineSplitter(limit=10)
     out = s.feed(b"x" * 25) + s.feed(b"yyy\nok\n")
     assert len(out) == 2 and isinstance(out[0], TooLong) and out[1] == b"ok"
+
+
+def test_line_splitter_iter_feed_gives_what_feed_gives():
+    import random
+
+    rng = random.Random(3)
+    for _ in range(200):
+        data = bytes(rng.choice(b'ab{}\n') for _ in range(rng.randrange(0, 60)))
+        cuts = sorted(rng.sample(range(len(data) + 1), min(3, len(data) + 1)))
+        a, b = LineSplitter(limit=8), LineSplitter(limit=8)
+        got_a, got_b = [], []
+        for lo, hi in zip([0, *cuts], [*cuts, len(data)], strict=True):
+            got_a += a.feed(data[lo:hi])
+            got_b += list(b.iter_feed(data[lo:hi]))
+        assert [x if isinstance(x, bytes) else "too long" for x in got_a] == \
+            [x if isinstance(x, bytes) else "too long" for x in got_b], data

@@ -7,6 +7,7 @@ socket folder, token rules, and a clean stop with clients attached."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -281,3 +282,33 @@ async def test_sigterm_with_clients_attached_is_clean(daemon_process):
     await subscriber.close()
     log = daemon_process.log.read_text()
     assert "Traceback" not in log and "ERROR" not in log, log
+
+
+async def test_a_subscriber_that_does_not_read_is_dropped_with_a_reason(daemon, monkeypatch,
+                                                                        caplog):
+    """Finding 1: a subscriber that stops reading (a TUI frozen by Ctrl-Z) must not make
+    the daemon buffer without bound, nor log per message."""
+    monkeypatch.setattr(api, "SUBSCRIBER_HIGH_WATER", 64 * 1024)
+    caplog.set_level(logging.WARNING, logger="councild.api")
+    reader, writer = await asyncio.open_unix_connection(str(daemon.socket_path))
+    writer.transport.pause_reading()  # the client reads nothing from here on
+    writer.write(b'{"id":1,"op":"subscribe"}\n')
+    await until(lambda: any(c.subscribed for c in daemon.server.connections))
+    for i in range(3000):  # floor changes, each a state message to every subscriber
+        seat = str(1 + i % 8)
+        op = "cancel" if daemon.state.queued(seat) else "request"
+        daemon.apply_op(api.ApiRequest(None, op, {"seat": seat}), "test")
+        await asyncio.sleep(0)
+        if daemon.server.logs.dropped.total:
+            break
+    assert daemon.server.logs.dropped.total == 1
+    dropped = [r for r in caplog.records if "does not read" in r.getMessage()]
+    assert len(dropped) == 1
+    writer.transport.resume_reading()
+    data = b""
+    with contextlib.suppress(ConnectionError):
+        async with asyncio.timeout(5):
+            while chunk := await reader.read(1 << 20):
+                data += chunk
+    writer.close()
+    assert data.rstrip().endswith(b'{"event":"closing","reason":"not_reading"}') or not data
