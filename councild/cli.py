@@ -11,6 +11,7 @@ import logging
 import os
 import signal
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +25,9 @@ EXIT_FAILED = 1
 EXIT_CONFIG = 2
 
 
-def _load_config(path: str) -> Config | None:
+def _load_config(path: str, *, check_tokens: bool = True) -> Config | None:
     try:
-        return load(path)
+        return load(path, check_tokens=check_tokens)
     except ConfigError as exc:
         n = len(exc.problems)
         print(ngettext("{file}: configuration has {n} problem:",
@@ -305,7 +306,7 @@ def cmd_tokens(args: argparse.Namespace) -> int:
 
     from councild.bridge import load_tokens
 
-    config = _load_config(args.config)
+    config = _load_config(args.config, check_tokens=False)  # it may not exist yet
     if config is None:
         return EXIT_CONFIG
     path = Path(args.output) if args.output else config.bridge.tokens_file
@@ -328,12 +329,20 @@ def cmd_tokens(args: argparse.Namespace) -> int:
             tokens[cid] = secrets.token_urlsafe(TOKEN_BYTES)
     text = "".join(f'{cid} = "{token}"\n' for cid, token in sorted(tokens.items()))
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    # Born 0600 and renamed into place: the tokens are never readable by anyone else.
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(tmp, path)
+    # A fresh temporary file in the same folder, created exclusively (never a stale or
+    # symlinked `.tmp` someone left there), born 0600, then renamed into place: the tokens
+    # are never readable by anyone else.
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
     for cid in wanted:
         name = config.councillor(cid).name  # type: ignore[union-attr]
         if args.links:

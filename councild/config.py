@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
+import stat
 import tomllib
 import unicodedata
 from collections.abc import Iterable, Sequence
@@ -59,7 +60,7 @@ class Councillor(_Table):
 
 class MicSource(_Table):
     device: Id
-    channel: int = Field(ge=1, le=65535)
+    channel: int = Field(ge=1, le=65535, strict=True)  # "1" is a mistake, not a channel
 
 
 class Seat(_Table):
@@ -362,6 +363,22 @@ def _device_options(config: Config) -> tuple[dict[str, DeviceOptions], list[tupl
     return options, problems
 
 
+def _channel_ranges(config: Config, options: dict[str, DeviceOptions]
+                    ) -> list[tuple[str, str]]:
+    """A seat's channel within what its desk has (X32 32, X-Air 16, or the configured
+    `channels` count): channel 40 on an X32 was accepted and failed at run time."""
+    problems: list[tuple[str, str]] = []
+    for i, seat in enumerate(config.seats):
+        if seat.mic is None or seat.mic.device not in options:
+            continue
+        count = getattr(options[seat.mic.device], "channels", None)
+        if isinstance(count, int) and not isinstance(count, bool) and seat.mic.channel > count:
+            problems.append((f"seats[{i}].mic.channel",
+                             f"{seat.mic.device} has channels 1..{count}, not "
+                             f"{seat.mic.channel}"))
+    return problems
+
+
 def _cross_check(config: Config) -> list[tuple[str, str]]:
     problems: list[tuple[str, str]] = []
     for dup in _duplicates(c.id for c in config.councillors):
@@ -497,33 +514,58 @@ def _director_check(config: Config) -> list[tuple[str, str]]:
     return []
 
 
-def parse(text: str, path: str = "<config>") -> Config:
-    """Validate a configuration from TOML text; ConfigError lists every problem found."""
+def parse(text: str, path: str = "<config>", *, check_tokens: bool = True) -> Config:
+    """Validate a configuration from TOML text; ConfigError lists every problem found.
+    `check_tokens=False` leaves out the tokens file (`councild tokens` writes the first)."""
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(path, [("(syntax)", str(exc))]) from None
+    except RecursionError:
+        raise ConfigError(path, [("(syntax)", "nested too deeply")]) from None
     try:
         config = Config.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError(path, _pydantic_problems(exc)) from None
+    except RecursionError:
+        raise ConfigError(path, [("(syntax)", "nested too deeply")]) from None
     options, problems = _device_options(config)
     problems += _cross_check(config)
+    problems += _channel_ranges(config, options)
     if not problems:
         problems += _director_check(config)
+    if not check_tokens:
+        problems = [(k, r) for k, r in problems if k != "bridge.tokens_file"]
     if problems:
         raise ConfigError(path, problems)
     object.__setattr__(config, "device_options", options)
     return config
 
 
-def load(path: str | os.PathLike[str]) -> Config:
+# A configuration of a few hundred seats is tens of kilobytes.
+MAX_CONFIG_BYTES = 4 * 1024 * 1024
+
+
+def load(path: str | os.PathLike[str], *, check_tokens: bool = True) -> Config:
+    """Read and validate a configuration file: a regular file of UTF-8 TOML (a FIFO would
+    hang, /dev/zero never end), at most MAX_CONFIG_BYTES."""
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
+        # O_NONBLOCK: opening a FIFO must not wait for a writer; it is refused below.
+        fd = os.open(p, os.O_RDONLY | os.O_NONBLOCK)
+        with os.fdopen(fd, "rb") as f:
+            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+                raise ConfigError(str(p), [("(file)", "not a regular file")])
+            data = f.read(MAX_CONFIG_BYTES + 1)
     except OSError as exc:
         raise ConfigError(str(p), [("(file)", exc.strerror or str(exc))]) from None
-    return parse(text, str(p))
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ConfigError(str(p), [("(file)", f"larger than {MAX_CONFIG_BYTES} bytes")])
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(str(p), [("(file)", f"not UTF-8 text (byte {exc.start})")]) from None
+    return parse(text, str(p), check_tokens=check_tokens)
 
 
 def default_path() -> Path:

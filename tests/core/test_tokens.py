@@ -97,3 +97,36 @@ def test_join_page_checks_the_tokens_file_at_start(tmp_path, capsys):
     tokens.chmod(0o644)
     assert main(["check", "-c", str(config)]) == 2
     assert "readable by other users; chmod 600" in capsys.readouterr().err
+
+
+def test_a_stale_or_symlinked_tmp_is_never_used(tmp_path, capsys):
+    """Issue 16, finding 7: `tokens` wrote through a symlinked `.tmp` (or reused a stale one)."""
+    config = tmp_path / "council.toml"
+    config.write_text(chamber_toml(extra=REMOTE))
+    tokens = tmp_path / "tokens.toml"
+    victim = tmp_path / "victim.txt"
+    victim.write_text("untouched\n")
+    (tmp_path / "tokens.toml.tmp").symlink_to(victim)
+    assert main(["tokens", "-c", str(config), "-o", str(tokens)]) == 0
+    assert victim.read_text() == "untouched\n"
+    assert not tokens.is_symlink() and stat.S_IMODE(os.stat(tokens).st_mode) == 0o600
+    assert sorted(tomllib.loads(tokens.read_text())) == ["m1", "m2"]
+    leftovers = [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+    assert leftovers == ["tokens.toml.tmp"]  # only the planted one; none of ours
+
+
+def test_the_first_tokens_file_with_the_join_page_enabled(tmp_path, capsys):
+    """Issue 16, finding 7: with the join page enabled, the missing tokens file was a
+    configuration error, so `councild tokens` could not write the first one."""
+    tokens = tmp_path / "tokens.toml"
+    config = tmp_path / "council.toml"
+    config.write_text(chamber_toml(extra=REMOTE.replace(
+        '[bridge]\ndevice = "bridge"\n',
+        f'[bridge]\ndevice = "bridge"\ntokens_file = "{tokens}"\n')
+        .replace('driver = "janus"\n', 'driver = "janus"\nurl = "ws://127.0.0.1:1"\n'
+                 'room = 1\n') + '[join]\nenabled = true\n'))
+    assert main(["check", "-c", str(config)]) == 2  # the daemon still needs the file
+    capsys.readouterr()
+    assert main(["tokens", "-c", str(config)]) == 0
+    assert sorted(tomllib.loads(tokens.read_text())) == ["m1", "m2"]
+    assert main(["check", "-c", str(config)]) == 0
