@@ -7,7 +7,6 @@ import asyncio
 import contextlib
 import gc
 import json
-import logging
 import os
 import signal
 import sys
@@ -19,6 +18,7 @@ from councild import api, store
 from councild.config import Config, default_path, load
 from councild.errors import ConfigError
 from councild.i18n import _, ngettext
+from councild.logsetup import setup_logging
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -471,11 +471,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    setup_logging(args.verbose)  # -v: never the wire libraries' frame logs (secrets)
     result: int = args.func(args)
     return result
 
