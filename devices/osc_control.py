@@ -14,21 +14,28 @@ with python-osc and turns whatever python-osc raises into `OscControlError`) and
 from __future__ import annotations
 
 import asyncio
+import hmac
 import ipaddress
 import logging
+import os
 import re
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator
 from pythonosc.osc_bundle import OscBundle
 from pythonosc.osc_message import OscMessage
 from pythonosc.osc_message_builder import OscMessageBuilder
 
-from councild.errors import ConnectionLostError, LocalProtocolError, RemoteProtocolError
+from councild.errors import (
+    ConfigError,
+    ConnectionLostError,
+    LocalProtocolError,
+    RemoteProtocolError,
+)
 from councild.i18n import _
 from councild.keypad import (
     Action,
@@ -259,6 +266,11 @@ class OscControlOptions(DeviceOptions):
     port: int = Field(default=DEFAULT_PORT, ge=0, le=65535)  # 0 = any free port (tests)
     # Source addresses or networks allowed to send commands; everything else is counted.
     allow: list[str] = Field(default_factory=lambda: ["127.0.0.1", "::1"])
+    # UDP on loopback carries no identity: any local process can send. Two optional checks
+    # (docs/osc.md): the source port a surface sends from, and a shared secret that every
+    # address starts with (/<secret>/councild/grant), read from this environment variable.
+    allow_ports: list[Annotated[int, Field(ge=1, le=65535)]] = Field(default_factory=list)
+    secret_env: str | None = None
     feedback: str | None = None  # "HOST:PORT" receiving /councild/seat/<id>/state
     keys: dict[str, str] = Field(default_factory=dict)  # for /councild/key names
 
@@ -317,6 +329,12 @@ class OscControl(Device):
         self.opts = options
         self.on_action = on_action
         self._allow = [ipaddress.ip_network(a, strict=False) for a in options.allow]
+        self._ports = frozenset(options.allow_ports)
+        secret = os.environ.get(options.secret_env, "") if options.secret_env else None
+        if secret is not None and not secret:
+            raise ConfigError(f"devices.{name}.secret_env", [(
+                str(options.secret_env), "is empty: the OSC shared secret must be set")])
+        self._prefix = f"/{secret}".encode() if secret else None
         self._feedback = _host_port(options.feedback) if options.feedback else None
         self._codec = OscControlCodec()
         self._transport: asyncio.DatagramTransport | None = None
@@ -384,12 +402,35 @@ class OscControl(Device):
             ip = ip.ipv4_mapped
         return any(ip in net for net in self._allow)
 
+    def _strip_secret(self, data: bytes) -> bytes | None:
+        """The datagram with the address's secret prefix removed; None without the right
+        one. The prefix is compared in constant time."""
+        assert self._prefix is not None
+        nul = data.find(b"\0")
+        address = data[:nul] if nul >= 0 else b""
+        head, sep, rest = address[1:].partition(b"/")
+        if not sep or not hmac.compare_digest(b"/" + head, self._prefix):
+            return None
+        stripped = b"/" + rest
+        args_at = (nul + 4) & ~3  # the address is NUL-terminated and padded to 4 bytes
+        return stripped + b"\0" * (4 - len(stripped) % 4) + data[args_at:]
+
     def _on_datagram(self, data: bytes, addr: tuple[Any, ...]) -> None:
+        refusal = None
         if not self._allowed(addr):
+            refusal = "not in allow"
+        elif self._ports and int(addr[1]) not in self._ports:
+            refusal = "source port not in allow_ports"
+        elif self._prefix is not None:
+            unwrapped = self._strip_secret(data)
+            if unwrapped is None:
+                refusal = "without the shared secret"
+            else:
+                data = unwrapped
+        if refusal is not None:
+            # Counted in the device's errors (what the state shows), logged rate-limited.
             self.rejected += 1
-            level = logging.WARNING if self.rejected <= 3 else logging.DEBUG
-            self.log.log(level, "%s: ignored a datagram from %s (not in allow)", self.name,
-                         addr[0])
+            self._malformed(f"datagram from {addr[0]}:{addr[1]} {refusal}")
             return
         try:
             self._codec.receive_data(data)

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from pythonosc.osc_message import OscMessage
 
 from councild.daemon import Daemon
+from councild.errors import ConfigError
 from councild.keypad import (
     AdvanceAgenda,
     ClearQueue,
@@ -233,6 +234,59 @@ async def test_a_source_not_allowed_is_ignored_and_counted(
             companion.send("/councild/grant", 5)
         await until(lambda: daemon.state.speaking("5"))
         assert not daemon.state.speaking("3")
+
+
+async def test_refused_datagrams_are_in_the_devices_error_count(
+    daemon: Daemon, adapter: ApiKeypadAdapter
+) -> None:
+    """Issue 16, finding 7: refused datagrams were not in the error count docs/osc.md
+    promises."""
+    async with control(adapter, allow=["127.0.0.1/32"]) as device:
+        assert device.local_address is not None
+        with OscSender(device.local_address, bind=("127.0.0.2", 0)) as stranger:
+            stranger.send("/councild/grant", 3)
+            await until(lambda: device.health.errors == 1)
+        assert device.rejected == 1
+
+
+async def test_an_allowed_source_port_is_required_when_configured(
+    daemon: Daemon, adapter: ApiKeypadAdapter
+) -> None:
+    """Loopback has no identity: any local process could send floor commands. With
+    allow_ports only the surface's own source port is listened to."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    async with control(adapter, allow_ports=[port]) as device:
+        assert device.local_address is not None
+        with OscSender(device.local_address) as other:  # any other local process
+            other.send("/councild/grant", 3)
+            await until(lambda: device.rejected == 1)
+        with OscSender(device.local_address, bind=("127.0.0.1", port)) as companion:
+            companion.send("/councild/grant", 5)
+            await until(lambda: daemon.state.speaking("5"))
+        assert not daemon.state.speaking("3") and device.health.errors == 1
+
+
+async def test_a_shared_secret_prefix_is_required_when_configured(
+    daemon: Daemon, adapter: ApiKeypadAdapter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COUNCILD_TEST_OSC_SECRET", "k7Hq2")
+    async with control(adapter, secret_env="COUNCILD_TEST_OSC_SECRET") as device:
+        assert device.local_address is not None
+        with OscSender(device.local_address) as companion:
+            companion.send("/councild/grant", 3)  # no secret
+            companion.send("/wrong/councild/grant", 4)
+            await until(lambda: device.rejected == 2)
+            companion.send("/k7Hq2/councild/grant", 5)
+            await until(lambda: daemon.state.speaking("5"))
+            companion.send("/k7Hq2/councild/priority", 1)  # arguments survive the unwrap
+            await until(lambda: daemon.state.priority)
+        assert not daemon.state.speaking("3") and not daemon.state.speaking("4")
+    monkeypatch.setenv("COUNCILD_TEST_OSC_SECRET", "")
+    with pytest.raises(ConfigError, match="COUNCILD_TEST_OSC_SECRET"):
+        OscControl("companion", OscControl.Options(port=0, secret_env="COUNCILD_TEST_OSC_SECRET"),
+                   Recorder())
 
 
 async def test_garbage_datagrams_never_crash_the_input(
