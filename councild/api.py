@@ -548,9 +548,12 @@ class ApiClient:
 
     @classmethod
     async def connect(cls, path: Path | None = None) -> ApiClient:
-        reader, writer = await asyncio.open_unix_connection(
-            str(path or default_socket_path()), limit=64 * 1024 * 1024
-        )
+        if path is None:  # the default place: refuse one another user could have squatted
+            path = default_socket_path()
+            check_private_dir(path.parent)
+            if path.lstat().st_uid != os.getuid():
+                raise OSError(f"{path}: not created by us (uid {os.getuid()}); refusing it")
+        reader, writer = await asyncio.open_unix_connection(str(path), limit=64 * 1024 * 1024)
         return cls(reader, writer)
 
     @classmethod

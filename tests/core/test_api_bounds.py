@@ -312,3 +312,25 @@ async def test_a_subscriber_that_does_not_read_is_dropped_with_a_reason(daemon, 
                 data += chunk
     writer.close()
     assert data.rstrip().endswith(b'{"event":"closing","reason":"not_reading"}') or not data
+
+
+async def test_ctl_refuses_a_squatted_default_socket(short_tmp, monkeypatch):
+    """Finding 5: with XDG_RUNTIME_DIR unset, a /tmp/councild-<uid>/ made 0777 by another
+    user was used: that user could replace the socket and capture `ctl` requests."""
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(short_tmp))
+    folder = short_tmp / "councild"
+    folder.mkdir(mode=0o777)
+    folder.chmod(0o777)
+    squatter = await asyncio.start_unix_server(lambda r, w: w.close(),
+                                               path=str(folder / "councild.sock"))
+    try:
+        with pytest.raises(OSError, match="writable by others"):
+            await ApiClient.connect()
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "councild.cli", "ctl", "grant", "3",
+            env={**os.environ, "XDG_RUNTIME_DIR": str(short_tmp)},
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        out, err = await asyncio.wait_for(proc.communicate(), 30)
+        assert proc.returncode != 0 and b"writable by others" in err and b"ok" not in out
+    finally:
+        squatter.close()
