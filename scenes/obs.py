@@ -25,6 +25,7 @@ import asyncio
 import base64
 import contextlib
 import hashlib
+import ipaddress
 import itertools
 import json
 import logging
@@ -51,7 +52,7 @@ from councild.errors import (
 )
 from councild.i18n import _
 from councild.model import Event, Link
-from devices.base import LinkReporter, backoff_delay
+from devices.base import BACKOFF_CAP, LinkReporter, backoff_delay
 
 __all__ = [
     "NEED_DATA",
@@ -103,6 +104,11 @@ CLOSE_TIMEOUT = 2.0
 # A wrong password will not fix itself; retrying slowly keeps OBS's log readable while still
 # picking up a corrected password without a daemon restart.
 AUTH_RETRY_DELAY = 30.0
+# Reconnect probing for an OBS on this machine: a refused local connect costs nothing (no
+# packet leaves the host, OBS sees nothing), and the program must be back within a second of
+# OBS accepting connections again, so the backoff stops growing at this. A remote OBS keeps
+# the common backoff (devices.base), capped at 5 s.
+LOCAL_RETRY_CAP = 0.4
 # Cap on one incoming message: a 1080p PNG screenshot in base64 is a few MiB.
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 
@@ -830,6 +836,16 @@ class ObsConnection:
 # --- the reconnecting client ---------------------------------------------------------------
 
 
+def _is_local(host: str) -> bool:
+    """OBS on this machine (loopback or the name localhost)."""
+    if host.strip("[]").lower() in ("localhost", "localhost.localdomain"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
 class ObsOptions(BaseModel):
     """The `[obs]` table of config.toml. The password never lives in the file itself."""
 
@@ -1195,7 +1211,8 @@ class ObsClient(LinkReporter):
                 if conn is not None:
                     await conn.close()
             first = False
-            self.retry_delay = delay if delay is not None else backoff_delay(self._tries)
+            self.retry_delay = delay if delay is not None else backoff_delay(
+                self._tries, cap=LOCAL_RETRY_CAP if _is_local(self.options.host) else BACKOFF_CAP)
             self._set_link(Link.LOST, reason)
             await asyncio.sleep(self.retry_delay)
             self._tries += 1

@@ -48,6 +48,7 @@ CLOSE_REPLACED = 4409
 CLOSE_REFUSED = 4403
 CLOSE_JANUS_DOWN = 4502
 MAX_MESSAGE = 256 * 1024  # an SDP with many candidates is ~10 kB; nothing legitimate is bigger
+SEND_TIMEOUT = 10.0  # a page that reads nothing for this long is closed
 CONTROL_OPS = ("request", "withdraw", "finish")
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; "
@@ -87,6 +88,10 @@ class Page:
     rate: TokenBucket = field(default_factory=TokenBucket)
     throttled: int = 0
     told_throttled: float = float("-inf")
+    # Status messages: one sender at a time; a page that does not read gets only the newest
+    # status when it reads again (never a queue of them), and is closed after SEND_TIMEOUT.
+    queued: dict[str, Any] | None = None
+    sender: asyncio.Task[None] | None = None
 
 
 class RedactingAccessLogger(AbstractAccessLogger):
@@ -352,14 +357,26 @@ class JoinServer:
         if status == page.last_status and status["status"] != "speaking":
             return  # nothing new for this page (a speaker's remaining time is always news)
         page.last_status = status
-        task = asyncio.get_running_loop().create_task(self._send(ws, status))
-        page.tasks.add(task)
-        task.add_done_callback(page.tasks.discard)
+        page.queued = status
+        if page.sender is None or page.sender.done():
+            task = asyncio.get_running_loop().create_task(self._sender(page, ws))
+            page.sender = task
+            page.tasks.add(task)
+            task.add_done_callback(page.tasks.discard)
 
     @staticmethod
-    async def _send(ws: web.WebSocketResponse, message: dict[str, Any]) -> None:
-        with contextlib.suppress(ConnectionError, RuntimeError):
-            await ws.send_json(message)
+    async def _sender(page: Page, ws: web.WebSocketResponse) -> None:
+        while page.queued is not None and not ws.closed:
+            message, page.queued = page.queued, None
+            try:
+                async with asyncio.timeout(SEND_TIMEOUT):
+                    await ws.send_json(message)
+            except TimeoutError:  # not reading: bounded, not buffered
+                with contextlib.suppress(ConnectionError, RuntimeError):
+                    await ws.close(code=WSCloseCode.POLICY_VIOLATION)
+                return
+            except (ConnectionError, RuntimeError):
+                return
 
     # --- the Janus proxy --------------------------------------------------------------------
 

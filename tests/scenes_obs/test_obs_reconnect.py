@@ -103,3 +103,23 @@ async def test_events_flow_after_reconnect_to_existing_subscribers(
     target = "Chair" if client.program_scene != "Chair" else "Wide"
     await client.set_program_scene(target)
     await until(lambda: any(e.data["sceneName"] == target for e in seen))
+
+
+async def test_a_local_obs_is_back_within_a_second_of_accepting_again(
+    obs: HeadlessObs, setup: tuple[ObsClient, list[Event], list[float]]
+) -> None:
+    """Issue 16, finding 8: after an OBS restart the program came back 0.5-4.4 s after OBS
+    accepted connections (the 5 s-capped backoff decided it). For a local OBS the client
+    probes often enough; the issue lets a real-OBS test assert 2 s (1 s is the goal)."""
+    client, _emitted, ready_at = setup
+    await obs.kill_obs()
+    await until(lambda: not client.connected, timeout=5)
+    await asyncio.sleep(6.0)  # a long outage: the common backoff would be at its cap by now
+    await obs.start_obs()
+    port_up = time.monotonic()
+    await until(lambda: len(ready_at) == 2, timeout=20)
+    took = ready_at[1] - port_up
+    print(f"\nready {took:.2f} s after OBS accepted connections again "
+          f"(retry delay {client.retry_delay:.2f} s)")
+    assert client.retry_delay <= 0.5
+    assert took <= 2.0
