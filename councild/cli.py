@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import gc
 import json
+import logging
 import os
 import signal
 import sys
@@ -18,6 +19,7 @@ from councild import api, store
 from councild.config import Config, default_path, load
 from councild.errors import ConfigError
 from councild.i18n import _, ngettext
+from councild.limits import LoopErrors, raise_fd_limit
 from councild.logsetup import setup_logging
 
 EXIT_OK = 0
@@ -74,6 +76,8 @@ async def _run_daemon(config: Config, args: argparse.Namespace) -> int:
     from councild.daemon import Daemon
 
     db = Path(args.db) if args.db else (config.store.path or store.default_path())
+    raise_fd_limit()  # headroom beyond the connection caps, for devices and the store
+    asyncio.get_running_loop().set_exception_handler(LoopErrors(logging.getLogger("asyncio")))
     daemon = Daemon(config, store_path=db, socket_path=Path(args.socket) if args.socket else None)
     try:
         await daemon.start()

@@ -119,3 +119,53 @@ def _encodable(text: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
+
+
+def raise_fd_limit(wanted: int = 4096) -> int:
+    """Raise the soft descriptor limit toward the hard one (headroom for the caps above
+    plus devices and the store); the soft limit now."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError):
+            pass
+    return int(soft)
+
+
+class LoopErrors:
+    """An event-loop exception handler that logs each kind of error once per interval.
+
+    When descriptors run out, asyncio reports every failed accept with a traceback; so does
+    a library whose callbacks fail per message. The first of a kind (its message and
+    exception type) is logged in full, repeats within `interval` are counted and summed up
+    with the next one logged."""
+
+    def __init__(self, logger: logging.Logger, interval: float = 60.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._log = logger
+        self._interval = interval
+        self._clock = clock
+        self._seen: dict[tuple[str, str], tuple[float, int]] = {}
+        self.total = 0
+
+    def __call__(self, loop: Any, context: dict[str, Any]) -> None:
+        self.total += 1
+        exc = context.get("exception")
+        key = (str(context.get("message", "")), type(exc).__name__)
+        now = self._clock()
+        last = self._seen.get(key)
+        if last is not None and now - last[0] < self._interval:
+            self._seen[key] = (last[0], last[1] + 1)
+            return
+        repeats = last[1] if last is not None else 0
+        if len(self._seen) > 100:
+            self._seen.clear()
+        self._seen[key] = (now, 0)
+        if repeats:
+            context = {**context, "message": f"{key[0]} ({repeats} more like it before)"}
+        loop.default_exception_handler(context)

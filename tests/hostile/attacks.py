@@ -108,13 +108,17 @@ async def idle(args: dict[str, Any], deadline: float) -> dict[str, int]:
     held: list[asyncio.StreamWriter] = []
     targets = [args["tcp_port"]] + ([args["join_port"]] if args.get("join_port") else [])
     refused = 0
+
+    async def one(port: int) -> None:
+        nonlocal refused
+        try:  # a daemon out of descriptors leaves a connect hanging in the backlog
+            _r, w = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), 1.0)
+            held.append(w)
+        except (OSError, TimeoutError):
+            refused += 1
+
     for port in targets:
-        for _ in range(args.get("per_port", 400)):
-            try:
-                _r, w = await asyncio.open_connection("127.0.0.1", port)
-                held.append(w)
-            except OSError:
-                refused += 1
+        await asyncio.gather(*(one(port) for _ in range(args.get("per_port", 400))))
     await _until(deadline)
     for w in held:
         w.transport.abort()
