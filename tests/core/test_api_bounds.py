@@ -334,3 +334,32 @@ async def test_ctl_refuses_a_squatted_default_socket(short_tmp, monkeypatch):
         assert proc.returncode != 0 and b"writable by others" in err and b"ok" not in out
     finally:
         squatter.close()
+
+
+async def test_a_forwarded_ops_extra_arguments_stay_out_of_the_event_log(short_tmp):
+    """Finding 7: an extra argument on a forwarded CU op went into the event log as it
+    came, and an entry that could not be encoded made every later `subscribe` fail."""
+    from devices.sim.cu import CUSimulator
+
+    sim = CUSimulator("127.0.0.1", 0)
+    await sim.start()
+    extra = (f'[devices.dev]\ndriver = "dcs"\ntransport = "tcp"\nhost = "127.0.0.1"\n'
+             f'port = {sim.port}\nmaster = "cu"\n')
+    text = chamber_toml(members=4, extra=extra).replace(
+        'councillor = "m2"\n', 'councillor = "m2"\nmic = { device = "dev", channel = 2 }\n')
+    d = Daemon(parse(text), store_path=short_tmp / "s.db", socket_path=short_tmp / "a.sock")
+    await d.start()
+    try:
+        await until(lambda: d.device_views["dev"].link.value == "connected", 5)
+        replies = await exchange(d, b'{"id":1,"op":"grant","seat":"2","junk":{"deep":[[1]]},'
+                                    b'"more":"x"}\n')
+        assert replies[0]["ok"] and replies[0]["forwarded"] == "dev"
+        forwarded = [e for e in d.events if "forwarded" in str(e["event"].get("type"))]
+        assert forwarded and forwarded[-1]["event"] == {"type": "forwarded to dev",
+                                                        "op": "grant", "seat": "2"}
+        c = await ApiClient.connect(Path(d.socket_path))
+        assert (await c.request("subscribe"))["ok"]
+        await c.close()
+    finally:
+        await d.stop()
+        await sim.stop()
