@@ -284,6 +284,34 @@ async def test_sigterm_with_clients_attached_is_clean(daemon_process):
     assert "Traceback" not in log and "ERROR" not in log, log
 
 
+@pytest.mark.timeout(60)
+async def test_sigterm_with_a_tui_attached_shows_it_gone_and_reattaches(daemon_process):
+    """Issue 15: the TUI's link sees a clean stop as the daemon gone (not an error) and
+    attaches again to the daemon that comes back on the socket."""
+    from tui.link import DaemonLink, LinkState
+    from tui.messages import Disconnected
+
+    await daemon_process.start()
+    posted: list = []
+    link = DaemonLink(daemon_process.sock, posted.append)
+    task = asyncio.create_task(link.run())
+    try:
+        await until(lambda: link.state is LinkState.ATTACHED, 10)
+        assert daemon_process.kill(signal.SIGTERM) == 0
+        await until(lambda: any(isinstance(m, Disconnected) for m in posted), 5)
+        gone = next(m for m in posted if isinstance(m, Disconnected))
+        assert gone.reason == "councild stopped"
+        await daemon_process.start()
+        await until(lambda: link.attaches == 2 and link.state is LinkState.ATTACHED, 15)
+        assert (await link.request("ping"))["ok"]
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    log = daemon_process.log.read_text()
+    assert "Traceback" not in log and "ERROR" not in log, log
+
+
 async def test_a_subscriber_that_does_not_read_is_dropped_with_a_reason(daemon, monkeypatch,
                                                                         caplog):
     """Finding 1: a subscriber that stops reading (a TUI frozen by Ctrl-Z) must not make
