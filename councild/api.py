@@ -468,7 +468,8 @@ class ApiServer:
         if isinstance(line, TooLong):
             if not conn.authenticated:
                 conn.close_after_reply = True
-            return error_reply(None, "line_too_long", f"a request line is at most {MAX_LINE} bytes")
+            limit = MAX_LINE if conn.authenticated else PREAUTH_MAX_LINE
+            return error_reply(None, "line_too_long", f"a request line is at most {limit} bytes")
         try:
             request = parse_request(line)
         except ApiError as exc:

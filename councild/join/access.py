@@ -49,7 +49,9 @@ class TokenBook:
 # Rotating source addresses must not multiply the limit: failures also count per network
 # (/24 for IPv4, /64 for IPv6) with PREFIX_FACTOR times the budget, and for the whole server
 # with GLOBAL_FACTOR times it. A server-wide lock-out refuses page loads for up to a window;
-# it only happens under a guessing attack from many networks.
+# it only happens under a guessing attack from many networks. An address that has shown a
+# valid token in this run is held only to its own budget: a councillor who joined keeps
+# reconnecting while someone else guesses.
 PREFIX_FACTOR = 4
 GLOBAL_FACTOR = 30
 
@@ -74,6 +76,14 @@ class FailureLimiter:
         self.max_failures = max_failures
         self.window = window
         self._failures: dict[str, deque[float]] = {}
+        self._trusted: dict[str, None] = {}  # addresses that showed a valid token (ordered)
+
+    def succeeded(self, address: str) -> None:
+        """`address` presented a valid token."""
+        self._trusted.pop(address, None)
+        self._trusted[address] = None
+        if len(self._trusted) > MAX_TRACKED:
+            del self._trusted[next(iter(self._trusted))]
 
     def _keys(self, address: str) -> list[tuple[str, int]]:
         return [(address, self.max_failures),
@@ -81,7 +91,10 @@ class FailureLimiter:
                 ("*", self.max_failures * GLOBAL_FACTOR)]
 
     def blocked(self, address: str, now: float) -> bool:
-        return any(self._over(key, limit, now) for key, limit in self._keys(address))
+        keys = self._keys(address)
+        if address in self._trusted:
+            keys = keys[:1]
+        return any(self._over(key, limit, now) for key, limit in keys)
 
     def failed(self, address: str, now: float) -> None:
         for key, _limit in self._keys(address):

@@ -110,6 +110,7 @@ class _GuardedProtocol(asyncio.Protocol):
         self.request_seen()
         self._guard.caps.release(self._address)
         inner, self._inner = self._inner, None
+        self._transport = None  # no cycle with the transport: freed at once, not by the gc
         inner.connection_lost(exc)
 
 

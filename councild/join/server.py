@@ -179,6 +179,7 @@ class JoinServer:
             self.limiter.failed(address, self.clock())
             self._unknown_token.note(address)
             return None
+        self.limiter.succeeded(address)
         return councillor
 
     def _origin_ok(self, request: web.Request) -> bool:

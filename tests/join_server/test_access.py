@@ -73,3 +73,18 @@ def test_rotating_addresses_does_not_multiply_the_limit() -> None:
     assert limiter.blocked("203.0.113.9", 2.0)
     assert limiter.blocked("2001:db8::1", 2.0)
     assert not limiter.blocked("203.0.113.9", 70.0)
+
+
+def test_an_address_that_showed_a_valid_token_keeps_only_its_own_budget() -> None:
+    """A guessing attack from many networks must not lock out a councillor who joined."""
+    limiter = FailureLimiter(3, window=60.0)
+    limiter.succeeded("198.51.100.20")
+    for n in range(200):
+        address = f"10.{n}.0.1"
+        if not limiter.blocked(address, 1.0):
+            limiter.failed(address, 1.0)
+    assert limiter.blocked("203.0.113.9", 1.0)  # the server-wide lock-out
+    assert not limiter.blocked("198.51.100.20", 1.0)  # but not for the councillor
+    for t in (2.0, 3.0, 4.0):
+        limiter.failed("198.51.100.20", t)
+    assert limiter.blocked("198.51.100.20", 5.0)  # their own budget still holds
