@@ -16,6 +16,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from councild import api
 from councild.api import ApiClient
@@ -391,3 +393,33 @@ async def test_a_forwarded_ops_extra_arguments_stay_out_of_the_event_log(short_t
     finally:
         await d.stop()
         await sim.stop()
+
+
+_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=6),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner,
+                                                                 max_size=3),
+    max_leaves=12)
+
+
+@given(st.binary(max_size=300))
+def test_parse_request_on_arbitrary_bytes_raises_only_api_errors(line: bytes) -> None:
+    try:
+        request = api.parse_request(line)
+    except api.ApiError as exc:
+        rid = getattr(exc, "request_id", None)
+        strict_json(api.encode(api.error_reply(rid, exc.code, exc.message)))
+        return
+    strict_json(api.encode({"id": request.id, "ok": True, "args": request.args}))
+
+
+@given(st.dictionaries(st.sampled_from(["id", "op", "seat", "x"]), _values, max_size=4))
+def test_every_accepted_request_can_be_answered_in_plain_json(value: dict) -> None:
+    line = json.dumps(value, allow_nan=True).encode("utf-8", "surrogatepass")
+    try:
+        request = api.parse_request(line)
+    except api.ApiError as exc:
+        rid = getattr(exc, "request_id", None)
+        strict_json(api.encode(api.error_reply(rid, exc.code, exc.message)))
+        return
+    strict_json(api.encode({"id": request.id, "ok": True, "echo": request.args}))
