@@ -386,7 +386,10 @@ class JoinServer:
         if isinstance(entered, web.Response):
             return entered
         councillor, instance = entered
-        ws = web.WebSocketResponse(protocols=("janus-protocol",), max_msg_size=MAX_MESSAGE)
+        # Pings find a page that vanished without closing (a laptop lid), as on the control
+        # socket; the browser answers them itself.
+        ws = web.WebSocketResponse(protocols=("janus-protocol",), max_msg_size=MAX_MESSAGE,
+                                   heartbeat=20.0)
         await ws.prepare(request)
         page = await self._take(councillor, instance)
         if page is None:
