@@ -24,16 +24,16 @@ EXIT_FAILED = 1
 EXIT_CONFIG = 2
 
 
-def _load_config(path: str) -> Config | None:
+def _load_config(path: str, session: str | None = None) -> Config | None:
     try:
-        return load(path)
+        return load(path, session)
     except ConfigError as exc:
         n = len(exc.problems)
         print(ngettext("{file}: configuration has {n} problem:",
                        "{file}: configuration has {n} problems:", n).format(
             file=exc.path, n=n), file=sys.stderr)
-        for key, reason in exc.problems:
-            print(f"  {exc.path}: {key}: {reason}", file=sys.stderr)
+        for i, (key, reason) in enumerate(exc.problems):
+            print(f"  {exc.file_of(i)}: {key}: {reason}", file=sys.stderr)
         return None
 
 
@@ -41,10 +41,12 @@ def _load_config(path: str) -> Config | None:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    config = _load_config(args.config)
+    config = _load_config(args.config, args.session)
     if config is None:
         return EXIT_CONFIG
     print(_("{file}: OK").format(file=args.config))
+    if args.session or config.session.file:
+        print(_("session file {file}: OK").format(file=args.session or config.session.file))
     print(_("session: {title} ({date}), key {key}").format(
         title=config.session.title, date=config.session.date, key=config.session.key))
     roles: dict[str, int] = {}
@@ -94,7 +96,7 @@ async def _run_daemon(config: Config, args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    config = _load_config(args.config)
+    config = _load_config(args.config, args.session)
     if config is None:
         return EXIT_CONFIG
     try:
@@ -158,7 +160,8 @@ def format_state(state: dict[str, Any]) -> str:
         _("mode {mode}, max {n} open{prio}").format(
             mode=state["mode"], n=state["max_open"],
             prio=_(", CHAIR PRIORITY") if state["priority"] else ""),
-        _("agenda: {item}").format(item=f"{agenda['id']} {agenda['title']}" if agenda else "–"),
+        _("agenda: {item}").format(item=(agenda.get("label") or f"{agenda['id']} {agenda['title']}")
+                                   if agenda else "–"),
     ]
     talking = {s["id"] for s in state["seats"] if s["talking"]}
     speaking = [f"{who(sp['seat'])} ({sp['elapsed']:.0f}s{'!' if sp['over'] else ''})"
@@ -235,13 +238,21 @@ def cmd_ctl(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from councild.export import export
 
-    db = Path(args.db) if args.db else store.default_path()
+    key = args.session
+    db = Path(args.db) if args.db else None
+    if args.session_file:  # the session's key (and store) from the chamber + session file
+        config = _load_config(args.config or str(default_path()), args.session_file)
+        if config is None:
+            return EXIT_CONFIG
+        key = key or config.session.key
+        db = db or config.store.path
+    db = db or store.default_path()
     if not db.exists():
         print(_("no session store at {db}").format(db=db), file=sys.stderr)
         return EXIT_FAILED
     st = store.Store(db)
     try:
-        text = export(st, args.format, args.session)
+        text = export(st, args.format, key)
     except LookupError as exc:
         print(_("no such session: {key}").format(key=exc.args[0]), file=sys.stderr)
         return EXIT_FAILED
@@ -260,7 +271,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from councild.demo import run_demo, run_demo_with_tui
 
-    config = _load_config(args.config)
+    config = _load_config(args.config, args.session)
     if config is None:
         return EXIT_CONFIG
     if not args.no_tui and sys.stdin.isatty() and sys.stdout.isatty():
@@ -385,14 +396,18 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     default_config = str(default_path())
 
+    session_help = _("session file: title, agenda, councillors, seating (default: [session] "
+                     "file, else the config holds them)")
     p = sub.add_parser("run", help=_("run the daemon in the foreground"))
     p.add_argument("-c", "--config", default=default_config)
+    p.add_argument("--session", metavar="FILE", help=session_help)
     p.add_argument("--db", help=_("session store (default: $XDG_STATE_HOME/councild/)"))
     p.add_argument("--socket", help=_("control socket path"))
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("check", help=_("validate a configuration and summarise it"))
     p.add_argument("-c", "--config", default=default_config)
+    p.add_argument("--session", metavar="FILE", help=session_help)
     p.set_defaults(func=cmd_check)
 
     p = sub.add_parser("ctl", help=_("send one operation to the running daemon"))
@@ -407,12 +422,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("export", help=_("write a session's speaker timeline"))
     p.add_argument("--format", choices=["csv", "json", "vtt"], default="csv")
     p.add_argument("--session", help=_("session key (default: the latest)"))
+    p.add_argument("-c", "--config", help=_("chamber config (with --session-file)"))
+    p.add_argument("--session-file", metavar="FILE",
+                   help=_("export the session of this session file"))
     p.add_argument("--db")
     p.add_argument("-o", "--output")
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("demo", help=_("daemon + simulated chamber with scripted councillors"))
     p.add_argument("-c", "--config", default=default_config)
+    p.add_argument("--session", metavar="FILE", help=session_help)
     p.add_argument("--db")
     p.add_argument("--socket")
     p.add_argument("--seconds", type=float, default=0,
@@ -453,6 +472,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_tui)
 
     _add_sim_parsers(sub)
+    from councild.oparl.commands import add_parser as add_oparl_parser  # argparse only
+
+    add_oparl_parser(sub, default_config)
     return parser
 
 

@@ -27,6 +27,7 @@ from councild.i18n import _
 from councild.join.access import TokenBook
 from councild.join.server import JoinServer
 from councild.keypad import Action, Keypads, NothingToDo, action_to_api, seat_lamps
+from councild.labels import agenda_label
 from councild.model import (
     AgendaChanged,
     CameraMotion,
@@ -532,7 +533,10 @@ class Daemon:
 
     def _agenda_title(self) -> str | None:
         index = self.state.agenda
-        return self.rules.agenda[index].title if 0 <= index < len(self.rules.agenda) else None
+        if not 0 <= index < len(self.rules.agenda):
+            return None
+        item = self.rules.agenda[index]
+        return agenda_label(item.number, item.title)
 
     def _subscribers(self) -> list[api.Connection]:
         return [c for c in self.server.connections if c.subscribed and not c.closed]
@@ -593,7 +597,8 @@ class Daemon:
         agenda = None
         if 0 <= s.agenda < len(self.rules.agenda):
             item = self.rules.agenda[s.agenda]
-            agenda = {"index": s.agenda, "id": item.id, "title": item.title}
+            agenda = {"index": s.agenda, "id": item.id, "title": item.title,
+                      "number": item.number, "label": agenda_label(item.number, item.title)}
         seats = []
         for r in self.roster["seats"]:
             seat_cfg = self.config.seat(r["id"])

@@ -66,7 +66,8 @@ def director_config(config: Config) -> d.DirectorConfig | None:
             if seat is not None and councillor is not None:
                 lower = d.LowerThird(
                     name=councillor.name,
-                    detail=lower_third_detail(councillor.party, config.seat_role(seat)),
+                    detail=lower_third_detail(config.party_label(councillor.party),
+                                              config.seat_role(seat)),
                 )
         shots[name] = d.Shot(
             scene=shot.scene,
@@ -83,7 +84,8 @@ def director_config(config: Config) -> d.DirectorConfig | None:
             councillor = config.councillor(seat.councillor)
             name = councillor.name if councillor else seat.label
             detail = " · ".join(x for x in (
-                lower_third_detail(councillor.party, config.seat_role(seat)) if councillor
+                lower_third_detail(config.party_label(councillor.party), config.seat_role(seat))
+                if councillor
                 else "", _("remote")) if x)
             shots[REMOTE_SHOT + seat.id] = d.Shot(
                 scene=config.bridge.slots[0],  # the slot actually used is chosen at the cut
