@@ -160,7 +160,8 @@ def format_state(state: dict[str, Any]) -> str:
         _("mode {mode}, max {n} open{prio}").format(
             mode=state["mode"], n=state["max_open"],
             prio=_(", CHAIR PRIORITY") if state["priority"] else ""),
-        _("agenda: {item}").format(item=(agenda.get("label") or f"{agenda['id']} {agenda['title']}")
+        _("agenda: {item}").format(item=(agenda["label"] if agenda.get("number") else
+                                         f"{agenda['id']} {agenda['title']}")
                                    if agenda else "–"),
     ]
     talking = {s["id"] for s in state["seats"] if s["talking"]}

@@ -65,7 +65,8 @@ class OParlClient:
             headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
             timeout=aiohttp.ClientTimeout(total=self.limits.timeout,
                                           connect=self.limits.connect_timeout),
-            # The body is read and bounded here; aiohttp must not decompress without limit.
+            # Compressed answers are inflated as they stream in; `_read` counts the inflated
+            # bytes, so a small gzip bomb meets the same bound as a large answer.
             auto_decompress=True,
         )
         return self
