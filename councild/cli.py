@@ -275,6 +275,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     config = _load_config(args.config, args.session)
     if config is None:
         return EXIT_CONFIG
+    if args.session and args.remote:  # the remote overlay adds councillors to one file
+        print(_("councild demo: --remote works with the example config only, not with "
+                "--session"), file=sys.stderr)
+        return EXIT_CONFIG
     if not args.no_tui and sys.stdin.isatty() and sys.stdout.isatty():
         return run_demo_with_tui(args)
     with contextlib.suppress(KeyboardInterrupt):

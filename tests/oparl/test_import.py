@@ -271,3 +271,16 @@ def test_names_are_cleaned_as_the_files_need() -> None:
     assert clean("Antrag der CDU-Fraktion vom 02.09.2021\nhier: Grundsatzentscheidung") == \
         "Antrag der CDU-Fraktion vom 02.09.2021 hier: Grundsatzentscheidung"
     assert clean("Flur 6, Nr 275\n\n\n\n73") == "Flur 6, Nr 275 73"
+
+
+async def test_a_list_answering_404_is_empty(oparl: RecordedOParl) -> None:
+    """Lists the real server links but answers 404 for (missing_ids.json): read as empty."""
+    from councild.oparl.client import NotFound, OParlClient
+
+    missing = oparl.load("missing_ids.json")
+    url = next(k for k in missing if k.endswith("/meeting"))
+    async with OParlClient() as client:
+        assert [o async for o in client.objects(local(oparl, url))] == []
+        with pytest.raises(NotFound):
+            await client.get(local(oparl, url))
+    assert oparl.requests[-1].endswith("/meeting")
