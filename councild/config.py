@@ -601,5 +601,25 @@ def load(path: str | os.PathLike[str], session: str | os.PathLike[str] | None = 
 
 
 def default_path() -> Path:
-    """The example configuration shipped with the source (the demo's default)."""
-    return Path(__file__).resolve().parent.parent / "config.toml"
+    """The example configuration shipped in the package (the demo's default). In a checkout it
+    is the repository's config.toml (councild/examples/config.toml links to it); in a wheel
+    the file itself."""
+    return Path(__file__).resolve().parent / "examples" / "config.toml"
+
+
+# Where a service finds its configuration when no `-c` is given, in this order.
+CONFIG_ENV = "COUNCILD_CONFIG"
+SYSTEM_CONFIG = Path("/etc/councild/config.toml")
+
+
+def config_candidates() -> list[Path]:
+    """The places `councild run` (and check, tokens, …) look without `-c`: the file named by
+    $COUNCILD_CONFIG, else /etc/councild/config.toml. Never the example: a daemon that quietly
+    ran the demo chamber would be worse than one that refuses to start."""
+    named = os.environ.get(CONFIG_ENV)
+    return [Path(named)] if named else [SYSTEM_CONFIG]
+
+
+def find_config() -> Path | None:
+    """The first of `config_candidates()` that exists, or None."""
+    return next((p for p in config_candidates() if p.exists()), None)

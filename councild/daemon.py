@@ -17,7 +17,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from councild import api, floor
 from councild.bridge import RemoteSeats, load_tokens
@@ -25,7 +25,6 @@ from councild.config import CAMERA_DRIVERS, Config
 from councild.errors import FloorError, NotSupportedError
 from councild.i18n import _
 from councild.join.access import TokenBook
-from councild.join.server import JoinServer
 from councild.keypad import Action, Keypads, NothingToDo, action_to_api, seat_lamps
 from councild.labels import agenda_label
 from councild.model import (
@@ -67,6 +66,9 @@ from councild.store import Store
 from councild.vision import Vision, director_config
 from devices import driver_class
 from devices.base import Device
+
+if TYPE_CHECKING:  # the join page (aiohttp) is imported only when a config enables it
+    from councild.join.server import JoinServer
 
 log = logging.getLogger("councild.daemon")
 
@@ -199,6 +201,8 @@ class Daemon:
 
     async def _start_join(self, tokens: dict[str, str]) -> None:
         """The join page, and the chamber's programme published into the bridge room."""
+        from councild.join.server import JoinServer  # aiohttp: imported only when it is on
+
         bridge = self.config.bridge
         assert bridge.device is not None and bridge.tokens_file is not None
         options = self.config.device_options[bridge.device]

@@ -23,7 +23,7 @@ def _date(text: str) -> dt.date:
             text=text)) from None
 
 
-def add_parser(sub: Any, default_config: str) -> None:
+def add_parser(sub: Any) -> None:
     p = sub.add_parser("oparl", help=_("import a meeting from the council information system "
                                        "(OParl)"))
     cmds = p.add_subparsers(dest="oparl_command", required=True)
