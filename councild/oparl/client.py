@@ -27,6 +27,7 @@ log = logging.getLogger("councild.oparl")
 USER_AGENT = f"councild/{__version__} (OParl import; +https://github.com/councild)"
 CHUNK = 64 * 1024
 RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
+PARALLEL = 4  # requests at once for the objects of an external list (polite to the server)
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,14 +194,26 @@ class OParlClient:
             url = nxt if isinstance(nxt, str) and nxt else None
 
     async def _page_items(self, items: list[Any]) -> AsyncIterator[dict[str, Any]]:
-        for item in items:
-            if isinstance(item, dict):
-                yield item
-            elif isinstance(item, str):  # an external list: the array holds URLs
-                try:
-                    yield await self.get(item)
-                except NotFound:
-                    log.info("%s: 404, skipped", item)
+        # An external list (the array holds URLs) is fetched a few at a time, in order: a
+        # person's memberships are dozens of small objects.
+        for start in range(0, len(items), PARALLEL):
+            batch = items[start:start + PARALLEL]
+            urls = [item for item in batch if isinstance(item, str)]
+            fetched = iter(await asyncio.gather(*(self._get_or_none(u) for u in urls)))
+            for item in batch:
+                if isinstance(item, dict):
+                    yield item
+                elif isinstance(item, str):
+                    obj = next(fetched)
+                    if obj is not None:
+                        yield obj
+
+    async def _get_or_none(self, url: str) -> dict[str, Any] | None:
+        try:
+            return await self.get(url)
+        except NotFound:
+            log.info("%s: 404, skipped", url)
+            return None
 
 
 class _Retryable(Exception):
