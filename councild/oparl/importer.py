@@ -139,15 +139,19 @@ def build_councillors(meeting: Meeting, day: dt.date, persons: Sequence[Person],
                       orgs: Mapping[str, Organization], options: OParlImport,
                       previous: Sequence[Mapping[str, Any]] = ()) -> list[dict[str, Any]]:
     before = {str(p["oparl_id"]): p for p in previous if p.get("oparl_id")}
-    chosen: list[tuple[Person, Membership]] = []
-    for person in persons:
-        for m in person.memberships:
-            if m.organization in meeting.organizations and m.covers(day):
-                chosen.append((person, m))
-                break
     order = {"chair": 0, "clerk": 1, "member": 2}
     rows = []
-    for person, m in chosen:
+    seen: set[str] = set()
+    for person in persons:
+        if person.id in seen:  # a list page read twice by the server's own paging
+            continue
+        seen.add(person.id)
+        current = [m for m in person.memberships
+                   if m.organization in meeting.organizations and m.covers(day)]
+        if not current:
+            continue
+        # Several memberships on the day ("Mitglied" and "Vorsitzender"): the highest role.
+        m = min(current, key=lambda m: order[role_of(m.role, options)])
         rows.append((person, role_of(m.role, options), _party(person, day, m, orgs, options)))
     rows.sort(key=lambda r: (order[r[1]], r[0].family_name.casefold(), r[0].name.casefold()))
     taken = {str(p["id"]) for p in previous if p.get("oparl_id") in

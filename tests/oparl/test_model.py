@@ -120,11 +120,13 @@ def test_session_from_objects_with_on_behalf_of_and_short_names() -> None:
         Person("p/3", "Cy Cez", "Cez", (Membership(rat, "Mitglied", None, None, grp),)),
         Person("p/4", "Di Dorn", "Dorn", (Membership(rat, "Mitglied", None,
                                                      dt.date(2022, 2, 28), None),)),
+        Person("p/5", "Eli Ens", "Ens", (Membership(rat, "Mitglied", None, None, None),
+                                         Membership(rat, "Schriftführerin", None, None, None))),
     ]
     meeting = Meeting("m/1", "Rat (3. Sitzung)", dt.datetime(2022, 3, 1, 18), (rat,), False, [])
     result = build_session(meeting, [], people, orgs)
     assert [(c["name"], c["party"], c["role"]) for c in result.councillors] == [
-        ("Ada Alt", "", "chair"), ("Bo Bau", "CDU-Fraktion", "member"),
+        ("Ada Alt", "", "chair"), ("Eli Ens", "", "clerk"), ("Bo Bau", "CDU-Fraktion", "member"),
         ("Cy Cez", "Wählergruppe Nord", "member")]  # Di Dorn left the day before
     assert any("agenda is empty" in n for n in result.notes)
     assert any("Ada Alt" in n for n in result.notes)  # no group: said, not guessed
