@@ -351,7 +351,7 @@ def cmd_tokens(args: argparse.Namespace) -> int:
 
     from councild.bridge import load_tokens
 
-    config = _load_config(args)
+    config = _load_config(args, args.session)  # the councillors may be the session file's
     if config is None:
         return EXIT_CONFIG
     path = Path(args.output) if args.output else config.bridge.tokens_file
@@ -554,6 +554,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("tokens", help=_("make join tokens for remote councillors"))
     p.add_argument("-c", "--config", help=service_help)
+    p.add_argument("--session", metavar="FILE", help=session_help)
     p.add_argument("-o", "--output", help=_("tokens file (default: [bridge] tokens_file)"))
     p.add_argument("--councillor", action="append",
                    help=_("only this councillor (repeatable; default: every remote seat)"))
