@@ -288,7 +288,8 @@ class Daemon:
         self._execute(effects)
         if self.vision is not None:
             if state.speakers != before.speakers:
-                self.vision.floor(tuple(s.seat for s in state.speakers))
+                self.vision.floor(tuple(s.seat for s in state.speakers),
+                                  grants=state.mode is not Mode.VOICE)
             if any(isinstance(e, AgendaChanged) for e in effects):
                 self.vision.agenda_changed()
         self._schedule_deadline()
@@ -420,6 +421,8 @@ class Daemon:
             if seat is not None:
                 self.levels[seat] = event.dbfs
                 self._levels_changed()
+                if self.vision is not None:
+                    self.vision.level(seat, event.dbfs)
             return
         if not isinstance(event, ChannelSwitched | ChannelRequested | ChannelVoice):
             return
