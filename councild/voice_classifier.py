@@ -23,10 +23,10 @@ the level is taken to be the older one.
    at least `min_level` dBFS.
 3. Bleed. A talker is heard 10–20 dB down on the neighbouring microphones. A voiced reading
    `bleed_margin` dB or more below another channel's loudest reading of the last
-   `peak_window` seconds is that talker's bleed: it does not start a voice, and it does not
-   count toward a voice's shape. Inside a voice it does not end it either, for up to
-   `mask_max` seconds: a speaker drowned for a moment by a louder neighbour (a cough next to
-   them) is still speaking.
+   `peak_window` seconds is that talker's bleed: it does not start a voice and does not
+   count toward its confirmation (a dip of it still counts as a dip). Inside a voice it does
+   not end it either, for up to `mask_max` seconds: a speaker drowned for a moment by a
+   louder neighbour (a cough next to them) is still speaking.
 4. A voice begins at a voiced reading and goes on while voiced readings follow each other
    with gaps shorter than `release`; it ends at its last voiced reading.
 5. Speech. A voice becomes speech once it has lasted `confirm` seconds — longer than any
@@ -319,6 +319,7 @@ class VoiceClassifier:
                     run.masked_since = now
                 if now - run.masked_since < st.mask_max:
                     run.last_voiced = now  # drowned, not silent
+                self._shape(run, dbfs, voiced=False)  # a dip under a louder talker is a dip
             return out
         if c.bleed is not None:
             self._end_bleed(seat, c, now, out)
