@@ -146,6 +146,7 @@ class Vision:
         self._obs_jobs: asyncio.Queue[Callable[[], Awaitable[None]]] = asyncio.Queue()
         self._tasks: set[asyncio.Task[None]] = set()
         self._timer: asyncio.TimerHandle | None = None
+        self._due: float | None = None  # when _timer fires, on self._clock()
         self._open: tuple[SeatId, ...] = ()
         self._chairs = frozenset(s.id for s in config.seats
                                  if config.seat_role(s) is Role.CHAIR)
@@ -219,6 +220,9 @@ class Vision:
     def level(self, seat: SeatId, dbfs: float) -> None:
         """A seat's input level (dBFS), as often as the desk meters it."""
         self._classified(self.classifier.update(seat, dbfs, self._clock()))
+        heard = self.classifier.next_deadline()
+        if heard is not None and (self._due is None or heard < self._due):
+            self._schedule()  # the classifier's timer is earlier than the one set
 
     def _classified(self, decisions: list[Decision]) -> None:
         for dec in decisions:
@@ -283,6 +287,7 @@ class Vision:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        self._due = None
         due = self.director.next_deadline()
         heard = self.classifier.next_deadline()
         if heard is not None and (due is None or heard < due):
@@ -290,9 +295,11 @@ class Vision:
         if due is not None:
             loop = asyncio.get_running_loop()
             self._timer = loop.call_at(loop.time() + max(0.0, due - self._clock()), self._tick)
+            self._due = due
 
     def _tick(self) -> None:
         self._timer = None
+        self._due = None
         self._classified(self.classifier.tick(self._clock()))
         self._step(d.Tick())
 

@@ -14,7 +14,7 @@ The rules, as a sound engineer would explain them
 -------------------------------------------------
 
 Readings of a channel may come at any pace (a driver drops repeats); between two readings
-the level is taken to be the older one.
+the level is taken to be the older one, so a voiced reading lasts until the next reading.
 
 1. Noise floor. Every channel learns its own floor: it drops at once to a quieter reading
    and climbs back slowly (`floor_rise` dB/s, `floor_rise_quiet` while the reading is near
@@ -187,6 +187,7 @@ class _Channel:
     speech_end: float = -math.inf
     speech_level: float | None = None
     last_bleed_report: float = -math.inf
+    held: bool = False  # the newest reading was voiced: it holds until the next one
 
 
 class VoiceClassifier:
@@ -231,7 +232,7 @@ class VoiceClassifier:
     def next_deadline(self) -> float | None:
         """When a voice ends if no reading comes (a driver does not repeat a steady level)."""
         times = [c.run.last_voiced + self.settings.release for c in self._ch.values()
-                 if c.run is not None and c.last_time > c.run.last_voiced]
+                 if c.run is not None and not c.held]
         if self._pending:
             times.append(self._pending_at + self.settings.frame_gap)
         return min(times) if times else None
@@ -243,7 +244,7 @@ class VoiceClassifier:
             out += self._flush()
         for seat, c in self._ch.items():
             run = c.run
-            if run is not None and c.last_time > run.last_voiced \
+            if run is not None and not c.held \
                     and now >= run.last_voiced + self.settings.release:
                 self._end_run(seat, c, run.last_voiced, out, at=now)
         return out
@@ -313,6 +314,7 @@ class VoiceClassifier:
             run = None
 
         if source is not None:
+            c.held = False
             self._on_bleed(seat, c, dbfs, now, source, out)
             if run is not None:
                 if run.masked_since is None:
@@ -328,8 +330,13 @@ class VoiceClassifier:
 
         if not voiced:
             if run is not None:
+                if c.held:  # the voiced level held until this reading
+                    run.counted += now - run.last_voiced
+                    run.last_voiced = now
                 self._shape(run, dbfs, voiced=False)
+            c.held = False
             return out
+        c.held = True
 
         burst = self._burst(c, dbfs)
         if run is None:
