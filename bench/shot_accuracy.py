@@ -20,11 +20,12 @@ On the same meter stream, with the example config's [director] and [floor] value
 - councild, `open` mode with every mic live: the director fed by the level classifier
   (councild/voice_classifier.py) through the levels the X32 driver emits (0.5 dB deadband,
   0.1 dB rounding), exactly as the daemon feeds it;
-- councild, `voice` mode: the same, and the floor machine (councild/floor.py) opening and
-  closing mics from the X32 driver's voice detector (devices/vad.py, driver defaults), as the
-  daemon does; a voice-opened mic is not a grant (no cut on grant);
+- councild, `voice` mode: the same, and the floor machine (councild/floor.py) opening a mic
+  on the classifier's speech and closing it when neither the classifier nor the X32
+  driver's voice detector (devices/vad.py, driver defaults) hears the seat, as the daemon
+  does; a voice-opened mic is not a grant (no cut on grant);
 - councild before issue 19, `voice` mode: the detector's on/off voice straight into the
-  director, and a cut on grant for every mic the voice opened (for comparison);
+  director and the floor, and a cut on grant for every mic the voice opened (comparison);
 - poll: every 300 ms, cut to the loudest mic (mean dB over the 300 ms) if above -40 dBFS
   (the Advanced Scene Switcher style);
 - smooth: levels smoothed (EMA, 0.25 s), the loudest above -40 dBFS takes the picture if the
@@ -368,7 +369,9 @@ def vad(levels: list[list[float]]) -> list[tuple[float, str, bool]]:
 
 def councild(name: str, config: DirectorConfig, decisions: list[tuple[float, Decision]],
              voice_floor: list[tuple[float, str, bool]] | None, max_open: int) -> Run:
-    """`voice_floor` None: open mode, every mic live; else voice mode fed by the detector."""
+    """`voice_floor` None: open mode, every mic live. Else voice mode, as the daemon runs it:
+    the detector's edges and the classifier's speech drive the floor machine (a mic opens
+    on speech, closes when neither hears the seat), the floor's open mics the director."""
     drv = Driven(name, config)
     chairs = frozenset({CHAIR})
     inputs: list[tuple[float, int, object]] = [(t, 1, dec) for t, dec in decisions]
@@ -380,20 +383,34 @@ def councild(name: str, config: DirectorConfig, decisions: list[tuple[float, Dec
         drv.at(0.0, FloorChanged(open_seats=(), chair_seats=chairs))
     rules = floor.FloorRules(seats={s: Role.CHAIR if s == CHAIR else Role.MEMBER for s in SEATS})
     state = floor.initial_state(Mode.VOICE, max_open)
+    talking: set[str] = set()  # the detector's view (daemon.talking)
+    speaking: set[str] = set()  # the classifier's
+
+    def to_floor(t: float, seat: str, on: bool) -> None:
+        nonlocal state
+        if voice_floor is None:
+            return
+        before = state.speakers
+        state, _ = floor.step(rules, state, Voice(seat=seat, active=on), t)
+        if state.speakers != before:
+            drv.at(t, FloorChanged(open_seats=tuple(s.seat for s in state.speakers),
+                                   chair_seats=chairs))
+
     for t, _kind, item in inputs:
         if isinstance(item, SpeechStarted):
+            speaking.add(item.seat)
+            to_floor(t, item.seat, True)
             drv.at(t, VoiceChanged(seat=item.seat, active=True, speech=True, since=item.since))
         elif isinstance(item, SpeechEnded):
+            speaking.discard(item.seat)
             drv.at(t, VoiceChanged(seat=item.seat, active=False, speech=True, since=item.last))
-        elif isinstance(item, VoiceIgnored):
-            continue
+            if item.seat not in talking:
+                to_floor(t, item.seat, False)
         elif isinstance(item, tuple):
             seat, on = item
-            before = state.speakers
-            state, _ = floor.step(rules, state, Voice(seat=seat, active=on), t)
-            if state.speakers != before:
-                drv.at(t, FloorChanged(open_seats=tuple(s.seat for s in state.speakers),
-                                       chair_seats=chairs))
+            (talking.add if on else talking.discard)(seat)
+            if not on and seat not in speaking:
+                to_floor(t, seat, False)
     drv.until(math.inf)
     return drv.run
 

@@ -50,11 +50,12 @@ mics are open (`FloorChanged`): a closed mic is not heard in the stream, so it i
 9. Classified speech. Voice reported as speech by the level classifier
    (councild/voice_classifier.py: duration, syllable rhythm, bleed, noise floor) has been
    confirmed already, so it counts as speaking as soon as it is reported, from its onset:
-   the classifier's confirmation replaces the switch-in delay (rule 1), and a newcomer over
-   a live speaker needs `hysteresis` from its onset (rule 3). Such a speaker's speech ends
-   when they have been silent for `turn_pause` after their last word, not the switch-in
-   delay: a turn that follows a pause is not an interjection, and the next speaker takes
-   the picture as soon as their speech is confirmed (and the minimum hold allows).
+   the classifier's confirmation replaces the switch-in delay (rule 1); a newcomer over a
+   live speaker still needs `switch_in_delay + hysteresis` from its onset (rule 3). Such a
+   speaker's speech ends when they have been silent for `turn_pause` after their last
+   word, not the switch-in delay: a turn that follows a pause is not an interjection, and
+   the next speaker takes the picture as soon as their speech is confirmed (and the
+   minimum hold allows).
    A voice the classifier ignored (a cough, bleed, a fan) never reaches the director.
 
 The technician
@@ -671,7 +672,7 @@ class Director:
         cfg = self.config
         if since < self._s.last_cut:
             return math.inf  # was already talking when the picture changed: no ping-pong
-        return since + self._delay(seat) + cfg.hysteresis - self._bias(seat)
+        return since + cfg.switch_in_delay + cfg.hysteresis - self._bias(seat)
 
     def _start(self, seat: SeatId, since_cut: bool) -> float:
         """Effective start of a seat's current run (earlier = longer), chair bias included."""

@@ -127,6 +127,7 @@ class Vision:
         cameras: Mapping[str, Device],
         agenda_title: Callable[[], str | None],
         remote_scene: Callable[[SeatId], str | None] | None = None,
+        speech: Callable[[SeatId, bool], None] | None = None,
     ) -> None:
         self.config = config
         self.director = d.Director(director_cfg)
@@ -139,6 +140,7 @@ class Vision:
         self._cameras = cameras
         self._agenda_title = agenda_title
         self._remote_scene = remote_scene
+        self._speech = speech  # the classifier's speech, for the floor in voice mode
         self.lower_third: tuple[str, str] | None = None
         self.program_scene: str | None = None
         self.obs: ObsClient | None = None
@@ -227,11 +229,15 @@ class Vision:
     def _classified(self, decisions: list[Decision]) -> None:
         for dec in decisions:
             if isinstance(dec, SpeechStarted):
+                if self._speech is not None:  # the floor first: the director hears open mics
+                    self._speech(dec.seat, True)
                 self._step(d.VoiceChanged(seat=dec.seat, active=True, speech=True,
                                           since=dec.since))
             elif isinstance(dec, SpeechEnded):
                 self._step(d.VoiceChanged(seat=dec.seat, active=False, speech=True,
                                           since=dec.last))
+                if self._speech is not None:
+                    self._speech(dec.seat, False)
             elif isinstance(dec, VoiceIgnored):
                 detail = _(IGNORED[dec.reason]).format(duration=dec.duration,
                                                        source=dec.source or "?")

@@ -328,12 +328,12 @@ def test_a_classified_interjection_over_a_live_speaker_stays_off_screen() -> Non
     assert run.cuts() == [(0.45, "s1")]
 
 
-def test_a_classified_takeover_needs_the_hysteresis_from_its_onset() -> None:
-    run = fresh(static_config(hysteresis=2.0, min_hold=0.5, group_when=0))
+def test_a_classified_takeover_needs_delay_plus_hysteresis_from_its_onset() -> None:
+    run = fresh(static_config(switch_in_delay=1.2, hysteresis=2.0, min_hold=0.5, group_when=0))
     run.at(0.45, speech("1", since=0.0))
     run.at(10.45, speech("2", since=10.0))
     run.advance(30.0)
-    assert run.cuts() == [(0.45, "s1"), (12.0, "s2")]
+    assert run.cuts() == [(0.45, "s1"), (13.2, "s2")]
 
 
 def test_a_breath_shorter_than_turn_pause_keeps_a_classified_speech_going() -> None:

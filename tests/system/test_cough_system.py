@@ -91,9 +91,15 @@ async def test_voice_mode_never_shows_a_cough(short_tmp, desk, real_obs, caplog)
     daemon = await start(short_tmp, desk, real_obs, "voice")
     try:
         assert daemon.state_dict()["program"]["obs_program"] in ("Wide", None)
+        desk.state.received.clear()  # from here on: what councild switches at the desk
         program = await speech_with_a_cough(daemon, desk, real_obs)
-        # The voice opened seat 5's mic on the floor (voice mode) but that is no grant.
         assert f"Seat {COUGHER}" not in program, program
+        # The floor follows speech: the cough never opened seat 5's mic (councild leads
+        # the desk, so an open mic would have been switched on there), seat 2's it did.
+        switched_on = {msg.address for _sender, msg in desk.state.received
+                       if msg.address.endswith("/mix/on") and list(msg.args) == [1]}
+        assert f"/ch/{COUGHER:02d}/mix/on" not in switched_on, switched_on
+        assert f"/ch/{SPEAKER:02d}/mix/on" in switched_on, switched_on
         assert program[:1] == [f"Seat {SPEAKER}"], program
         assert_logged_as_short(daemon)
     finally:
