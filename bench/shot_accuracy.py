@@ -29,7 +29,10 @@ On the same meter stream, with the example config's [director] and [floor] value
 - poll: every 300 ms, cut to the loudest mic (mean dB over the 300 ms) if above -40 dBFS
   (the Advanced Scene Switcher style);
 - smooth: levels smoothed (EMA, 0.25 s), the loudest above -40 dBFS takes the picture if the
-  shot on program has been up 2 s; 3 s with nobody above the threshold → wide (Switchy style).
+  shot on program has been up 2 s; 3 s with nobody above the threshold → wide (Switchy style);
+- two references that know the script: cut to each turn's speaker at its first word (or
+  when min_hold allows), and the same 0.5 s later (the classifier's confirmation): what
+  the minimum hold alone costs, and what waiting out a cough costs on top of it.
 
 Measured per run: the share of speech time on a right face (a true speaker's shot, or the
 group shot while two or more speak; coughs are not speech), cuts, cuts shorter than the
@@ -75,6 +78,7 @@ from councild.director import (  # noqa: E402
 )
 from councild.model import CutTo, Mode, Role, Voice  # noqa: E402
 from councild.voice_classifier import (  # noqa: E402
+    ClassifierSettings,
     Decision,
     SpeechEnded,
     SpeechStarted,
@@ -91,6 +95,8 @@ POLL_PERIOD = 0.3
 SMOOTH_TAU = 0.25
 SMOOTH_HOLD = 2.0
 SMOOTH_SILENCE = 3.0
+# The classifier's confirmation after the first word, and the frame it takes to report it.
+CONFIRMATION = ClassifierSettings().confirm + FRAME
 COUGH_LOOKBACK = 1.0  # s: a cut to a seat that coughed, and did not speak, this long before
 
 CHAIR = "c"
@@ -437,12 +443,14 @@ def councild_before(config: DirectorConfig, voice: list[tuple[float, str, bool]]
     return drv.run
 
 
-def oracle(script: Script, min_hold: float) -> Run:
-    """A reference, not a switcher: knows each turn's speaker at its first word and cuts at
-    once, or as soon as `min_hold` allows — what the hold alone costs."""
+def oracle(script: Script, min_hold: float, delay: float = 0.0) -> Run:
+    """A reference, not a switcher: knows each turn's speaker and cuts `delay` after its
+    first word, or as soon as `min_hold` allows. delay 0: what the hold alone costs;
+    delay = the classifier's confirmation: the best any switcher can do that waits out a
+    cough before it cuts."""
     program = [(0.0, "wide")]
     for seat, start, end in sorted(script.turns, key=lambda x: x[1]):
-        at = max(start, program[-1][0] + min_hold)
+        at = max(start + delay, program[-1][0] + min_hold)
         if at < end and program[-1][1] != f"seat {seat}":
             program.append((at, f"seat {seat}"))
     return Run("oracle", program)
@@ -573,10 +581,10 @@ def main() -> None:
           f"hysteresis={config.hysteresis} idle_to_wide={config.idle_to_wide} "
           f"chair_bias={config.chair_bias} cut_on_grant={config.cut_on_grant} "
           f"turn_pause={config.turn_pause}; floor max_open={max_open}")
-    names = ["open", "voice", "before", "poll", "smooth", "oracle"]
+    names = ["open", "voice", "before", "poll", "smooth", "oracle", "confirmed"]
     labels = {"open": "councild open", "voice": "councild voice", "before": "before #19 voice",
               "poll": "poll 300 ms", "smooth": "smooth EMA + 2 s hold",
-              "oracle": "oracle, min_hold only"}
+              "oracle": "oracle, min_hold only", "confirmed": "oracle, + confirmation"}
     overall = {n: Score() for n in names}
     cpu = frames_total = 0.0
     for style, make in STYLES.items():
@@ -596,6 +604,7 @@ def main() -> None:
                 "poll": poll(levels),
                 "smooth": smooth(levels),
                 "oracle": oracle(script, config.min_hold),
+                "confirmed": oracle(script, config.min_hold, CONFIRMATION),
             }
             ignored = sum(1 for _t, d in decisions if isinstance(d, VoiceIgnored))
             print(f"{style}, seed {seed}: {script.duration / 60:.1f} min, "
