@@ -19,7 +19,8 @@ On the same meter stream, with the example config's [director] and [floor] value
 
 - councild, `open` mode with every mic live: the director fed by the level classifier
   (councild/voice_classifier.py) through the levels the X32 driver emits (0.5 dB deadband,
-  0.1 dB rounding), exactly as the daemon feeds it;
+  0.1 dB rounding, at most one per 50 ms of arrival time with a few ms of jitter, so some
+  frames are lost), as the daemon feeds it;
 - councild, `voice` mode: the same, and the floor machine (councild/floor.py) opening a mic
   on the classifier's speech and closing it when neither the classifier nor the X32
   driver's voice detector (devices/vad.py, driver defaults) hears the seat, as the daemon
@@ -86,7 +87,7 @@ from councild.voice_classifier import (  # noqa: E402
     VoiceIgnored,
 )
 from devices.vad import VoiceDetector, VoiceSettings  # noqa: E402
-from devices.x32 import LEVEL_DEADBAND_DB  # noqa: E402
+from devices.x32 import LEVEL_DEADBAND_DB, LEVEL_INTERVAL_S  # noqa: E402
 
 FRAME = 0.05  # s: X32 meter period
 THRESHOLD = -40.0  # dBFS: the baselines' threshold and the X32 driver's vad_threshold
@@ -98,6 +99,7 @@ SMOOTH_SILENCE = 3.0
 # The classifier's confirmation after the first word, and the frame it takes to report it.
 CONFIRMATION = ClassifierSettings().confirm + FRAME
 COUGH_LOOKBACK = 1.0  # s: a cut to a seat that coughed, and did not speak, this long before
+JITTER = 0.003  # s: spread of a meter datagram's arrival (loopback, a busy event loop)
 
 CHAIR = "c"
 DELEGATES = [str(i) for i in range(1, 9)]
@@ -334,14 +336,20 @@ class Driven:
 
 
 def readings(levels: list[list[float]]) -> list[list[tuple[int, float]]]:
-    """Per frame, the (seat index, level) the X32 driver emits as ChannelLevel."""
+    """Per frame, the (seat index, level) the X32 driver emits as ChannelLevel: only a
+    change of LEVEL_DEADBAND_DB, at most every LEVEL_INTERVAL_S by the arrival time, and the
+    datagrams arrive with a few ms of network and loop jitter (so some frames are lost)."""
+    rng = random.Random(len(levels))
     sent = [math.inf] * len(SEATS)
+    sent_at = [-math.inf] * len(SEATS)
     out = []
-    for row in levels:
+    for n, row in enumerate(levels):
+        arrival = n * FRAME + abs(rng.gauss(0.0, JITTER))
         frame = []
         for i, level in enumerate(row):
-            if abs(level - sent[i]) >= LEVEL_DEADBAND_DB:
-                sent[i] = level
+            if arrival - sent_at[i] >= LEVEL_INTERVAL_S and abs(level - sent[i]) >= \
+                    LEVEL_DEADBAND_DB:
+                sent[i], sent_at[i] = level, arrival
                 frame.append((i, round(level, 1)))
         out.append(frame)
     return out
@@ -621,7 +629,7 @@ def main() -> None:
     print("overall:")
     for n in names:
         print(line(labels[n], overall[n]))
-    print(f"classifier CPU: {1e6 * cpu / (frames_total * len(SEATS)):.1f} µs per reading "
+    print(f"classifier CPU: {1e6 * cpu / (frames_total * len(SEATS)):.1f} µs per channel and frame "
           f"({len(SEATS)} seats)")
 
     def result(key: str) -> str:

@@ -114,9 +114,6 @@ LEVEL_INTERVAL_S = 0.05
 # ...and only when it moved at least this much: a silent desk then costs the daemon nothing,
 # and no meter display resolves half a dB.
 LEVEL_DEADBAND_DB = 0.5
-# A meter datagram arriving a little early (network and loop jitter) still passes the
-# interval: the director's voice classifier needs every 50 ms frame, not every second one.
-LEVEL_JITTER_S = 0.015
 
 
 # --- errors and sentinels ------------------------------------------------------------------
@@ -926,8 +923,7 @@ class _BehringerDesk(Device):
                 self._emit(ChannelVoice(device=self.name, channel=ch, active=change))
             last = self._level_sent.get(ch)
             if last is None or (
-                now - last[0] >= interval - LEVEL_JITTER_S
-                and abs(dbfs - last[1]) >= LEVEL_DEADBAND_DB
+                now - last[0] >= interval and abs(dbfs - last[1]) >= LEVEL_DEADBAND_DB
             ):
                 self._level_sent[ch] = (now, dbfs)
                 self._emit(ChannelLevel(device=self.name, channel=ch, dbfs=round(dbfs, 1)))
