@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import os
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
@@ -221,6 +222,8 @@ class Vision:
 
     def level(self, seat: SeatId, dbfs: float) -> None:
         """A seat's input level (dBFS), as often as the desk meters it."""
+        if not math.isfinite(dbfs):
+            return  # a driver's codec bounds its levels; never let one stop the director
         self._classified(self.classifier.update(seat, dbfs, self._clock()))
         heard = self.classifier.next_deadline()
         if heard is not None and (self._due is None or heard < self._due):

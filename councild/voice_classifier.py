@@ -307,7 +307,7 @@ class VoiceClassifier:
         run = c.run
 
         # Rule 4: a gap of `release` ends a voice (checked before this reading joins it).
-        if run is not None and now - run.last_voiced >= st.release and not (
+        if run is not None and not c.held and now - run.last_voiced >= st.release and not (
             source is not None and run.masked_since is not None
             and now - run.masked_since < st.mask_max
         ):

@@ -165,6 +165,22 @@ def test_a_quiet_channel_that_stops_sending_ends_its_voice_by_tick() -> None:
     assert "1" not in c.speaking()
 
 
+def test_a_level_the_driver_does_not_repeat_holds_until_the_next_reading() -> None:
+    """A driver sends a level only when it moved: a steady voiced level is still voice."""
+    c = VoiceClassifier()
+    out: list[Decision] = []
+    t = 0.0
+    for k, level in enumerate(syllables(-25.0, 1.0)):
+        t = k * FRAME
+        out += c.update("1", level, t)
+    out += c.update("1", -24.0, t + FRAME)  # then nothing for 0.6 s: the same level
+    while (due := c.next_deadline()) is not None and due < t + 0.7:
+        out += c.tick(due)
+    for k, level in enumerate(syllables(-25.0, 1.0)):
+        out += c.update("1", level, t + 0.7 + k * FRAME)
+    assert [type(d) for d in out] == [SpeechStarted]
+
+
 def test_silence_ends_a_voice_at_once() -> None:
     c = VoiceClassifier()
     for k, level in enumerate(syllables(-25.0, 1.5)):
