@@ -41,7 +41,8 @@ the level is taken to be the older one, so a voiced reading lasts until the next
 7. Reports. `SpeechStarted` (with the onset, the first voiced reading), `SpeechEnded` (with
    the last voiced reading), and for a voice that ended without becoming speech,
    `VoiceIgnored` with the reason: `short` (shorter than `confirm`: a cough, a click, a
-   "yes"), `no_rhythm` (a steady noise), or `bleed` (the level of another seat's talker).
+   "yes"), `no_rhythm` (a steady noise), or `bleed` (the level of another seat's talker,
+   or a voice heard mostly under a louder seat).
    Voices shorter than `report_min` are not reported (a detector would not have seen them);
    bleed is reported at most once per seat in `report_interval` seconds, since every phrase
    of a speaker shows on their neighbours.
@@ -166,6 +167,7 @@ class _Run:
     shape_peak: float = -math.inf  # loudest since the last dip
     trough: float | None = None  # lowest in the current dip, None = not in a dip
     masked_since: float | None = None
+    masker: SeatId | None = None  # the louder seat of the newest bleed reading inside it
 
 
 @dataclass(slots=True)
@@ -320,6 +322,7 @@ class VoiceClassifier:
             if run is not None:
                 if run.masked_since is None:
                     run.masked_since = now
+                run.masker = source
                 if now - run.masked_since < st.mask_max:
                     run.last_voiced = now  # drowned, not silent
                 self._shape(run, dbfs, voiced=False)  # a dip under a louder talker is a dip
@@ -410,9 +413,19 @@ class VoiceClassifier:
         duration = run.last_voiced - run.since
         if duration < st.report_min:
             return
-        reason: IgnoreReason = "short" if run.counted < st.confirm else "no_rhythm"
+        source = None
+        if duration < st.confirm:
+            reason: IgnoreReason = "short"
+        elif run.counted < st.confirm and run.masker is not None:
+            # Long, but mostly under a louder seat: that seat's bleed (reported like rule 3's).
+            if at - c.last_bleed_report < st.report_interval:
+                return
+            c.last_bleed_report = at
+            reason, source = "bleed", run.masker
+        else:
+            reason = "short" if run.counted < st.confirm else "no_rhythm"
         out.append(VoiceIgnored(seat=seat, reason=reason, since=run.since, duration=duration,
-                                peak=run.peak, at=at))
+                                peak=run.peak, source=source, at=at))
 
     def _on_bleed(self, seat: SeatId, c: _Channel, dbfs: float, now: float, source: SeatId,
                   out: list[Decision]) -> None:
