@@ -48,12 +48,14 @@ async def cough(desk: X32Simulator, channel: int, after: float) -> None:
 
 
 async def start(tmp, desk: X32Simulator, obs, mode: str) -> Daemon:
-    text = chamber(desk.port, obs.port, example_director())
+    text = chamber(desk.port, obs.port if obs else 9, example_director(),
+                   obs_enabled=obs is not None)
     assert 'mode = "request"' in text
     config = parse(text.replace('mode = "request"', f'mode = "{mode}"', 1))
     daemon = Daemon(config, store_path=tmp / "s.db", socket_path=tmp / "api.sock")
     await daemon.start()
-    await until(lambda: daemon.device_views["obs"].link.value == "connected", 10)
+    if obs is not None:
+        await until(lambda: daemon.device_views["obs"].link.value == "connected", 10)
     await until(lambda: daemon.device_views["desk"].link.value == "connected", 5)
     await desk_pushed(daemon, desk, "desk", [*range(1, 9), 20])
     return daemon
@@ -126,3 +128,33 @@ async def test_open_mode_with_every_mic_live_never_shows_a_cough(short_tmp, desk
     finally:
         await daemon.stop()
     assert [r for r in caplog.records if r.exc_info] == []
+
+
+async def test_voice_mode_floor_follows_speech_not_a_cough_without_obs(short_tmp, desk):
+    """The same chamber in a dry run (no OBS needed): the daemon's own record of the floor,
+    the program and the event log."""
+    daemon = await start(short_tmp, desk, None, "voice")
+    opened: list[str] = []
+    try:
+        def watch() -> None:
+            opened.extend(s.seat for s in daemon.state.speakers if s.seat not in opened)
+
+        async def sample() -> None:
+            while True:
+                watch()
+                await asyncio.sleep(0.02)
+
+        sampler = asyncio.create_task(sample())
+        try:
+            await asyncio.gather(speak(desk, SPEAKER, 8.0), cough(desk, COUGHER, 5.0))
+            await asyncio.sleep(1.0)
+        finally:
+            sampler.cancel()
+            await asyncio.gather(sampler, return_exceptions=True)
+        assert opened == [str(SPEAKER)]  # the cough never took a mic on the floor
+        cuts = [e["event"]["shot"] for e in daemon.events
+                if isinstance(e.get("event"), dict) and e["event"].get("type") == "Cut"]
+        assert cuts == ["wide", f"seat-{SPEAKER}"]
+        assert_logged_as_short(daemon)
+    finally:
+        await daemon.stop()
