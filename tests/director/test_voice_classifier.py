@@ -219,7 +219,7 @@ def _run(stream: list[tuple[str, float, float]]) -> list[Decision]:
     return out
 
 
-@settings(max_examples=200)
+@settings(max_examples=200, deadline=None)
 @given(stream=levels)
 def test_the_classifier_is_deterministic(stream: list[tuple[str, float, float]]) -> None:
     assert _run(stream) == _run(stream)
