@@ -134,6 +134,7 @@ class Director(_Table):
     chair_bias: Seconds | None = None
     cut_on_grant: bool | None = None
     settle_time: Annotated[float, Field(gt=0)] | None = None
+    turn_pause: Seconds | None = None  # classified speech: silence that ends a turn
 
     def rule_parameters(self) -> dict[str, Any]:
         return {k: v for k, v in self.model_dump(exclude={"wide", "group"}).items()

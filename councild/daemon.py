@@ -191,6 +191,7 @@ class Daemon:
                 note=self._note_director, changed=self._changed, clock=self.clock,
                 cameras=cameras, agenda_title=self._agenda_title,
                 remote_scene=self.remote.slot_scene if self.remote is not None else None,
+                speech=self._speech,
             )
             await self.vision.start()
             self.vision.restore_floor(tuple(s.seat for s in self.state.speakers))
@@ -293,7 +294,8 @@ class Daemon:
         self._execute(effects)
         if self.vision is not None:
             if state.speakers != before.speakers:
-                self.vision.floor(tuple(s.seat for s in state.speakers))
+                self.vision.floor(tuple(s.seat for s in state.speakers),
+                                  grants=state.mode is not Mode.VOICE)
             if any(isinstance(e, AgendaChanged) for e in effects):
                 self.vision.agenda_changed()
         self._schedule_deadline()
@@ -425,6 +427,8 @@ class Daemon:
             if seat is not None:
                 self.levels[seat] = event.dbfs
                 self._levels_changed()
+                if self.vision is not None:
+                    self.vision.level(seat, event.dbfs)
             return
         if not isinstance(event, ChannelSwitched | ChannelRequested | ChannelVoice):
             return
@@ -471,12 +475,26 @@ class Daemon:
             self.talking.add(seat)
         else:
             self.talking.discard(seat)
-        if self.state.mode is Mode.VOICE:
+        # In voice mode a metered seat's mic opens on speech (`_speech`), not on any sound:
+        # a cough or a neighbour's bleed must not take one of the max_open mics. It closes
+        # once neither the detector nor the classifier hears the seat.
+        classifier = self.vision.classifier if self.vision is not None else None
+        follows_speech = classifier is not None and classifier.knows(seat) and (
+            active or seat in classifier.speaking())
+        if self.state.mode is Mode.VOICE and not follows_speech:
             with contextlib.suppress(FloorError):
                 self.submit(Voice(seat=seat, active=active), device)
         if self.vision is not None:
             self.vision.voice(seat, active)
         self._changed()
+
+    def _speech(self, seat: str, active: bool) -> None:
+        """The level classifier's speech at a metered seat: in voice mode the floor follows
+        it (the mic opens on confirmed speech, and closes when the detector hears nothing)."""
+        if self.state.mode is not Mode.VOICE or (not active and seat in self.talking):
+            return
+        with contextlib.suppress(FloorError):
+            self.submit(Voice(seat=seat, active=active), "classifier")
 
     def _device_status(self, event: DeviceStatus) -> None:
         view = self.device_views.setdefault(event.device, DeviceView(driver="?"))
