@@ -126,6 +126,9 @@ class RemoteSeats:
         self.slots = SlotAllocator(config.bridge.slots)
         self.showing: dict[str, str] = {}  # slot → participant whose stream it plays
         self.all_muted = False  # the chair muted every remote councillor (e.g. for a vote)
+        # False with hybrid audio: a seat's "talking" comes from the AudioBridge, where the
+        # voice is (councild.hybrid_audio), not from this room
+        self.voice_from_video = True
         self._mute_wanted: dict[str, bool] = {}
         self._muting: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -238,7 +241,7 @@ class RemoteSeats:
                 self._floor(MicClosed(seat=seat))  # their mic is gone with them
             elif self._queued(seat):
                 self._floor(Cancel(seat=seat))
-            if attendee.talking:
+            if attendee.talking and self.voice_from_video:
                 self._voice(seat, False, self.name)
         self._slot_changes(self.slots.left(participant))
         self._note(self.name, {"type": "left", "participant": participant, "seat": seat})
@@ -248,7 +251,7 @@ class RemoteSeats:
         if attendee is None:
             return
         attendee.talking = talking
-        if attendee.seat is not None:
+        if attendee.seat is not None and self.voice_from_video:
             self._voice(attendee.seat, talking, self.name)
 
     def _floor(self, event: Event) -> None:
