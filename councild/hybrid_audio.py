@@ -42,13 +42,15 @@ from councild.model import (
 from devices.audiobridge import AudioBridge, AudioBridgeOptions
 from devices.rtp_audio import SILENCE_DBFS, RtpAudioEndpoint
 
-__all__ = ["DEVICE", "RETURN", "SEND", "HybridAudio"]
+__all__ = ["DEVICE", "RETURN", "RETURN_LEVEL", "SEND", "HybridAudio"]
 
 log = logging.getLogger("councild.hybrid_audio")
 
 DEVICE = "audiobridge"  # the room, as shown among the devices
 SEND = "chamber-send"  # the chamber's send ffmpeg
 RETURN = "chamber-return"  # the chamber's return ffmpeg
+# The return meter's key in the daemon's level stream (seat ids cannot contain ":").
+RETURN_LEVEL = "audio:return"
 
 
 @dataclass
