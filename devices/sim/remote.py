@@ -300,10 +300,12 @@ class AudioRemoteCouncillors:
         self._tasks: dict[str, asyncio.Task[None]] = {}
 
     def add(self, name: str, frequency: float, output: list[str], *, display: str | None = None,
-            participant_id: int | None = None) -> AudioRemote:
-        """Declare a councillor; they join at start() (or at once when already started)."""
-        tone = ["-re", "-f", "lavfi", "-i",
-                f"sine=frequency={frequency}:sample_rate=48000,volume=0.3"]
+            participant_id: int | None = None,
+            input_args: list[str] | None = None) -> AudioRemote:
+        """Declare a councillor; they join at start(). `input_args` replaces the tone (e.g. a
+        PCM stream a benchmark generates)."""
+        tone = input_args or ["-re", "-f", "lavfi", "-i",
+                              f"sine=frequency={frequency}:sample_rate=48000,volume=0.3"]
         endpoint = RtpAudioEndpoint(f"sim:{name}", tone, output, ffmpeg=self.ffmpeg,
                                     bitrate=self.bitrate, ssrc=0x5100 + len(self.remotes))
         remote = AudioRemote(name, display or name, frequency, endpoint, participant_id)
