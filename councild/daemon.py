@@ -209,6 +209,7 @@ class Daemon:
 
         assert self.remote is not None and self.config.bridge.audio is not None
         self.remote.voice_from_video = False  # a remote seat talks where its voice is
+        self.remote.forward_audio = False  # their voice reaches the stream through the desk
 
         def level(dbfs: float) -> None:
             self.levels[RETURN_LEVEL] = dbfs
