@@ -16,6 +16,7 @@ import signal
 
 import pytest
 
+from councild.api import ApiRequest
 from councild.config import parse
 from councild.daemon import Daemon
 from councild.model import Grant, Revoke
@@ -206,6 +207,14 @@ async def test_bad_input_or_output_is_reported_and_the_session_goes_on(
         await until(lambda: not any(p["muted"] for p in
                                     daemon.state_dict()["audio"]["participants"]), 5)
         assert daemon.state_dict()["devices"][device]["link"] in ("lost", "reconnecting")
+        # the chair mutes every remote (mute_remote): muted in the AudioBridge, floor or not
+        reply = daemon.apply_op(ApiRequest(None, "mute_remote", {"on": True}), "api")
+        assert reply["ok"]
+        await until(lambda: all(p["muted"] for p in
+                                daemon.state_dict()["audio"]["participants"]), 5)
+        daemon.apply_op(ApiRequest(None, "mute_remote", {"on": False}), "api")
+        await until(lambda: not any(p["muted"] for p in
+                                    daemon.state_dict()["audio"]["participants"]), 5)
         if broken == "return":  # the send still works: A hears the chamber
             await wait_heard(at_a, CHAMBER, 5)
     finally:
