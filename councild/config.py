@@ -200,7 +200,7 @@ class BridgeAudio(_Table):
     # microphones and never the remote return), e.g. ["-f", "alsa", "-i", "hw:CARD=USB,0"].
     send: list[str] = Field(min_length=1)
     # ffmpeg output arguments of the return (everyone but the chamber), e.g. the desk's
-    # "remote return" input: ["-f", "alsa", "hw:CARD=USB,0"]; [] = not decoded.
+    # "remote return" input: ["-f", "alsa", "hw:CARD=USB,0"]; [] = decoded for the meter only.
     output: list[str] = []
     bitrate: int = Field(default=32000, ge=6000, le=510000)  # bps of the chamber's Opus send
     # Opus packet time: 10 ms saves 10 ms of latency for ~10 % more bitrate and packets.

@@ -314,10 +314,11 @@ class RtpAudioEndpoint:
 
     def __init__(self, name: str, input_args: Sequence[str], output_args: Sequence[str], *,
                  ffmpeg: str = "ffmpeg", bitrate: int = 32000, frame_ms: int = 20,
-                 ssrc: int = 0x00C0FFEE,
+                 ssrc: int = 0x00C0FFEE, meter: bool = False,
                  on_status: Callable[[str, Link, str], None] = lambda part, link, detail: None,
                  on_level: Callable[[float], None] | None = None) -> None:
         self.name = name
+        self.meter = meter  # decode the mix for the level even without an output
         self.input_args = list(input_args)
         self.output_args = list(output_args)
         self.ffmpeg = ffmpeg
@@ -344,7 +345,7 @@ class RtpAudioEndpoint:
 
     def start(self) -> None:
         self.sender.start()
-        if self.output_args:
+        if self.output_args or self.meter:
             self.returner.start()
 
     def set_janus(self, address: tuple[str, int] | None) -> None:
