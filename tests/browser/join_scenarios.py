@@ -262,6 +262,12 @@ async def test_hybrid_audio_mic_reaches_the_chamber_and_the_page_hears_the_chamb
     await chamber.op("grant", seat="R7")
     await floor_status(browser, "speaking")
     await until(lambda: return_capture.levels(MIC_TONE)[MIC_TONE] >= -45, MEDIA)
+    # "talking" of the remote seat comes from the AudioBridge's talking events (the
+    # browser's audio-level header): the steady tone talks
+    async def talking() -> bool:
+        return bool((await chamber.seat("R7"))["talking"])
+
+    await until(talking, MEDIA)
     own, from_chamber = await browser.page.evaluate(MIX_LEVELS_JS, [MIC_TONE, CHAMBER_TONE])
     assert from_chamber > -70, (own, from_chamber)
     assert own <= from_chamber - 30, (own, from_chamber)
