@@ -215,6 +215,11 @@ async def test_bad_input_or_output_is_reported_and_the_session_goes_on(
         daemon.apply_op(ApiRequest(None, "mute_remote", {"on": False}), "api")
         await until(lambda: not any(p["muted"] for p in
                                     daemon.state_dict()["audio"]["participants"]), 5)
+        # chair priority closes every delegate's mic: the remote councillor is muted too
+        assert daemon.apply_op(ApiRequest(None, "priority", {"on": True}), "api")["ok"]
+        assert not daemon.state.speaking("R1")
+        await until(lambda: all(p["muted"] for p in
+                                daemon.state_dict()["audio"]["participants"]), 5)
         if broken == "return":  # the send still works: A hears the chamber
             await wait_heard(at_a, CHAMBER, 5)
     finally:
