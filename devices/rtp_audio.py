@@ -177,7 +177,10 @@ class FfmpegRunner:
                 tries = max(tries, 6)
             else:
                 started = loop.time()
-                reason = await self._once(args)
+                try:
+                    reason = await self._once(args)
+                except (OSError, ValueError) as exc:  # a broken pipe, an endless line
+                    reason = f"ffmpeg: {type(exc).__name__}: {exc}"
                 if loop.time() - started >= STABLE_S:
                     tries = 0
             if self._wake.is_set():  # asked to restart: no backoff, no alarm
@@ -211,7 +214,7 @@ class FfmpegRunner:
     async def _stdout(self, proc: asyncio.subprocess.Process) -> None:
         assert proc.stdout is not None
         if self._ready == "progress":
-            async for raw in proc.stdout:
+            while raw := await _line(proc.stdout):
                 if raw.startswith(b"progress="):
                     self._set(Link.CONNECTED, "running")
             return
@@ -222,7 +225,7 @@ class FfmpegRunner:
 
     async def _stderr(self, proc: asyncio.subprocess.Process, tail: deque[str]) -> None:
         assert proc.stderr is not None
-        async for raw in proc.stderr:
+        while raw := await _line(proc.stderr):
             line = raw.decode(errors="replace").strip()
             if line:
                 tail.append(line[:300])
@@ -235,6 +238,15 @@ class FfmpegRunner:
             self._on_status(link, detail)
         except Exception:  # a listener's bug must not stop the audio
             log.exception("%s: status listener failed", self.name)
+
+
+async def _line(stream: asyncio.StreamReader) -> bytes:
+    """The next line (b"" at the end); a line beyond the reader's limit comes cut, not as an
+    error: ffmpeg's output is not ours to trust."""
+    try:
+        return await stream.readline()
+    except ValueError:  # LimitOverrunError: take what the buffer holds and go on
+        return await stream.read(2**16) or b" "
 
 
 def _is_rtp(data: bytes) -> bool:

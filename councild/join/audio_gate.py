@@ -9,8 +9,9 @@ id it chose for the page's video-room publisher, so one claim identifies both), 
 admin. A `configure` may carry the page's SDP offer and codec tuning, never a change of
 mute, display or group. Every admin or foreign request is refused before it reaches Janus:
 mute/unmute (of anyone), mute_room, kick, rtp_forward and friends, create/edit/destroy,
-listparticipants, changeroom, play_file, recording, and a join with an `rtp` object (which
-would make Janus send the room's audio to an address of the page's choice).
+listparticipants, changeroom, play_file, recording, a join in any group but "remote"
+(joining as the chamber), and a join with an `rtp` object (which would make Janus send the
+room's audio to an address of the page's choice).
 """
 
 from __future__ import annotations
@@ -79,6 +80,8 @@ class AudioBridgeGate:
                 return f"room {body.get('room')!r} not allowed"
             if "rtp" in body:
                 return "plain-RTP join not allowed"
+            if body.get("group", GROUP) != GROUP:
+                return f"group {body.get('group')!r} not allowed (joining as the chamber?)"
             if self._joined:
                 return "this page has joined already"
             self._joined = True

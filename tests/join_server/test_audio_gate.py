@@ -42,9 +42,11 @@ def test_only_the_audiobridge_may_be_attached() -> None:
 
 
 def test_join_is_as_the_own_councillor_in_group_remote_and_muted() -> None:
+    assert isinstance(send(gate(), body_msg({"request": "join", "room": ROOM,
+                                             "group": "chamber"})), Refuse)
     out = forwarded(gate(), body_msg({
         "request": "join", "room": ROOM, "display": "Chamber", "id": 900002,
-        "group": "chamber", "muted": False, "secret": "s", "pin": "p", "token": "t",
+        "group": "remote", "muted": False, "secret": "s", "pin": "p", "token": "t",
         "record": True, "filename": "/tmp/x", "volume": 400, "audio_level_average": 127,
         "bitrate": 32000}))
     assert out["body"] == {"request": "join", "room": ROOM, "display": "Anna Müller",

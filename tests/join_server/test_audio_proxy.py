@@ -70,8 +70,11 @@ async def test_page_joins_the_audiobridge_as_itself_muted_and_the_floor_unmutes(
             return {"janus": "message", "session_id": session, "handle_id": handle,
                     "body": body}
 
+        as_chamber = await page.call(msg({"request": "join", "room": AB_ROOM,
+                                          "group": "chamber"}))
+        assert as_chamber["janus"] == "error" and as_chamber["error"]["code"] == 403
         joined = await page.call(msg({"request": "join", "room": AB_ROOM, "display": "Chamber",
-                                      "group": "chamber", "muted": False}), event=True)
+                                      "id": 1, "muted": False}), event=True)
         data = joined["plugindata"]["data"]
         assert data["audiobridge"] == "joined"
         me = str(data["id"])
@@ -100,7 +103,7 @@ async def test_page_joins_the_audiobridge_as_itself_muted_and_the_floor_unmutes(
             reply = await page.call(msg(body))
             assert reply["janus"] == "error" and reply["error"]["code"] == 403, body
         assert audio.bridge.roster[me].muted
-        assert chamber.join is not None and chamber.join.refused_messages == 10
+        assert chamber.join is not None and chamber.join.refused_messages == 11
         # the floor unmutes and mutes again
         chamber.submit(Grant(seat="R1"), "api")
         await until(lambda: not audio.bridge.roster[me].muted, 5)
