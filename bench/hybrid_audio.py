@@ -14,7 +14,10 @@ in what it receives relative to the loudest other tone there (mix-minus: far bel
 CPU: Janus and every ffmpeg of the run, user+system time over the measured span, in % of a
 core.
 
-    python bench/hybrid_audio.py [--bursts 50]
+    python bench/hybrid_audio.py [--bursts 50] [--prebuffer 2]
+
+`--prebuffer` (Janus's per-participant buffer, 20 ms packets) shows what it buys; the README's
+figures are for the default.
 """
 
 from __future__ import annotations
@@ -50,7 +53,7 @@ GAP_S = 0.33  # between a burst and the next one (the other direction)
 THRESHOLD = 0.05 * 32768  # a burst is at 0.3 of full scale; Opus silence is far below
 
 
-def config_text(janus_url: str, send_port: int, return_port: int) -> str:
+def config_text(janus_url: str, send_port: int, return_port: int, prebuffer: int = 2) -> str:
     send = ["-f", "s16le", "-ar", str(PCM_RATE), "-ac", "1",
             "-i", f"udp://127.0.0.1:{send_port}?overrun_nonfatal=1"]
     q = lambda args: "[" + ", ".join(f'"{a}"' for a in args) + "]"  # noqa: E731
@@ -98,6 +101,7 @@ url = "{janus_url}"
 room = {AB_ROOM}
 secret_env = "{SECRET_ENV}"
 bitrate = 24000
+prebuffer = {prebuffer}
 send = {q(send)}
 output = {q(output_args(return_port))}
 """
@@ -152,18 +156,20 @@ def cpu_seconds(pid: int) -> float:
 
 
 def pct(values: list[float], q: float) -> float:
+    if not values:
+        raise SystemExit("no burst was heard: the audio path is broken")
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
-async def main(bursts: int) -> None:
+async def main(bursts: int, prebuffer: int = 2) -> None:
     os.environ[SECRET_ENV] = "bench-secret"
     with tempfile.TemporaryDirectory(prefix="bench-ab-") as folder:
         janus = JanusServer("janus", Path(folder))
         janus.start()
         ret, at_a, at_b = await open_capture(), await open_capture(), await open_capture()
         send_port, mic_port = _free_udp(), _free_udp()
-        daemon = Daemon(parse(config_text(janus.url, send_port, ret.port)),
+        daemon = Daemon(parse(config_text(janus.url, send_port, ret.port, prebuffer)),
                         store_path=Path(folder) / "s.db", socket_path=Path(folder) / "a.sock")
         chamber_src, mic_src = PcmSource(send_port, 440.0), PcmSource(mic_port, 600.0)
         sims = AudioRemoteCouncillors(janus.url, AB_ROOM)
@@ -254,4 +260,6 @@ async def _until(predicate, timeout: float) -> None:  # type: ignore[no-untyped-
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bursts", type=int, default=50)
-    asyncio.run(main(parser.parse_args().bursts))
+    parser.add_argument("--prebuffer", type=int, default=2)
+    options = parser.parse_args()
+    asyncio.run(main(options.bursts, options.prebuffer))

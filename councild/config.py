@@ -203,12 +203,11 @@ class BridgeAudio(_Table):
     # "remote return" input: ["-f", "alsa", "hw:CARD=USB,0"]; [] = decoded for the meter only.
     output: list[str] = []
     bitrate: int = Field(default=32000, ge=6000, le=510000)  # bps of the chamber's Opus send
-    # Opus packet time: 10 ms saves 10 ms of latency for ~10 % more bitrate and packets.
-    frame_ms: Literal[10, 20] = 20
     sampling_rate: Literal[8000, 12000, 16000, 24000, 48000] = 16000  # Janus's mixer
     # Packets Janus buffers per participant before mixing (20 ms each): jitter safety vs.
-    # latency; 2 suits a LAN, 4-6 a councillor on a busy home line.
-    prebuffer: int = Field(default=2, ge=0, le=50)
+    # latency (bench/hybrid_audio.py: 1 → ~31 ms one way, 2 → ~45, Janus's own default 6 →
+    # ~120 on loopback); 2 suits a LAN, 4-6 a councillor on a busy home line. 0 = no audio.
+    prebuffer: int = Field(default=2, ge=1, le=50)
     # Janus's talking detection: average level (-dBov) over this many 20 ms packets.
     audio_active_packets: int = Field(default=25, ge=1, le=1000)
     audio_level_average: int = Field(default=40, ge=0, le=127)

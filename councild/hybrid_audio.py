@@ -85,7 +85,7 @@ class HybridAudio:
         self.return_level = SILENCE_DBFS
         self.endpoint = RtpAudioEndpoint(
             "chamber", settings.send, settings.output, ffmpeg=settings.ffmpeg,
-            bitrate=settings.bitrate, frame_ms=settings.frame_ms, meter=True,
+            bitrate=settings.bitrate, meter=True,
             on_status=self._endpoint_status, on_level=self._on_level)
         options = AudioBridgeOptions(
             url=settings.url, room=settings.room, secret_env=settings.secret_env,

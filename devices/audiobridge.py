@@ -265,7 +265,7 @@ class AudioBridgeOptions(DeviceOptions):
     sampling_rate: int = 16000
     audio_active_packets: int = Field(default=50, ge=1, le=1000)
     audio_level_average: int = Field(default=40, ge=0, le=127)
-    prebuffer: int = Field(default=2, ge=0, le=50)
+    prebuffer: int = Field(default=2, ge=1, le=50)
     chamber_id: int = Field(default=1, ge=1)
     chamber_display: str = "Chamber"
     bitrate: int = Field(default=32000, ge=6000, le=510000)  # bps Janus encodes our mix at

@@ -87,7 +87,8 @@ def sdp_for(port: int, host: str = "127.0.0.1") -> str:
 def encoder_args(ffmpeg: str, input_args: Sequence[str], port: int, *, bitrate: int,
                  frame_ms: int, ssrc: int) -> list[str]:
     """input → mono Opus RTP to the relay. `-application lowdelay` takes Opus's algorithmic
-    delay from 26.5 ms to 5 ms; `frame_ms` (10 or 20) is the packet time; `-flush_packets`
+    delay from 26.5 ms to 5 ms; `frame_ms` is the packet time (20: Janus 1.1.2's AudioBridge
+    mixes 20 ms frames; 10 ms packets garbled the mix in bench/hybrid_audio.py); `-flush_packets`
     sends each packet as it is made instead of filling a buffer first."""
     return [
         ffmpeg, "-nostdin", "-hide_banner", "-loglevel", "error", "-nostats",
@@ -209,6 +210,11 @@ class FfmpegRunner:
         finally:
             self._proc = None
             await _terminate(proc)
+            # stopped mid-read, the pipes are still open: close the transport now, not when
+            # the garbage collector finds it after the loop is gone
+            transport = getattr(proc, "_transport", None)
+            if transport is not None:
+                transport.close()
         return f"ffmpeg exited with code {code}: {tail[-1] if tail else 'no message'}"
 
     async def _stdout(self, proc: asyncio.subprocess.Process) -> None:

@@ -36,6 +36,22 @@ def tone_db(samples: np.ndarray, frequency: float, rate: int = RATE) -> float:
     return 20 * np.log10(peak / 32768.0 + 1e-12)
 
 
+def tone_prominence(samples: np.ndarray, frequency: float, rate: int = RATE) -> float:
+    """How far `frequency` stands above the spectrum around it (±200 Hz, its own ±40 Hz
+    left out), in dB: a tone stands 30-60 dB out, a click or a decoder restart (broadband)
+    about 0. Tells "B is heard" from a transient at every frequency."""
+    if len(samples) < 256:
+        return 0.0
+    window = np.hanning(len(samples))
+    spectrum = np.abs(np.fft.rfft(samples * window)) + 1e-9
+    freqs = np.fft.rfftfreq(len(samples), 1 / rate)
+    band = (freqs > frequency - 15) & (freqs < frequency + 15)
+    around = (np.abs(freqs - frequency) < 200) & (np.abs(freqs - frequency) > 40)
+    if not band.any() or not around.any():
+        return 0.0
+    return float(20 * np.log10(spectrum[band].max() / np.median(spectrum[around])))
+
+
 @dataclass
 class PcmCapture(asyncio.DatagramProtocol):
     chunks: list[tuple[float, np.ndarray]] = field(default_factory=list)
