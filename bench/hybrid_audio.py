@@ -167,60 +167,66 @@ async def main(bursts: int, prebuffer: int = 2) -> None:
     with tempfile.TemporaryDirectory(prefix="bench-ab-") as folder:
         janus = JanusServer("janus", Path(folder))
         janus.start()
-        ret, at_a, at_b = await open_capture(), await open_capture(), await open_capture()
-        send_port, mic_port = _free_udp(), _free_udp()
-        daemon = Daemon(parse(config_text(janus.url, send_port, ret.port, prebuffer)),
-                        store_path=Path(folder) / "s.db", socket_path=Path(folder) / "a.sock")
-        chamber_src, mic_src = PcmSource(send_port, 440.0), PcmSource(mic_port, 600.0)
-        sims = AudioRemoteCouncillors(janus.url, AB_ROOM)
-        sims.add("Anna Remote", 600, output_args(at_a.port), input_args=[
-            "-f", "s16le", "-ar", str(PCM_RATE), "-ac", "1",
-            "-i", f"udp://127.0.0.1:{mic_port}?overrun_nonfatal=1"])
-        sims.add("Bernd Remote", 900, output_args(at_b.port))
-        sources = [asyncio.create_task(s.run()) for s in (chamber_src, mic_src)]
-        await daemon.start()
         try:
-            await _until(lambda: daemon.audio is not None
-                         and daemon.device_views["audiobridge"].link.value == "connected", 15)
-            await sims.start()
-            await _until(lambda: set(daemon.audio.at_seat) == {"R1", "R2"}, 15)
-            daemon.submit(Grant(seat="R1"), "bench")
-            await _until(lambda: not daemon.audio.bridge.roster[
-                daemon.audio.at_seat["R1"]].muted, 10)
-            await asyncio.sleep(1.5)  # every ffmpeg up, the mixes flowing
-            loop = asyncio.get_running_loop()
-            pids = [janus.proc.pid, *_ffmpeg_pids(daemon, sims)]
-            cpu0, t0 = {p: cpu_seconds(p) for p in pids}, loop.time()
-            r2c: list[float] = []
-            c2r: list[float] = []
-            for _ in range(bursts):
-                for src, capture, out in ((mic_src, ret, r2c), (chamber_src, at_a, c2r)):
-                    start = loop.time()
-                    src.burst_until = start + BURST_S
-                    await asyncio.sleep(GAP_S)
-                    when = onset(capture, start)
-                    if when is not None and when >= start:
-                        out.append((when - start) * 1000)
-            span = loop.time() - t0
-            cpu = {p: (cpu_seconds(p) - cpu0[p]) / span * 100 for p in pids}
-            # steady tones, everyone with the floor: each participant's own voice
-            daemon.submit(Grant(seat="R2"), "bench")
-            chamber_src.steady = mic_src.steady = True
-            await asyncio.sleep(2.0)
-            own = []
-            for capture, mine, others in ((ret, 440.0, (600.0, 900.0)),
-                                          (at_a, 600.0, (440.0, 900.0)),
-                                          (at_b, 900.0, (440.0, 600.0))):
-                samples = capture.recent(1.0)
-                own.append(tone_db(samples, mine) - max(tone_db(samples, f) for f in others))
+            return await _measure(janus, folder, bursts, prebuffer)
         finally:
-            for task in sources:
-                task.cancel()
-            await sims.stop()
-            await daemon.stop()
-            janus.stop()
-            for c in (ret, at_a, at_b):
-                c.close()
+            janus.stop()  # also when the setup failed: nothing of ours outlives the bench
+
+
+async def _measure(janus: JanusServer, folder: str, bursts: int, prebuffer: int) -> None:
+    ret, at_a, at_b = await open_capture(), await open_capture(), await open_capture()
+    send_port, mic_port = _free_udp(), _free_udp()
+    daemon = Daemon(parse(config_text(janus.url, send_port, ret.port, prebuffer)),
+                    store_path=Path(folder) / "s.db", socket_path=Path(folder) / "a.sock")
+    chamber_src, mic_src = PcmSource(send_port, 440.0), PcmSource(mic_port, 600.0)
+    sims = AudioRemoteCouncillors(janus.url, AB_ROOM)
+    sims.add("Anna Remote", 600, output_args(at_a.port), input_args=[
+        "-f", "s16le", "-ar", str(PCM_RATE), "-ac", "1",
+        "-i", f"udp://127.0.0.1:{mic_port}?overrun_nonfatal=1"])
+    sims.add("Bernd Remote", 900, output_args(at_b.port))
+    sources = [asyncio.create_task(s.run()) for s in (chamber_src, mic_src)]
+    try:
+        await daemon.start()
+        await _until(lambda: daemon.audio is not None
+                     and daemon.device_views["audiobridge"].link.value == "connected", 15)
+        await sims.start()
+        await _until(lambda: set(daemon.audio.at_seat) == {"R1", "R2"}, 15)
+        daemon.submit(Grant(seat="R1"), "bench")
+        await _until(lambda: not daemon.audio.bridge.roster[
+            daemon.audio.at_seat["R1"]].muted, 10)
+        await asyncio.sleep(1.5)  # every ffmpeg up, the mixes flowing
+        loop = asyncio.get_running_loop()
+        pids = [janus.proc.pid, *_ffmpeg_pids(daemon, sims)]
+        cpu0, t0 = {p: cpu_seconds(p) for p in pids}, loop.time()
+        r2c: list[float] = []
+        c2r: list[float] = []
+        for _ in range(bursts):
+            for src, capture, out in ((mic_src, ret, r2c), (chamber_src, at_a, c2r)):
+                start = loop.time()
+                src.burst_until = start + BURST_S
+                await asyncio.sleep(GAP_S)
+                when = onset(capture, start)
+                if when is not None and when >= start:
+                    out.append((when - start) * 1000)
+        span = loop.time() - t0
+        cpu = {p: (cpu_seconds(p) - cpu0[p]) / span * 100 for p in pids}
+        # steady tones, everyone with the floor: each participant's own voice
+        daemon.submit(Grant(seat="R2"), "bench")
+        chamber_src.steady = mic_src.steady = True
+        await asyncio.sleep(2.0)
+        own = []
+        for capture, mine, others in ((ret, 440.0, (600.0, 900.0)),
+                                      (at_a, 600.0, (440.0, 900.0)),
+                                      (at_b, 900.0, (440.0, 600.0))):
+            samples = capture.recent(1.0)
+            own.append(tone_db(samples, mine) - max(tone_db(samples, f) for f in others))
+    finally:
+        for task in sources:
+            task.cancel()
+        await sims.stop()
+        await daemon.stop()
+        for c in (ret, at_a, at_b):
+            c.close()
     for label, values in (("remote → chamber return", r2c), ("chamber → remote", c2r)):
         print(f"{label}: n={len(values)} p50 {pct(values, 50):.1f} p95 {pct(values, 95):.1f} "
               f"p99 {pct(values, 99):.1f} ms (min {min(values):.1f}, mean "
