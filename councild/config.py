@@ -211,6 +211,35 @@ class Keypad(_Table):
         return value
 
 
+class BridgeAudio(_Table):
+    """[bridge.audio]: the AudioBridge room where the chamber and the remote councillors hear
+    each other (mix-minus), and the chamber's send and return (README, "Audio routing")."""
+
+    # Janus's WebSocket API; the room secret comes from the environment, as for the video room.
+    url: str = Field(default="ws://127.0.0.1:8188", pattern=r"^wss?://\S+$")
+    room: int = Field(default=2234, ge=1, le=2**53 - 1)
+    secret_env: str = Field(default="COUNCILD_BRIDGE_SECRET", min_length=1)
+    create_room: bool = True
+    # ffmpeg input arguments of the chamber's send (a desk aux/matrix bus carrying the chamber
+    # microphones and never the remote return), e.g. ["-f", "alsa", "-i", "hw:CARD=USB,0"].
+    send: list[str] = Field(min_length=1)
+    # ffmpeg output arguments of the return (everyone but the chamber), e.g. the desk's
+    # "remote return" input: ["-f", "alsa", "hw:CARD=USB,0"]; [] = decoded for the meter only.
+    output: list[str] = []
+    bitrate: int = Field(default=32000, ge=6000, le=510000)  # bps of the chamber's Opus send
+    sampling_rate: Literal[8000, 12000, 16000, 24000, 48000] = 16000  # Janus's mixer
+    # Packets Janus buffers per participant before mixing (20 ms each): jitter safety vs.
+    # latency (bench/hybrid_audio.py: 1 → ~31 ms one way, 2 → ~45, Janus's own default 6 →
+    # ~120 on loopback); 2 suits a LAN, 4-6 a councillor on a busy home line. 0 = no audio.
+    prebuffer: int = Field(default=2, ge=1, le=50)
+    # Janus's talking detection: average level (-dBov) over this many 20 ms packets.
+    audio_active_packets: int = Field(default=25, ge=1, le=1000)
+    audio_level_average: int = Field(default=40, ge=0, le=127)
+    chamber_id: int = Field(default=900_002, ge=1, le=2**53 - 1)  # the chamber's participant id
+    chamber_display: str = Field(default="Chamber", min_length=1, max_length=100)
+    ffmpeg: str = "ffmpeg"
+
+
 class Bridge(_Table):
     """Remote councillors: which device is the video bridge, and how they are shown."""
 
@@ -222,6 +251,7 @@ class Bridge(_Table):
     # Per-councillor join tokens, a file readable only by the daemon's user (`councild tokens`
     # writes it): TOML, councillor id = token.
     tokens_file: Path | None = None
+    audio: BridgeAudio | None = None  # [bridge.audio]: the mix-minus room (hybrid audio)
 
 
 class JoinChamber(_Table):
@@ -468,6 +498,9 @@ def _cross_check(config: Config) -> list[tuple[str, str]]:
             problems.append(("bridge.device", f"device {bridge.device!r} is not a video "
                              f"bridge ({table.get('driver')})"))
     problems += _join_check(config)
+    if bridge.audio is not None and bridge.device is None:
+        problems.append(("bridge.audio", "hybrid audio needs the video bridge ([bridge] device):"
+                         " it says who the remote councillors are"))
     if any(s.remote for s in config.seats) and bridge.device is None:
         problems.append(("bridge.device", "remote seats need a video bridge device"))
     for i, scene in enumerate(bridge.slots):

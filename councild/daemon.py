@@ -133,6 +133,11 @@ class Daemon:
         self.remote: RemoteSeats | None = None
         self.join: JoinServer | None = None
         self.chamber: Any = None  # councild.join.chamber.ChamberFeed
+        self.audio: Any = None  # councild.hybrid_audio.HybridAudio ([bridge.audio])
+        if config.bridge.audio is not None:
+            for name, driver in (("audiobridge", "audiobridge"), ("chamber-send", "ffmpeg"),
+                                 ("chamber-return", "ffmpeg")):
+                self.device_views[name] = DeviceView(driver=driver)
         if config.join.enabled and config.join.chamber is not None:
             self.device_views["chamber"] = DeviceView(driver="chamber-feed")
         self._director_config = director_config(config)
@@ -181,6 +186,8 @@ class Daemon:
             )
         for device in self.devices.values():
             await device.start()
+        if self.config.bridge.audio is not None and self.remote is not None:
+            await self._start_audio()
         if self.config.join.enabled and self.remote is not None:
             await self._start_join(tokens)
         if self._director_config is not None:
@@ -199,6 +206,24 @@ class Daemon:
         self._spawn(self._checkpoints(), "store:checkpoint")
         log.info("councild: session %r, %d seats, socket %s", session.key,
                  len(self.config.seats), self.socket_path)
+
+    async def _start_audio(self) -> None:
+        """Hybrid audio: the AudioBridge room, the chamber's send and return, the mutes."""
+        from councild.hybrid_audio import RETURN_LEVEL, HybridAudio  # only if configured
+
+        assert self.remote is not None and self.config.bridge.audio is not None
+        self.remote.voice_from_video = False  # a remote seat talks where its voice is
+        self.remote.forward_audio = False  # their voice reaches the stream through the desk
+
+        def level(dbfs: float) -> None:
+            self.levels[RETURN_LEVEL] = dbfs
+            self._levels_changed()
+
+        self.audio = HybridAudio(
+            self.config.bridge.audio, self.remote, speaking=self.state_speaking,
+            voice=self._voice, status=self._device_status, changed=self._changed, level=level,
+            muted_unless_floor=self.config.bridge.muted_unless_floor)
+        await self.audio.start()
 
     async def _start_join(self, tokens: dict[str, str]) -> None:
         """The join page, and the chamber's programme published into the bridge room."""
@@ -230,6 +255,8 @@ class Daemon:
             await self.join.stop()
         if self.chamber is not None:
             await self.chamber.stop()
+        if self.audio is not None:
+            await self.audio.stop()
         if self.vision is not None:
             await self.vision.stop()
         if self.remote is not None:
@@ -330,6 +357,8 @@ class Daemon:
                 opened = isinstance(effect, OpenMic)
                 if self.remote is not None and self.remote.is_remote(effect.seat):
                     self.remote.floor_changed(effect.seat, opened)
+                    if self.audio is not None:
+                        self.audio.floor_changed(effect.seat)
                 else:
                     self._seat_call(effect.seat, "set_channel", opened)
             elif isinstance(effect, RequestLamp):
@@ -662,6 +691,7 @@ class Daemon:
             "program": self.vision.state_dict() if self.vision is not None else None,
             "guests": self.remote.guests() if self.remote is not None else [],
             "remote_muted": self.remote.all_muted if self.remote is not None else False,
+            "audio": self.audio.view() if self.audio is not None else None,
             "devices": {
                 name: {"driver": v.driver, "link": v.link.value, "detail": v.detail,
                        "errors": v.errors, "last_seen": self._last_seen(name),
@@ -703,6 +733,8 @@ class Daemon:
     def join_claim(self, participant: str, councillor: str | None) -> None:
         if self.remote is not None:
             self.remote.claim(participant, councillor)
+        if self.audio is not None and councillor is not None:
+            self.audio.claim_changed(participant)
             self._changed()
 
     # --- the control API ------------------------------------------------------------------
@@ -744,6 +776,8 @@ class Daemon:
                                        _("no video bridge is configured"))
             on = api.bool_arg(request.args, "on")
             self.remote.mute_all(on)
+            if self.audio is not None:
+                self.audio.mute_all(on)
             self._note_director(source, {"type": "mute_remote", "on": on})
             if self._store is not None:
                 self._store.note(self._session_id, source, "bridge", op, {"on": on},

@@ -499,8 +499,9 @@ class JanusClient:
     @classmethod
     async def connect(cls, url: str, on_event: Callable[[JanusMessage], None],
                       on_malformed: Callable[[Exception], None] | None = None,
-                      on_seen: Callable[[], None] | None = None) -> JanusClient:
-        """Open the WebSocket, create a session and attach the VideoRoom plugin."""
+                      on_seen: Callable[[], None] | None = None,
+                      plugin: str = VIDEOROOM) -> JanusClient:
+        """Open the WebSocket, create a session and attach the plugin (the VideoRoom)."""
         try:
             ws = await websockets.connect(
                 url, subprotocols=[websockets.Subprotocol(SUBPROTOCOL)],
@@ -513,8 +514,8 @@ class JanusClient:
             tx, text = client.codec.create()
             reply = await client.request(tx, text, what="create session")
             client.session_id = _answer_id(reply)
-            tx, text = client.codec.attach(client.session_id)
-            reply = await client.request(tx, text, what="attach videoroom")
+            tx, text = client.codec.attach(client.session_id, plugin)
+            reply = await client.request(tx, text, what=f"attach {plugin}")
             client.handle_id = _answer_id(reply)
         except BaseException:
             await client.close()

@@ -115,6 +115,9 @@ class CouncilApp(App[int]):
         levels = self.link.take_levels() if self.link is not None else None
         if levels:
             self.main.seats.show_levels(levels)
+            ret = levels.get("audio:return")  # councild.hybrid_audio.RETURN_LEVEL
+            if isinstance(ret, int | float):
+                self.main.onair.show_return_level(float(ret))
 
     @on(Disconnected)
     def _disconnected(self, message: Disconnected) -> None:

@@ -97,12 +97,23 @@ async def test_demo_with_remote_councillors_and_the_join_page(short_tmp: Path) -
         state = await demo.state()
         assert state["guests"] == []  # the simulated councillors are known by their tokens
         await until(lambda: _linked(demo, "chamber"), 15, interval=0.2)
+        # hybrid audio: the room, the chamber's send and return, the tone councillors at
+        # their seats (muted unless they have the floor)
+        for device in ("audiobridge", "chamber-send", "chamber-return"):
+            await until(lambda d=device: _linked(demo, d), 15, interval=0.2)
+
+        async def voices_at_seats() -> bool:
+            audio = (await demo.state())["audio"]
+            return {p["seat"] for p in audio["participants"]} == {"R1", "R2"}
+
+        await until(voices_at_seats, 15, interval=0.2)
         async with aiohttp.ClientSession() as http, http.get(link.group(1)) as page:
             assert page.status == 200
             assert "Mara Jung" in await page.text()
     finally:
         assert demo.stop() == 0, demo.stderr()
-    for pattern in ("councild-remote-", "sine=frequency=330", "testsrc=size=320x180"):
+    for pattern in ("councild-remote-", "sine=frequency=330", "testsrc=size=320x180",
+                    "sine=frequency=600", "sine=frequency=440:sample_rate=48000,volume"):
         # the demo's Janus, its chamber feed's ffmpeg, its remote councillors' encoders
         assert _running(pattern) == "", f"left running after the demo: {pattern}"
 
