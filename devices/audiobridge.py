@@ -298,6 +298,10 @@ class AudioBridge(Device):
         self._roster: dict[str, AbParticipant] = {}
         self._client: JanusClient | None = None
         self.own_id: str | None = None
+        # As in devices/janus.py: events seen while we join and list the room win over the
+        # list, which Janus makes on another thread and can be older (None: not joining).
+        self._announced: set[str] | None = None
+        self._gone: set[str] | None = None
         self.chamber_address: tuple[str, int] | None = None
         self.joins = 0  # chamber joins (one per (re)connection)
 
@@ -389,6 +393,7 @@ class AudioBridge(Device):
         body = join_request(room, display=self.opts.chamber_display, group=GROUP_CHAMBER,
                             muted=False, participant_id=self.opts.chamber_id,
                             rtp=self._chamber_rtp(), bitrate=self.opts.bitrate)
+        self._announced, self._gone = set(), set()
         try:
             joined = await client.plugin(body, until_event=True)
         except JanusRequestError as exc:
@@ -408,7 +413,10 @@ class AudioBridge(Device):
         self.joins += 1
         listed = await client.plugin({"request": "listparticipants", "room": room})
         lst = self._event_of(listed)
-        self._resync(lst.participants if lst is not None else event.participants)
+        try:
+            self._resync(lst.participants if lst is not None else event.participants)
+        finally:
+            self._announced = self._gone = None
         self._set_chamber(event.rtp)
         detail = f"room {room}, {len(self._roster)} participants"
         if secret is None:
@@ -439,7 +447,11 @@ class AudioBridge(Device):
             return None
 
     def _resync(self, people: tuple[AbParticipant, ...]) -> None:
-        fresh = {p.id: p for p in people if p.id != self.own_id}
+        gone, announced = self._gone or set(), self._announced or set()
+        fresh = {p.id: p for p in people if p.id != self.own_id and p.id not in gone}
+        for pid in announced - fresh.keys():
+            if pid in self._roster:  # joined after Janus made the list: still here
+                fresh[pid] = self._roster[pid]
         for pid in list(self._roster):
             if pid not in fresh:
                 self._leave(pid)
@@ -449,6 +461,9 @@ class AudioBridge(Device):
     def _upsert(self, p: AbParticipant) -> None:
         if p.id == self.own_id:
             return
+        if self._announced is not None and self._gone is not None:
+            self._announced.add(p.id)
+            self._gone.discard(p.id)
         old = self._roster.get(p.id)
         self._roster[p.id] = p
         if old is None:
@@ -467,6 +482,8 @@ class AudioBridge(Device):
             self._on_change(p.id)
 
     def _leave(self, pid: str) -> None:
+        if self._gone is not None:
+            self._gone.add(pid)
         old = self._roster.pop(pid, None)
         if old is None:
             return

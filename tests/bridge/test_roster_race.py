@@ -10,6 +10,7 @@ did not have them, and no later event named them again).
 from __future__ import annotations
 
 from councild.model import Event, ParticipantJoined, ParticipantLeft
+from devices.audiobridge import AbParticipant, AudioBridge, AudioBridgeOptions
 from devices.janus import JanusBridge, Participant
 
 
@@ -44,3 +45,24 @@ def test_outside_the_join_the_list_is_the_truth() -> None:
     bridge._upsert(Participant(id="b", display="Bob"))
     bridge._resync((Participant(id="a", display="Ann"),), ())
     assert set(bridge.roster) == {"a"}
+
+
+def make_audio() -> tuple[AudioBridge, list[Event]]:
+    events: list[Event] = []
+    bridge = AudioBridge("audio", AudioBridgeOptions(url="ws://127.0.0.1:9", room=1),
+                         events.append, chamber_rtp=lambda: ("127.0.0.1", 9))
+    bridge._announced, bridge._gone = set(), set()
+    return bridge, events
+
+
+def test_audiobridge_keeps_a_participant_announced_during_its_join() -> None:
+    """The same race in the AudioBridge: a councillor lost from the roster there would never
+    be unmuted when given the floor."""
+    bridge, events = make_audio()
+    bridge._upsert(AbParticipant(id="b", display="Bob", muted=True))
+    bridge._resync((AbParticipant(id="a", display="Ann", muted=True),))
+    assert set(bridge.roster) == {"a", "b"}
+    assert not [e for e in events if isinstance(e, ParticipantLeft)]
+    bridge._leave("a")
+    bridge._resync((AbParticipant(id="a", display="Ann"), AbParticipant(id="b", display="Bob")))
+    assert set(bridge.roster) == {"b"}
