@@ -511,6 +511,12 @@ async def _socket_alive(path: Path) -> bool:
     return True
 
 
+SOCKET_ENV = "COUNCILD_SOCKET"
+# The service's socket (systemd RuntimeDirectory=councild): where ctl and the TUI look when
+# the user's own default has no daemon behind it.
+SERVICE_SOCKET = Path("/run/councild/councild.sock")
+
+
 def check_private_dir(folder: Path) -> None:
     """The socket's folder must be ours and closed to others: in a folder another user can
     write, that user could replace the socket and read every `ctl` request (OSError if not)."""
@@ -527,10 +533,27 @@ def check_private_dir(folder: Path) -> None:
 
 
 def default_socket_path() -> Path:
+    """The daemon's socket: $COUNCILD_SOCKET, else $RUNTIME_DIRECTORY (set by systemd for the
+    service), else the user's runtime directory."""
+    named = os.environ.get(SOCKET_ENV)
+    if named:
+        return Path(named)
+    service = os.environ.get("RUNTIME_DIRECTORY")
+    if service:
+        return Path(service.split(":")[0]) / "councild.sock"
     runtime = os.environ.get("XDG_RUNTIME_DIR")
     if runtime:
         return Path(runtime) / "councild" / "councild.sock"
     return Path(f"/tmp/councild-{os.getuid()}") / "councild.sock"
+
+
+def client_socket_path() -> Path:
+    """Where a client (ctl, TUI) connects without --socket: the same default as the daemon's,
+    or the service's socket when nothing listens at the user's default."""
+    own = default_socket_path()
+    if not own.exists() and SOCKET_ENV not in os.environ and SERVICE_SOCKET.exists():
+        return SERVICE_SOCKET
+    return own
 
 
 # ---------------------------------------------------------------------------------------------
@@ -549,11 +572,13 @@ class ApiClient:
 
     @classmethod
     async def connect(cls, path: Path | None = None) -> ApiClient:
-        if path is None:  # the default place: refuse one another user could have squatted
-            path = default_socket_path()
-            check_private_dir(path.parent)
-            if path.lstat().st_uid != os.getuid():
-                raise OSError(f"{path}: not created by us (uid {os.getuid()}); refusing it")
+        if path is None:
+            path = client_socket_path()
+            if path != SERVICE_SOCKET and SOCKET_ENV not in os.environ:
+                # The user's own default place: refuse one another user could have squatted.
+                check_private_dir(path.parent)
+                if path.lstat().st_uid != os.getuid():
+                    raise OSError(f"{path}: not created by us (uid {os.getuid()}); refusing it")
         reader, writer = await asyncio.open_unix_connection(str(path), limit=64 * 1024 * 1024)
         return cls(reader, writer)
 

@@ -17,7 +17,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from councild import api, floor, snapshot
 from councild.api_token import api_token_check
@@ -26,8 +26,8 @@ from councild.config import CAMERA_DRIVERS, Config
 from councild.errors import FloorError, NotSupportedError
 from councild.i18n import _
 from councild.join.access import TokenBook
-from councild.join.server import JoinServer
 from councild.keypad import Action, Keypads, NothingToDo, action_to_api, seat_lamps
+from councild.labels import agenda_label
 from councild.model import (
     AgendaChanged,
     CameraMotion,
@@ -68,6 +68,9 @@ from councild.store import Store
 from councild.vision import Vision, director_config
 from devices import driver_class
 from devices.base import Device
+
+if TYPE_CHECKING:  # the join page (aiohttp) is imported only when a config enables it
+    from councild.join.server import JoinServer
 
 log = logging.getLogger("councild.daemon")
 
@@ -135,6 +138,11 @@ class Daemon:
         self.remote: RemoteSeats | None = None
         self.join: JoinServer | None = None
         self.chamber: Any = None  # councild.join.chamber.ChamberFeed
+        self.audio: Any = None  # councild.hybrid_audio.HybridAudio ([bridge.audio])
+        if config.bridge.audio is not None:
+            for name, driver in (("audiobridge", "audiobridge"), ("chamber-send", "ffmpeg"),
+                                 ("chamber-return", "ffmpeg")):
+                self.device_views[name] = DeviceView(driver=driver)
         if config.join.enabled and config.join.chamber is not None:
             self.device_views["chamber"] = DeviceView(driver="chamber-feed")
         self._director_config = director_config(config)
@@ -178,6 +186,8 @@ class Daemon:
             )
         for device in self.devices.values():
             await device.start()
+        if self.config.bridge.audio is not None and self.remote is not None:
+            await self._start_audio()
         if self.config.join.enabled and self.remote is not None:
             await self._start_join(tokens)
         if self._director_config is not None:
@@ -188,6 +198,7 @@ class Daemon:
                 note=self._note_director, changed=self._changed, clock=self.clock,
                 cameras=cameras, agenda_title=self._agenda_title,
                 remote_scene=self.remote.slot_scene if self.remote is not None else None,
+                speech=self._speech,
             )
             await self.vision.start()
             self.vision.restore_floor(tuple(s.seat for s in self.state.speakers))
@@ -196,8 +207,28 @@ class Daemon:
         log.info("councild: session %r, %d seats, socket %s", session.key,
                  len(self.config.seats), self.socket_path)
 
+    async def _start_audio(self) -> None:
+        """Hybrid audio: the AudioBridge room, the chamber's send and return, the mutes."""
+        from councild.hybrid_audio import RETURN_LEVEL, HybridAudio  # only if configured
+
+        assert self.remote is not None and self.config.bridge.audio is not None
+        self.remote.voice_from_video = False  # a remote seat talks where its voice is
+        self.remote.forward_audio = False  # their voice reaches the stream through the desk
+
+        def level(dbfs: float) -> None:
+            self.levels[RETURN_LEVEL] = dbfs
+            self._levels_changed()
+
+        self.audio = HybridAudio(
+            self.config.bridge.audio, self.remote, speaking=self.state_speaking,
+            voice=self._voice, status=self._device_status, changed=self._changed, level=level,
+            muted_unless_floor=self.config.bridge.muted_unless_floor)
+        await self.audio.start()
+
     async def _start_join(self, tokens: dict[str, str]) -> None:
         """The join page, and the chamber's programme published into the bridge room."""
+        from councild.join.server import JoinServer  # aiohttp: imported only when it is on
+
         bridge = self.config.bridge
         assert bridge.device is not None and bridge.tokens_file is not None
         options = self.config.device_options[bridge.device]
@@ -224,6 +255,8 @@ class Daemon:
             await self.join.stop()
         if self.chamber is not None:
             await self.chamber.stop()
+        if self.audio is not None:
+            await self.audio.stop()
         if self.vision is not None:
             await self.vision.stop()
         if self.remote is not None:
@@ -314,7 +347,8 @@ class Daemon:
         self._execute(effects)
         if self.vision is not None:
             if state.speakers != before.speakers:
-                self.vision.floor(tuple(s.seat for s in state.speakers))
+                self.vision.floor(tuple(s.seat for s in state.speakers),
+                                  grants=state.mode is not Mode.VOICE)
             if any(isinstance(e, AgendaChanged) for e in effects):
                 self.vision.agenda_changed()
         self._schedule_deadline()
@@ -349,6 +383,8 @@ class Daemon:
                 opened = isinstance(effect, OpenMic)
                 if self.remote is not None and self.remote.is_remote(effect.seat):
                     self.remote.floor_changed(effect.seat, opened)
+                    if self.audio is not None:
+                        self.audio.floor_changed(effect.seat)
                 else:
                     self._seat_call(effect.seat, "set_channel", opened)
             elif isinstance(effect, RequestLamp):
@@ -446,6 +482,8 @@ class Daemon:
             if seat is not None:
                 self.levels[seat] = event.dbfs
                 self._levels_changed()
+                if self.vision is not None:
+                    self.vision.level(seat, event.dbfs)
             return
         if not isinstance(event, ChannelSwitched | ChannelRequested | ChannelVoice):
             return
@@ -492,12 +530,26 @@ class Daemon:
             self.talking.add(seat)
         else:
             self.talking.discard(seat)
-        if self.state.mode is Mode.VOICE:
+        # In voice mode a metered seat's mic opens on speech (`_speech`), not on any sound:
+        # a cough or a neighbour's bleed must not take one of the max_open mics. It closes
+        # once neither the detector nor the classifier hears the seat.
+        classifier = self.vision.classifier if self.vision is not None else None
+        follows_speech = classifier is not None and classifier.knows(seat) and (
+            active or seat in classifier.speaking())
+        if self.state.mode is Mode.VOICE and not follows_speech:
             with contextlib.suppress(FloorError):
                 self.submit(Voice(seat=seat, active=active), device)
         if self.vision is not None:
             self.vision.voice(seat, active)
         self._changed()
+
+    def _speech(self, seat: str, active: bool) -> None:
+        """The level classifier's speech at a metered seat: in voice mode the floor follows
+        it (the mic opens on confirmed speech, and closes when the detector hears nothing)."""
+        if self.state.mode is not Mode.VOICE or (not active and seat in self.talking):
+            return
+        with contextlib.suppress(FloorError):
+            self.submit(Voice(seat=seat, active=active), "classifier")
 
     def _device_status(self, event: DeviceStatus) -> None:
         view = self.device_views.setdefault(event.device, DeviceView(driver="?"))
@@ -558,7 +610,10 @@ class Daemon:
 
     def _agenda_title(self) -> str | None:
         index = self.state.agenda
-        return self.rules.agenda[index].title if 0 <= index < len(self.rules.agenda) else None
+        if not 0 <= index < len(self.rules.agenda):
+            return None
+        item = self.rules.agenda[index]
+        return agenda_label(item.number, item.title)
 
     def _subscribers(self) -> list[api.Connection]:
         return [c for c in self.server.connections if c.subscribed and not c.closed]
@@ -619,7 +674,8 @@ class Daemon:
         agenda = None
         if 0 <= s.agenda < len(self.rules.agenda):
             item = self.rules.agenda[s.agenda]
-            agenda = {"index": s.agenda, "id": item.id, "title": item.title}
+            agenda = {"index": s.agenda, "id": item.id, "title": item.title,
+                      "number": item.number, "label": agenda_label(item.number, item.title)}
         seats = []
         for r in self.roster["seats"]:
             seat_cfg = self.config.seat(r["id"])
@@ -661,6 +717,7 @@ class Daemon:
             "program": self.vision.state_dict() if self.vision is not None else None,
             "guests": self.remote.guests() if self.remote is not None else [],
             "remote_muted": self.remote.all_muted if self.remote is not None else False,
+            "audio": self.audio.view() if self.audio is not None else None,
             "devices": {
                 name: {"driver": v.driver, "link": v.link.value, "detail": v.detail,
                        "errors": v.errors, "last_seen": self._last_seen(name),
@@ -719,6 +776,8 @@ class Daemon:
     def join_claim(self, participant: str, councillor: str | None) -> None:
         if self.remote is not None:
             self.remote.claim(participant, councillor)
+        if self.audio is not None and councillor is not None:
+            self.audio.claim_changed(participant)
             self._changed()
 
     # --- the control API ------------------------------------------------------------------
@@ -763,6 +822,8 @@ class Daemon:
                                        _("no video bridge is configured"))
             on = api.bool_arg(request.args, "on")
             self.remote.mute_all(on)
+            if self.audio is not None:
+                self.audio.mute_all(on)
             self._note_director(source, {"type": "mute_remote", "on": on})
             if self._store is not None:
                 self._store.note(self._session_id, source, "bridge", op, {"on": on},

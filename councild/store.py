@@ -61,6 +61,11 @@ CHECKPOINT_TRIES = 5
 
 
 def default_path() -> Path:
+    """$STATE_DIRECTORY (systemd's StateDirectory= for the service: /var/lib/councild), else
+    the user's $XDG_STATE_HOME/councild/."""
+    service = os.environ.get("STATE_DIRECTORY")
+    if service:
+        return Path(service.split(":")[0]) / "councild.db"
     base = os.environ.get("XDG_STATE_HOME") or os.path.join(Path.home(), ".local", "state")
     return Path(base) / "councild" / "councild.db"
 
