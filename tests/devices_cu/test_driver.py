@@ -13,8 +13,9 @@ import pytest
 from councild.errors import ConnectionLostError, LocalProtocolError
 from councild.model import ChannelRequested, ChannelSwitched, DeviceStatus, Event, Link
 from devices import driver_class
+from devices.base import Snapshot
 from devices.conference import ConferenceUnit, DcsOptions, DiscussionMode
-from devices.sim.cu import CUSimulator, CUState, CUUseCases
+from devices.sim.cu import STATUS_FORMS, CUSimulator, CUState, CUUseCases, StatusForm
 from tests.helpers import until
 
 
@@ -276,4 +277,104 @@ async def test_two_tcp_clients_see_each_others_commands(tmp_path: Path) -> None:
     finally:
         for d in devices:
             await d.stop()
+        await r.sim.stop()
+
+
+# --- the forms of the answer to mic_status (the one guess; see devices/conference.py) -------
+
+
+@pytest.mark.parametrize("form", STATUS_FORMS)
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_connected_within_2s_with_every_status_form(
+    transport: str, form: StatusForm, tmp_path: Path
+) -> None:
+    state = CUState(mode=DiscussionMode.AUTO, max_speakers=3, speakers=[3, 212],
+                    requests=[17, 5], status_form=form)
+    r = _rig(transport, tmp_path, state)
+    await _start(r)
+    rec = Recorder()
+    device = ConferenceUnit("cu", r.options, rec)
+    t0 = time.monotonic()
+    await device.start()
+    try:
+        await until(lambda: rec.last_link() == Link.CONNECTED, timeout=2.0)
+        assert time.monotonic() - t0 < 2.0
+        assert device.speakers == (3, 212)
+        assert device.requests == (17, 5)
+        if form != "bare":  # the bare form has no settings lines
+            assert (device.max_speakers, device.mode) == (3, DiscussionMode.AUTO)
+        assert device.snapshot() == Snapshot(frozenset({3, 212}), (17, 5),
+                                             3 if form != "bare" else None)
+    finally:
+        await device.stop()
+        await r.sim.stop()
+
+
+@pytest.mark.parametrize("form", ["notify", "headed", "line"])
+async def test_a_lost_notification_is_repaired_by_the_next_ping(
+    form: StatusForm, tmp_path: Path
+) -> None:
+    """An answer that ends itself lists every speaker: one missing from it is gone."""
+    r = _rig("tcp", tmp_path, CUState(speakers=[3, 4], status_form=form))
+    await _start(r)
+    rec = Recorder()
+    device = ConferenceUnit("cu", r.options, rec)
+    await device.start()
+    try:
+        await until(lambda: rec.last_link() == Link.CONNECTED and device.speakers == (3, 4))
+        r.sim.state.speakers.remove(3)  # switched off, and the notification was lost
+        r.sim.state.requests.append(9)
+        n = len(rec.events)
+        await until(lambda: device.speakers == (4,), timeout=3.0)
+        await until(lambda: device.requests == (9,), timeout=1.0)
+        assert ChannelSwitched(device="cu", channel=3, on=False) in rec.since(n)
+        assert rec.last_link() == Link.CONNECTED
+    finally:
+        await device.stop()
+        await r.sim.stop()
+
+
+@pytest.mark.parametrize("mode", [DiscussionMode.FIFO, DiscussionMode.AUTO])
+async def test_councild_master_follows_a_unit_that_keeps_its_mode(
+    mode: DiscussionMode, tmp_path: Path
+) -> None:
+    """The unit ignores `mic_mode manual`: the driver says so and reports what it does."""
+    state = CUState(mode=mode, max_speakers=1, speakers=[2], requests=[6],
+                    mode_locked=True)
+    r = _rig("tcp", tmp_path, state, master="councild")
+    await _start(r)
+    rec = Recorder()
+    device = ConferenceUnit("cu", r.options, rec)
+    await device.start()
+    try:
+        await until(lambda: rec.last_link() == Link.CONNECTED, timeout=2.0)
+        assert device.mode_refused and device.mode is mode
+        status = [e for e in rec.events if isinstance(e, DeviceStatus)][-1]
+        assert "follows" in status.detail
+        n = len(rec.events)
+        CUUseCases(r.sim).delegate_mic_off(2)  # the unit moves request 6 up by itself
+        await until(lambda: device.speakers == (6,))
+        assert rec.since(n) == [
+            ChannelSwitched(device="cu", channel=2, on=False),
+            ChannelRequested(device="cu", channel=6, requesting=False),
+            ChannelSwitched(device="cu", channel=6, on=True),
+        ]
+    finally:
+        await device.stop()
+        await r.sim.stop()
+
+
+async def test_councild_master_verifies_manual_mode(tmp_path: Path) -> None:
+    r = _rig("tcp", tmp_path, CUState(mode=DiscussionMode.FIFO), master="councild")
+    await _start(r)
+    rec = Recorder()
+    device = ConferenceUnit("cu", r.options, rec)
+    await device.start()
+    try:
+        await until(lambda: rec.last_link() == Link.CONNECTED, timeout=2.0)
+        # CONNECTED comes only after the unit confirmed the mode.
+        assert r.sim.state.mode is DiscussionMode.MANUAL
+        assert device.mode is DiscussionMode.MANUAL and not device.mode_refused
+    finally:
+        await device.stop()
         await r.sim.stop()
