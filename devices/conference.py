@@ -639,6 +639,12 @@ class ConferenceUnit(StatefulDevice):
         # master = "councild" and the CU kept a mode that moves requests up by itself:
         # councild then follows what the CU does (every switch it reports is honoured).
         self.mode_refused = False
+        # Seats we switched on that the CU has not confirmed, with the number of status
+        # queries sent before the command: an answer to a later query that ends itself and
+        # does not list the seat means the CU refused (full at its own max_speakers).
+        self._unconfirmed: dict[int, int] = {}
+        self._asked = 0  # status queries sent on this link
+        self._answering = 0  # the query the StatusReader's current answer belongs to
 
     # --- what the daemon calls ------------------------------------------------------------
 
@@ -655,6 +661,10 @@ class ConferenceUnit(StatefulDevice):
 
     async def set_channel(self, channel: int, on: bool) -> None:
         await self._send(MicOn(seat=channel) if on else MicOff(seat=channel))
+        if on and channel not in self._speakers:
+            self._unconfirmed[channel] = self._asked
+        else:
+            self._unconfirmed.pop(channel, None)
 
     async def set_request(self, channel: int, on: bool) -> None:
         await self._send(MicRequestOn(seat=channel) if on else MicRequestOff(seat=channel))
@@ -702,6 +712,8 @@ class ConferenceUnit(StatefulDevice):
         self._status = StatusReader()
         self._answers = asyncio.Queue()
         self._following = False
+        self._unconfirmed.clear()
+        self._asked = self._answering = 0
 
     async def _close_link(self) -> None:
         writer, self._writer, self._reader = self._writer, None, None
@@ -735,7 +747,7 @@ class ConferenceUnit(StatefulDevice):
         assert self._reader is not None
         loop = asyncio.get_running_loop()
         self._answers = asyncio.Queue()
-        self._status.ask(loop.time())
+        self._ask(loop.time())
         await self._send(MicStatusQuery())
         asked_again = False
         while True:
@@ -776,8 +788,13 @@ class ConferenceUnit(StatefulDevice):
     async def _ping(self) -> None:
         # The ping is a full read as well: an answer that ends itself also tells which
         # speakers are gone (a notification lost on the line is repaired within a second).
-        self._status.ask(asyncio.get_running_loop().time())
+        self._ask(asyncio.get_running_loop().time())
         await self._send(MicStatusQuery())
+
+    def _ask(self, now: float) -> None:
+        self._asked += 1
+        self._answering = self._asked
+        self._status.ask(now)
 
     def _feed(self, data: bytes) -> bool:
         self._codec.receive_data(data)
@@ -799,6 +816,7 @@ class ConferenceUnit(StatefulDevice):
                 if self._following:
                     if result.explicit:
                         self._replace(result, resync=False)
+                        self._refused(result, self._answering)
                 else:
                     self._answers.put_nowait(result)
         if valid:
@@ -810,6 +828,8 @@ class ConferenceUnit(StatefulDevice):
     def _switched(self, seat: int, on: bool) -> None:
         if on and seat in self._requests:
             self._requested(seat, False)  # a granted request leaves the list, said or not
+        if on:
+            self._unconfirmed.pop(seat, None)
         if on == (seat in self._speakers):
             return
         if on:
@@ -826,6 +846,15 @@ class ConferenceUnit(StatefulDevice):
         else:
             self._requests.remove(seat)
         self._emit(ChannelRequested(device=self.name, channel=seat, requesting=on))
+
+    def _refused(self, result: StatusResult, query: int) -> None:
+        """Seats we switched on before `query` was sent and that its answer does not list:
+        the CU refused them. Reported off, so councild never shows a mic the CU has not."""
+        for seat, before in list(self._unconfirmed.items()):
+            if before < query and seat not in result.speakers:
+                del self._unconfirmed[seat]
+                self.log.info("%s: the unit did not switch seat %d on", self.name, seat)
+                self._emit(ChannelSwitched(device=self.name, channel=seat, on=False))
 
     def _limit(self, value: int | None) -> None:
         if value is None or value == self.max_speakers:

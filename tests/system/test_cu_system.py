@@ -80,10 +80,18 @@ async def test_connected_over_a_pty_with_notification_lines(short_tmp):
         await until(lambda: floor_of(daemon) == ({"2"}, ["3"]), 1)
 
 
+def unit(transport: str, tmp: Path, state: CUState) -> CUSimulator:
+    if transport == "serial":
+        return CUSimulator(port=None, pty=True, link=str(tmp / "cu"), state=state)
+    return CUSimulator("127.0.0.1", 0, state=state)
+
+
+@pytest.mark.parametrize("transport", ["tcp", "serial"])
 @pytest.mark.parametrize("master", ["cu", "councild"])
-async def test_delegate_switching_off_closes_the_seat_within_100_ms(master, short_tmp):
+async def test_delegate_switching_off_closes_the_seat_within_100_ms(master, transport,
+                                                                    short_tmp):
     async with (
-        CUSimulator("127.0.0.1", 0, state=CUState(mode=DiscussionMode.MANUAL)) as sim,
+        unit(transport, short_tmp, CUState(mode=DiscussionMode.MANUAL)) as sim,
         running(short_tmp, sim, master) as daemon,
     ):
         await until(lambda: connected(daemon), 2)
@@ -203,3 +211,34 @@ async def test_unit_in_fifo_is_put_in_manual_and_moves_nothing_up(short_tmp):
         await until(lambda: not daemon.state.speaking("1"), 1)
         await until(lambda: daemon.device_idle("dev"), 1)
         assert unit_of(sim) == floor_of(daemon) == (set(), ["2"])
+
+
+async def test_a_switch_the_unit_refuses_is_not_shown_on(short_tmp):
+    """master = "councild" and a unit whose own limit is lower than max_open: the unit
+    refuses the second mic; councild follows it rather than show a mic the unit has not."""
+    state = CUState(mode=DiscussionMode.MANUAL, max_speakers=1)
+    async with (
+        CUSimulator("127.0.0.1", 0, state=state) as sim,
+        running(short_tmp, sim, "councild") as daemon,
+    ):
+        await until(lambda: connected(daemon), 2)
+        daemon.submit(Grant(seat="1"), "api")
+        await until(lambda: sim.state.speakers == [1], 1)
+        daemon.submit(Grant(seat="2"), "api")  # the unit is full: it says nothing
+        await until(lambda: not daemon.state.speaking("2"), 3)
+        assert floor_of(daemon) == unit_of(sim) == ({"1"}, [])
+
+
+async def test_max_open_is_forwarded_to_a_master_unit(short_tmp):
+    from councild.api import ApiRequest
+
+    async with (
+        CUSimulator("127.0.0.1", 0, state=CUState(max_speakers=4)) as sim,
+        running(short_tmp, sim, "cu") as daemon,
+    ):
+        await until(lambda: connected(daemon), 2)
+        await until(lambda: daemon.state.max_open == 4, 1)
+        reply = daemon.apply_op(ApiRequest(None, "max_open", {"value": 3}), "api")
+        assert reply["ok"] and reply["forwarded"] == "dev"
+        await until(lambda: sim.state.max_speakers == 3, 1)
+        await until(lambda: daemon.state.max_open == 3, 1)
