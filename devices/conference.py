@@ -632,6 +632,9 @@ class ConferenceUnit(StatefulDevice):
         self._status = StatusReader()
         self._answers: asyncio.Queue[StatusResult] = asyncio.Queue()
         self._following = False  # the full state is read: events are changes now
+        # While reading: what the CU said after an answer ended (None: no answer yet, and
+        # what comes before the first answer is superseded by it). Applied after the answer.
+        self._stash: list[CUEvent] | None = None
         self._speakers: list[int] = []  # seats with mic on, oldest first
         self._requests: list[int] = []  # request list, first first
         self.max_speakers: int | None = None  # as the CU last reported
@@ -712,6 +715,7 @@ class ConferenceUnit(StatefulDevice):
         self._status = StatusReader()
         self._answers = asyncio.Queue()
         self._following = False
+        self._stash = None
         self._unconfirmed.clear()
         self._asked = self._answering = 0
 
@@ -725,12 +729,14 @@ class ConferenceUnit(StatefulDevice):
         """Ask for the full state and take it over; with master = "councild" also put the
         CU in manual mode and check that it took it (the second answer says)."""
         self._replace(await self._read_status(), resync=True)
+        self._apply_stash()
         detail = self._target()
         self.mode_refused = False
         if self.options.master == "councild" and self.mode is not DiscussionMode.MANUAL:
             # The CU must not open mics by itself; councild's floor decides.
             await self._send(MicMode(mode=DiscussionMode.MANUAL))
             self._replace(await self._read_status(), resync=False)
+            self._apply_stash()
             if self.mode is not DiscussionMode.MANUAL:
                 self.mode_refused = True
                 shown = self.mode.value if self.mode is not None else "?"
@@ -756,6 +762,7 @@ class ConferenceUnit(StatefulDevice):
             now = loop.time()
             result = self._status.poll(now)
             if result is not None:
+                self._stash = []
                 return result
             waited = self._status.unanswered_for(now)
             if waited >= STATUS_NO_ANSWER:
@@ -811,6 +818,10 @@ class ConferenceUnit(StatefulDevice):
                 handler = self._HANDLERS.get(type(event))
                 if handler is not None:
                     handler(self, event)
+            elif not self._status.active:
+                if self._stash is not None:
+                    self._stash.append(event)
+                continue
             result = self._status.feed(event, now)
             if result is not None:
                 if self._following:
@@ -819,6 +830,7 @@ class ConferenceUnit(StatefulDevice):
                         self._refused(result, self._answering)
                 else:
                     self._answers.put_nowait(result)
+                    self._stash = []
         if valid:
             self._seen()
         return valid
@@ -846,6 +858,13 @@ class ConferenceUnit(StatefulDevice):
         else:
             self._requests.remove(seat)
         self._emit(ChannelRequested(device=self.name, channel=seat, requesting=on))
+
+    def _apply_stash(self) -> None:
+        events, self._stash = self._stash or [], []
+        for event in events:
+            handler = self._HANDLERS.get(type(event))
+            if handler is not None:
+                handler(self, event)
 
     def _refused(self, result: StatusResult, query: int) -> None:
         """Seats we switched on before `query` was sent and that its answer does not list:

@@ -14,7 +14,7 @@ from councild.errors import ConnectionLostError, LocalProtocolError
 from councild.model import ChannelRequested, ChannelSwitched, DeviceStatus, Event, Link
 from devices import driver_class
 from devices.base import Snapshot
-from devices.conference import ConferenceUnit, DcsOptions, DiscussionMode
+from devices.conference import ConferenceUnit, DcsOptions, DiscussionMode, MicOn
 from devices.sim.cu import STATUS_FORMS, CUSimulator, CUState, CUUseCases, StatusForm
 from tests.helpers import until
 
@@ -375,6 +375,35 @@ async def test_councild_master_verifies_manual_mode(tmp_path: Path) -> None:
         # CONNECTED comes only after the unit confirmed the mode.
         assert r.sim.state.mode is DiscussionMode.MANUAL
         assert device.mode is DiscussionMode.MANUAL and not device.mode_refused
+    finally:
+        await device.stop()
+        await r.sim.stop()
+
+
+class _BusyUnit(CUState):
+    """A delegate switches on just after the unit finished its first answer (same write)."""
+
+    def status_answer(self) -> list:  # type: ignore[override]
+        answer = super().status_answer()
+        if not getattr(self, "_done", False):
+            self._done = True
+            self.speakers.append(9)
+            return [*answer, MicOn(seat=9)]
+        return answer
+
+
+@pytest.mark.parametrize("form", ["notify", "line"])
+async def test_a_change_right_after_the_answer_is_not_lost(form: StatusForm,
+                                                           tmp_path: Path) -> None:
+    r = _rig("tcp", tmp_path, _BusyUnit(speakers=[3], status_form=form))
+    await _start(r)
+    rec = Recorder()
+    device = ConferenceUnit("cu", r.options, rec)
+    await device.start()
+    try:
+        await until(lambda: rec.last_link() == Link.CONNECTED)
+        # Already in the snapshot the daemon takes at CONNECTED, not a second later.
+        assert device.speakers == (3, 9)
     finally:
         await device.stop()
         await r.sim.stop()
