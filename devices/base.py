@@ -1,4 +1,5 @@
-"""What every device driver is to the daemon, and the reconnect loop they all share.
+"""What every device driver is to the daemon, the reconnect loop they all share, and the one
+connect rule of every device councild leads or mirrors (`StatefulDevice`).
 
 A driver owns one connection to one peer. It turns wire input into `councild.model` events
 through `emit`, and turns the daemon's requests (switch a channel) into wire output. The
