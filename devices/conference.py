@@ -647,6 +647,7 @@ class ConferenceUnit(StatefulDevice):
         # does not list the seat means the CU refused (full at its own max_speakers).
         self._unconfirmed: dict[int, int] = {}
         self._asked = 0  # status queries sent on this link
+        self._last_line = 0.0  # loop time of the last valid line
         self._answering = 0  # the query the StatusReader's current answer belongs to
 
     # --- what the daemon calls ------------------------------------------------------------
@@ -795,7 +796,12 @@ class ConferenceUnit(StatefulDevice):
     async def _ping(self) -> None:
         # The ping is a full read as well: an answer that ends itself also tells which
         # speakers are gone (a notification lost on the line is repaired within a second).
-        self._ask(asyncio.get_running_loop().time())
+        now = asyncio.get_running_loop().time()
+        if now - self._last_line < STATUS_QUIET:
+            # The CU is talking (an answer still streaming at 9600 baud, a busy session):
+            # alive, and a new query now would open a window on the tail of that answer.
+            return
+        self._ask(now)
         await self._send(MicStatusQuery())
 
     def _ask(self, now: float) -> None:
@@ -808,6 +814,8 @@ class ConferenceUnit(StatefulDevice):
         valid = False
         now = asyncio.get_running_loop().time()
         while isinstance(event := self._codec.next_event(), CUEvent):
+            if not isinstance(event, Malformed | Closed):
+                self._last_line = now
             if isinstance(event, Malformed):
                 self._malformed(f"{event.reason}: {event.line!r}")
                 continue
