@@ -183,6 +183,37 @@ class CUState:
         return [MicMode(mode=mode)]
 
 
+class _PacedLine:
+    """The unit's UART at `baud` (8N1: ten bits a byte): what it writes leaves at that rate,
+    as on a real serial line (a pty alone delivers at once)."""
+
+    TICK = 0.01  # s between writes to the pty
+
+    def __init__(self, write: Callable[[bytes], None], baud: int) -> None:
+        self._write = write
+        self._rate = baud / 10.0
+        self._buffer = bytearray()
+        self._task: asyncio.Task[None] | None = None
+
+    def write(self, data: bytes) -> None:
+        self._buffer += data
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._drain())
+
+    async def _drain(self) -> None:
+        step = max(1, int(self._rate * self.TICK))
+        while self._buffer:
+            chunk = bytes(self._buffer[:step])
+            del self._buffer[:step]
+            self._write(chunk)
+            await asyncio.sleep(len(chunk) / self._rate)
+
+    def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+        self._buffer.clear()
+
+
 class _Client:
     """One connection (TCP or the pty) with its own codec."""
 
@@ -202,7 +233,10 @@ class CUSimulator:
         pty: bool = False,
         link: str | None = None,
         state: CUState | None = None,
+        baud: int | None = None,
     ) -> None:
+        self.baud = baud  # with the pty: the line's speed (None: as fast as the pty goes)
+        self._paced: _PacedLine | None = None
         self.host = host
         self.port = port  # None: no TCP server
         self.want_pty = pty
@@ -232,7 +266,15 @@ class CUSimulator:
             self._server = await asyncio.start_server(self._serve, self.host, self.port)
             self.port = self._server.sockets[0].getsockname()[1]
         if self.want_pty:
-            client = _Client(lambda data: self.pty.write(data) if self.pty else None)
+            def to_pty(data: bytes) -> None:
+                if self.pty is not None:
+                    self.pty.write(data)
+
+            write = to_pty
+            if self.baud is not None:
+                self._paced = _PacedLine(to_pty, self.baud)
+                write = self._paced.write
+            client = _Client(write)
             self.pty = SimPty(lambda data: self._receive(client, data), self.link)
             self._clients.append(client)
 
@@ -247,6 +289,9 @@ class CUSimulator:
             await asyncio.wait(list(self._tasks), timeout=STOP_TIMEOUT)
         if server is not None:
             await server.wait_closed()
+        if self._paced is not None:
+            self._paced.close()
+            self._paced = None
         pty, self.pty = self.pty, None
         if pty is not None:
             pty.close()

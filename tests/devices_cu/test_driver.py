@@ -14,7 +14,13 @@ from councild.errors import ConnectionLostError, LocalProtocolError
 from councild.model import ChannelRequested, ChannelSwitched, DeviceStatus, Event, Link
 from devices import driver_class
 from devices.base import Snapshot
-from devices.conference import ConferenceUnit, DcsOptions, DiscussionMode, MicOn
+from devices.conference import (
+    ConferenceUnit,
+    DcsOptions,
+    DiscussionMode,
+    MicOn,
+    MicStatusQuery,
+)
 from devices.sim.cu import STATUS_FORMS, CUSimulator, CUState, CUUseCases, StatusForm
 from tests.helpers import until
 
@@ -407,3 +413,37 @@ async def test_a_change_right_after_the_answer_is_not_lost(form: StatusForm,
     finally:
         await device.stop()
         await r.sim.stop()
+
+
+@pytest.mark.timeout(30)
+async def test_a_long_answer_at_9600_baud_loses_nobody(tmp_path: Path) -> None:
+    """4 speakers and 90 requests in notification lines take ~1.8 s at 9600 baud: longer
+    than the wait at connect and than the ping interval. CONNECTED still comes at once, the
+    rest follows, and no answer cut short ever removes a seat."""
+    requests = list(range(101, 191))
+    state = CUState(mode=DiscussionMode.MANUAL, speakers=[1, 2, 3, 4], requests=requests,
+                    status_form="notify")
+    link = str(tmp_path / "cu-slow")
+    sim = CUSimulator(port=None, pty=True, link=link, state=state, baud=9600)
+    await sim.start()
+    rec = Recorder()
+    device = ConferenceUnit("cu", DcsOptions(transport="serial", path=link), rec)
+    t0 = time.monotonic()
+    await device.start()
+    try:
+        await until(lambda: rec.last_link() == Link.CONNECTED, timeout=2.0)
+        assert time.monotonic() - t0 < 2.0
+        assert device.speakers == (1, 2, 3, 4)
+        await until(lambda: device.requests == tuple(requests), timeout=5.0)
+        n = len(rec.events)
+        await until(lambda: sum(isinstance(e, MicStatusQuery) for e in sim.state.received) >= 3,
+                    timeout=10.0)
+        # A full answer was read while following (at least one more query answered).
+        removed = [e for e in rec.since(n) if getattr(e, "on", True) is False
+                   or getattr(e, "requesting", True) is False]
+        assert removed == []
+        assert device.requests == tuple(requests)
+        assert rec.last_link() == Link.CONNECTED
+    finally:
+        await device.stop()
+        await sim.stop()
