@@ -442,6 +442,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     where.add_argument("--port", type=int, default=DEFAULT_TCP_PORT, help="TCP port (0 = any)")
     where.add_argument("--pty", action="store_true", help="serve a pseudo-terminal instead")
     parser.add_argument("--link", default=None, help="with --pty: keep a symlink at this path")
+    parser.add_argument("--baud", type=int, default=None,
+                        help="with --pty: write at this line speed (default: at once)")
     parser.add_argument("--mode", choices=[m.value for m in DiscussionMode], default="auto")
     parser.add_argument("--max-speakers", type=int, default=4)
     parser.add_argument("--status-form", choices=STATUS_FORMS, default="notify",
@@ -456,7 +458,8 @@ async def run(args: argparse.Namespace) -> None:
     state = CUState(mode=DiscussionMode(args.mode), max_speakers=args.max_speakers,
                     status_form=args.status_form, mode_locked=args.mode_locked)
     port = None if args.pty else args.port
-    sim = CUSimulator(args.host, port, pty=args.pty, link=args.link, state=state)
+    sim = CUSimulator(args.host, port, pty=args.pty, link=args.link, state=state,
+                      baud=getattr(args, "baud", None))
     async with sim:
         if sim.pty_path is not None:
             print(_("cu simulator on serial pty {path}").format(path=sim.pty_path), flush=True)
