@@ -347,7 +347,12 @@ class Daemon:
         """Switch a seat's channel (set_channel) or request lamp (set_request) at its device,
         where councild leads that device."""
         seat = self.config.seat(seat_id)
-        if seat is not None and seat.mic is not None and self._leads(seat.mic.device):
+        if seat is None or seat.mic is None:
+            return
+        # A unit that runs the floor is told when councild's own rules close or open a mic
+        # (chair priority, a speaking-time limit): else it would stay live, shown off.
+        master = method == "set_channel" and seat.mic.device in self._masters()
+        if self._leads(seat.mic.device) or master:
             self._calls[seat.mic.device].put_nowait((method, (seat.mic.channel, on)))
 
     def _forward_to_master(self, event: Event) -> str | None:

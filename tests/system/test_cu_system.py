@@ -242,3 +242,22 @@ async def test_max_open_is_forwarded_to_a_master_unit(short_tmp):
         assert reply["ok"] and reply["forwarded"] == "dev"
         await until(lambda: sim.state.max_speakers == 3, 1)
         await until(lambda: daemon.state.max_open == 3, 1)
+
+
+async def test_master_cu_mic_closed_by_councilds_rules_is_switched_off_at_the_unit(short_tmp):
+    """Chair priority closes every delegate mic in councild's floor: with master = "cu" the
+    unit is told, so no mic stays live that councild shows as off."""
+    from councild.api import ApiRequest
+
+    async with (
+        CUSimulator("127.0.0.1", 0, state=CUState(speakers=[1, 2])) as sim,
+        running(short_tmp, sim, "cu") as daemon,
+    ):
+        await until(lambda: connected(daemon), 2)
+        await until(lambda: floor_of(daemon)[0] == {"1", "2"}, 1)
+        reply = daemon.apply_op(ApiRequest(None, "priority", {"on": True}), "api")
+        assert reply["ok"]
+        # Delegates off, the chair's mic (channel 5) on: at the unit as in councild.
+        await until(lambda: sim.state.speakers == [5], 1)
+        await until(lambda: daemon.device_idle("dev"), 1)
+        assert floor_of(daemon)[0] == {"C"}
