@@ -352,7 +352,10 @@ async def test_no_desk_at_all_is_retried_not_raised(recorder: Recorder) -> None:
                 st.one_of(
                     st.integers(-5, 5),
                     st.floats(width=32),
-                    st.text(st.characters(blacklist_characters="\0"), max_size=14),
+                    # No lone surrogates: they cannot be encoded (a test-data error, not
+                    # something a desk could send as a string).
+                    st.text(st.characters(blacklist_characters="\0",
+                                          blacklist_categories=("Cs",)), max_size=14),
                 ),
             ),
         ),
