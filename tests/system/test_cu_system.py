@@ -261,3 +261,26 @@ async def test_master_cu_mic_closed_by_councilds_rules_is_switched_off_at_the_un
         await until(lambda: sim.state.speakers == [5], 1)
         await until(lambda: daemon.device_idle("dev"), 1)
         assert floor_of(daemon)[0] == {"C"}
+
+
+async def test_master_cu_daemon_restart_resumes_then_takes_the_units_state(short_tmp):
+    """The store replays the mirrored floor; on connect the unit's state replaces it."""
+    state = CUState(mode=DiscussionMode.MANUAL, speakers=[1], requests=[3])
+    async with CUSimulator("127.0.0.1", 0, state=state) as sim:
+        async with running(short_tmp, sim, "cu") as daemon:
+            await until(lambda: connected(daemon), 2)
+            await until(lambda: floor_of(daemon) == ({"1"}, ["3"]), 1)
+        # While councild is down the session goes on at the unit.
+        sim.usecases.delegate_mic_off(1)
+        sim.usecases.delegate_mic_on(2)
+        sim.usecases.delegate_requests(4)
+        sim.state.requests.remove(3)  # withdrawn (nobody listening to the notification)
+        daemon = Daemon(parse(config_for(table(sim, "cu"))), store_path=short_tmp / "s.db",
+                        socket_path=short_tmp / "a.sock")
+        await daemon.start()
+        try:
+            assert floor_of(daemon) == ({"1"}, ["3"])  # replayed from the store
+            await until(lambda: connected(daemon), 2)
+            await until(lambda: floor_of(daemon) == ({"2"}, ["4"]), 1)
+        finally:
+            await daemon.stop()
