@@ -17,7 +17,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from councild import api, device_sync, floor
 from councild.bridge import RemoteSeats, load_tokens
@@ -25,8 +25,8 @@ from councild.config import CAMERA_DRIVERS, Config
 from councild.errors import FloorError, NotSupportedError
 from councild.i18n import _
 from councild.join.access import TokenBook
-from councild.join.server import JoinServer
 from councild.keypad import Action, Keypads, NothingToDo, action_to_api, seat_lamps
+from councild.labels import agenda_label
 from councild.model import (
     AgendaChanged,
     CameraMotion,
@@ -69,6 +69,9 @@ from councild.store import Store
 from councild.vision import Vision, director_config
 from devices import driver_class
 from devices.base import Device
+
+if TYPE_CHECKING:  # the join page (aiohttp) is imported only when a config enables it
+    from councild.join.server import JoinServer
 
 log = logging.getLogger("councild.daemon")
 
@@ -192,6 +195,7 @@ class Daemon:
                 note=self._note_director, changed=self._changed, clock=self.clock,
                 cameras=cameras, agenda_title=self._agenda_title,
                 remote_scene=self.remote.slot_scene if self.remote is not None else None,
+                speech=self._speech,
             )
             await self.vision.start()
             self.vision.restore_floor(tuple(s.seat for s in self.state.speakers))
@@ -202,6 +206,8 @@ class Daemon:
 
     async def _start_join(self, tokens: dict[str, str]) -> None:
         """The join page, and the chamber's programme published into the bridge room."""
+        from councild.join.server import JoinServer  # aiohttp: imported only when it is on
+
         bridge = self.config.bridge
         assert bridge.device is not None and bridge.tokens_file is not None
         options = self.config.device_options[bridge.device]
@@ -292,7 +298,8 @@ class Daemon:
         self._execute(effects)
         if self.vision is not None:
             if state.speakers != before.speakers:
-                self.vision.floor(tuple(s.seat for s in state.speakers))
+                self.vision.floor(tuple(s.seat for s in state.speakers),
+                                  grants=state.mode is not Mode.VOICE)
             if any(isinstance(e, AgendaChanged) for e in effects):
                 self.vision.agenda_changed()
         self._schedule_deadline()
@@ -437,6 +444,8 @@ class Daemon:
             if seat is not None:
                 self.levels[seat] = event.dbfs
                 self._levels_changed()
+                if self.vision is not None:
+                    self.vision.level(seat, event.dbfs)
             return
         if not isinstance(event, ChannelSwitched | ChannelRequested | ChannelVoice):
             return
@@ -486,12 +495,26 @@ class Daemon:
             self.talking.add(seat)
         else:
             self.talking.discard(seat)
-        if self.state.mode is Mode.VOICE:
+        # In voice mode a metered seat's mic opens on speech (`_speech`), not on any sound:
+        # a cough or a neighbour's bleed must not take one of the max_open mics. It closes
+        # once neither the detector nor the classifier hears the seat.
+        classifier = self.vision.classifier if self.vision is not None else None
+        follows_speech = classifier is not None and classifier.knows(seat) and (
+            active or seat in classifier.speaking())
+        if self.state.mode is Mode.VOICE and not follows_speech:
             with contextlib.suppress(FloorError):
                 self.submit(Voice(seat=seat, active=active), device)
         if self.vision is not None:
             self.vision.voice(seat, active)
         self._changed()
+
+    def _speech(self, seat: str, active: bool) -> None:
+        """The level classifier's speech at a metered seat: in voice mode the floor follows
+        it (the mic opens on confirmed speech, and closes when the detector hears nothing)."""
+        if self.state.mode is not Mode.VOICE or (not active and seat in self.talking):
+            return
+        with contextlib.suppress(FloorError):
+            self.submit(Voice(seat=seat, active=active), "classifier")
 
     def _device_status(self, event: DeviceStatus) -> None:
         view = self.device_views.setdefault(event.device, DeviceView(driver="?"))
@@ -611,7 +634,10 @@ class Daemon:
 
     def _agenda_title(self) -> str | None:
         index = self.state.agenda
-        return self.rules.agenda[index].title if 0 <= index < len(self.rules.agenda) else None
+        if not 0 <= index < len(self.rules.agenda):
+            return None
+        item = self.rules.agenda[index]
+        return agenda_label(item.number, item.title)
 
     def _subscribers(self) -> list[api.Connection]:
         return [c for c in self.server.connections if c.subscribed and not c.closed]
@@ -672,7 +698,8 @@ class Daemon:
         agenda = None
         if 0 <= s.agenda < len(self.rules.agenda):
             item = self.rules.agenda[s.agenda]
-            agenda = {"index": s.agenda, "id": item.id, "title": item.title}
+            agenda = {"index": s.agenda, "id": item.id, "title": item.title,
+                      "number": item.number, "label": agenda_label(item.number, item.title)}
         seats = []
         for r in self.roster["seats"]:
             seat_cfg = self.config.seat(r["id"])

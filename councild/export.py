@@ -15,6 +15,7 @@ from typing import Any
 
 from councild import floor
 from councild.errors import FloorError
+from councild.labels import agenda_label
 from councild.model import Mode
 from councild.roster import rules_from_roster
 from councild.store import SessionRow, Store
@@ -142,6 +143,7 @@ def export(store: Store, fmt: str, session_key: str | None = None) -> str:
     if fmt == "csv":
         return to_csv(turns)
     if fmt == "vtt":
-        titles = {a["id"]: a["title"] for a in session.roster["agenda"]}
+        titles = {a["id"]: agenda_label(a.get("number", ""), a["title"])
+                  for a in session.roster["agenda"]}
         return to_vtt(session, turns, until, titles)
     raise ValueError(fmt)

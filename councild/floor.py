@@ -78,6 +78,7 @@ class AgendaEntry:
     id: str
     title: str
     limits: Mapping[Role, float | None] = field(default_factory=dict)  # None: role default
+    number: str = ""  # as the council numbers it ("3", "20.1"); shown as "TOP 3 — title"
 
 
 @dataclass(frozen=True, slots=True)

