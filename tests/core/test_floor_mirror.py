@@ -3,11 +3,30 @@ device's speakers, requests and limit taken as they are, with no effects on its 
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from councild.errors import FloorError
 from councild.floor import FloorRules, initial_state, step
-from councild.model import CloseMic, MicClosed, Mirror, Mode, OpenMic, RequestLamp, Role
+from councild.model import (
+    CloseMic,
+    Event,
+    Grant,
+    MicClosed,
+    Mirror,
+    Mode,
+    OpenMic,
+    Priority,
+    Request,
+    RequestLamp,
+    Role,
+    Tick,
+)
+from councild.store import Store
 
 SEATS = {"C": Role.CHAIR, **{str(i): Role.MEMBER for i in range(1, 7)}}
 RULES = FloorRules(seats=SEATS, limits={}, warning_before=0.0)
@@ -67,3 +86,66 @@ def test_unknown_seat_and_bad_limit_are_refused() -> None:
         step(RULES, state, Mirror(seats=("99",), speakers=("99",)), 1.0)
     with pytest.raises(FloorError):
         step(RULES, state, Mirror(seats=(), max_open=0), 1.0)
+
+
+# --- random sessions of a mirrored unit mixed with councild's own inputs ---------------------
+
+unit_seats = st.lists(st.sampled_from(ALL), unique=True, max_size=6)
+
+
+@st.composite
+def mirrors(draw: st.DrawFn) -> Mirror:
+    seats = draw(unit_seats)
+    speakers = draw(st.lists(st.sampled_from(seats), unique=True)) if seats else []
+    rest = [s for s in seats if s not in speakers]
+    requests = draw(st.lists(st.sampled_from(rest), unique=True)) if rest else []
+    limit = draw(st.none() | st.integers(1, 8))
+    return Mirror(seats=tuple(seats), speakers=tuple(speakers), requests=tuple(requests),
+                  max_open=limit)
+
+
+inputs = st.one_of(
+    mirrors(),
+    st.builds(MicClosed, seat=st.sampled_from(ALL)),
+    st.builds(Request, seat=st.sampled_from(ALL)),
+    st.builds(Grant, seat=st.sampled_from((*ALL, "C"))),
+    st.builds(Priority, on=st.booleans()),
+    st.just(Tick()),
+)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(inputs, max_size=25))
+def test_mirrored_sessions_are_consistent_and_replay_exactly(events: list[Event]) -> None:
+    rules = FloorRules(seats=SEATS, limits={Role.MEMBER: 30.0}, warning_before=5.0,
+                       over_limit="close")
+    with tempfile.TemporaryDirectory() as tmp:
+        store = Store(Path(tmp) / "s.db")
+        session = store.open_session("k", "t", "2026-01-01", {}, 0.0).id
+        state = initial_state(Mode.OPEN, 2)
+        now = 1000.0
+        for event in events:
+            now += 7.0
+            try:
+                state, effects = step(rules, state, event, now)
+            except FloorError:
+                continue
+            store.record(session, "test", event, effects, wall=now)
+            if isinstance(event, Mirror):
+                # The unit's seats are exactly what it said, except a speaker councild's
+                # time limit closes in the same step: that one is switched off at the unit
+                # (a CloseMic effect, which the daemon sends to it).
+                closed = {e.seat for e in effects if isinstance(e, CloseMic)}
+                for seat in event.seats:
+                    assert state.speaking(seat) == (seat in event.speakers and seat not in closed)
+                    assert state.queued(seat) == (seat in event.requests)
+                if event.max_open is not None:
+                    assert state.max_open == event.max_open
+            speaking = [s.seat for s in state.speakers]
+            assert len(speaking) == len(set(speaking))
+            assert not set(speaking) & {w.seat for w in (*state.queue, *state.reply_queue)}
+        replayed = initial_state(Mode.OPEN, 2)
+        for event, wall in store.inputs(session):  # the store holds Mirror as JSON lists
+            replayed, _ = step(rules, replayed, event, wall)
+        store.close()
+    assert replayed == state
