@@ -20,7 +20,11 @@ which accepts every plausible form and never makes CONNECTED depend on one of th
 
 The answer is complete at its one-line form, at its closing settings (`mic_mode` and
 `max_speakers` both seen), or after a quiet period once it started — whichever comes first.
-We assume only that the CU answers `mic_status` with at least one line.
+We assume only that the CU answers `mic_status` with at least one line. At connect every
+answer replaces the driver's state (stale speakers removed); while following (the answer is
+the 1 s ping), only an answer that ends itself may remove a seat, a quiet period never does,
+and no query is sent while the CU is still talking (an answer at 9600 baud can take seconds).
+A seat councild switched on that such an answer does not list was refused by the CU.
 
 Layers: `DcsCodec` (sans-IO, lines ↔ events, used by the driver and the simulator),
 `StatusReader` (sans-IO, events + time → the CU's full state) and `ConferenceUnit` (asyncio
