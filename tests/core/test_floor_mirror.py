@@ -132,13 +132,18 @@ def test_mirrored_sessions_are_consistent_and_replay_exactly(events: list[Event]
                 continue
             store.record(session, "test", event, effects, wall=now)
             if isinstance(event, Mirror):
-                # The unit's seats are exactly what it said, except a speaker councild's
-                # time limit closes in the same step: that one is switched off at the unit
-                # (a CloseMic effect, which the daemon sends to it).
-                closed = {e.seat for e in effects if isinstance(e, CloseMic)}
-                for seat in event.seats:
-                    assert state.speaking(seat) == (seat in event.speakers and seat not in closed)
+                # The unit's seats are exactly what it said, except where councild's own
+                # rules switched a mic in the same step (a time limit closes a speaker, and
+                # open mode moves a request up): those are effects, which the daemon sends
+                # to the unit.
+                switched = {e.seat for e in effects if isinstance(e, CloseMic | OpenMic)}
+                for seat in set(event.seats) - switched:
+                    assert state.speaking(seat) == (seat in event.speakers)
                     assert state.queued(seat) == (seat in event.requests)
+                for seat in switched & set(event.seats):
+                    last = [e for e in effects if isinstance(e, CloseMic | OpenMic)
+                            and e.seat == seat][-1]
+                    assert state.speaking(seat) == isinstance(last, OpenMic)
                 if event.max_open is not None:
                     assert state.max_open == event.max_open
             speaking = [s.seat for s in state.speakers]
