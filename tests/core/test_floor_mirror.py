@@ -114,7 +114,7 @@ inputs = st.one_of(
 )
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=50, deadline=None)
 @given(st.lists(inputs, max_size=25))
 def test_mirrored_sessions_are_consistent_and_replay_exactly(events: list[Event]) -> None:
     rules = FloorRules(seats=SEATS, limits={Role.MEMBER: 30.0}, warning_before=5.0,
