@@ -269,7 +269,12 @@ def test_a_voice_shorter_than_the_cough_limit_never_moves_the_picture(
     bursts: list[tuple[float, int, float, bool]], speaker: bool
 ) -> None:
     """Seat 2 only ever makes sounds shorter than the cough limit (while seat 1 speaks, or in
-    silence): through the classifier, the director (every mic open) never shows seat 2."""
+    silence): through the classifier, the director (every mic open) never shows seat 2.
+
+    The scope, said plainly: this holds for a seat whose speech level is not yet known. A seat
+    that has spoken is confirmed after 0.1 s when a voice is at its own speech level (rule 5a:
+    the price of a 0.15 s onset instead of 0.8 s); a short sound there louder than its speech
+    (a cough) still never moves the picture — the next property."""
     c = VoiceClassifier()
     d = Director(static_config())
     frames: list[dict[str, float]] = []
