@@ -32,8 +32,10 @@ On the same meter stream, with the example config's [director] and [floor] value
 - smooth: levels smoothed (EMA, 0.25 s), the loudest above -40 dBFS takes the picture if the
   shot on program has been up 2 s; 3 s with nobody above the threshold → wide (Switchy style);
 - two references that know the script: cut to each turn's speaker at its first word (or
-  when min_hold allows), and the same 0.5 s later (the classifier's confirmation): what
-  the minimum hold alone costs, and what waiting out a cough costs on top of it.
+  when min_hold allows), and the same 0.5 s later (the classifier's full confirmation,
+  rule 5, which a voice louder than its person's speech or a seat that never spoke still
+  waits): what the minimum hold alone costs, and what always waiting out a cough would
+  cost on top of it.
 
 Measured per run: the share of speech time on a right face (a true speaker's shot, or the
 group shot while two or more speak; coughs are not speech), cuts, cuts shorter than the
@@ -96,7 +98,7 @@ POLL_PERIOD = 0.3
 SMOOTH_TAU = 0.25
 SMOOTH_HOLD = 2.0
 SMOOTH_SILENCE = 3.0
-# The classifier's confirmation after the first word, and the frame it takes to report it.
+# The classifier's full confirmation (rule 5) after the first word, and the frame to report it.
 CONFIRMATION = ClassifierSettings().confirm + FRAME
 COUGH_LOOKBACK = 1.0  # s: a cut to a seat that coughed, and did not speak, this long before
 JITTER = 0.003  # s: spread of a meter datagram's arrival (loopback, a busy event loop)

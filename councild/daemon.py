@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from councild import api, floor, snapshot
+from councild import api, device_sync, floor, snapshot
 from councild.api_token import api_token_check
 from councild.bridge import RemoteSeats, load_tokens
 from councild.config import CAMERA_DRIVERS, Config
@@ -38,6 +38,7 @@ from councild.model import (
     ChannelVoice,
     Clear,
     CloseMic,
+    DeviceLimit,
     DeviceStatus,
     Effect,
     Event,
@@ -46,6 +47,7 @@ from councild.model import (
     Link,
     MicClosed,
     MicOpened,
+    Mirror,
     Mode,
     Next,
     OpenMic,
@@ -57,6 +59,7 @@ from councild.model import (
     Request,
     RequestLamp,
     Revoke,
+    SetMaxOpen,
     SpeakingTimeOver,
     SpeakingTimeWarning,
     Tick,
@@ -88,6 +91,7 @@ class DeviceView:
     detail: str = ""
     errors: int = 0
     since: float = field(default_factory=time.time)
+    warning: str = ""  # what the technician should know, e.g. a unit's limit ≠ the config's
 
 
 class Daemon:
@@ -405,7 +409,12 @@ class Daemon:
         """Switch a seat's channel (set_channel) or request lamp (set_request) at its device,
         where councild leads that device."""
         seat = self.config.seat(seat_id)
-        if seat is not None and seat.mic is not None and self._leads(seat.mic.device):
+        if seat is None or seat.mic is None:
+            return
+        # A unit that runs the floor is told when councild's own rules close or open a mic
+        # (chair priority, a speaking-time limit): else it would stay live, shown off.
+        master = method == "set_channel" and seat.mic.device in self._masters()
+        if self._leads(seat.mic.device) or master:
             self._calls[seat.mic.device].put_nowait((method, (seat.mic.channel, on)))
 
     def _forward_to_master(self, event: Event) -> str | None:
@@ -425,6 +434,11 @@ class Daemon:
                 return None
             self._calls[seat.mic.device].put_nowait((call[0], (seat.mic.channel, call[1])))
             return seat.mic.device
+        if isinstance(event, SetMaxOpen):
+            # The unit's limit is the floor's (it comes back as the unit reports it).
+            for name in masters:
+                self._calls[name].put_nowait(("set_max_speakers", (event.value,)))
+            return masters[0]
         method = {Next: "next_speaker", Clear: "clear_requests"}.get(type(event))
         if method is None:
             return None
@@ -477,6 +491,9 @@ class Daemon:
                 self._note(event.device, event, [])
             self._changed()
             return
+        if isinstance(event, DeviceLimit):
+            self._device_limit(event)
+            return
         if isinstance(event, ChannelLevel):
             seat = self._seat_by_channel.get((event.device, event.channel))
             if seat is not None:
@@ -494,11 +511,14 @@ class Daemon:
         if isinstance(event, ChannelVoice):
             self._voice(seat, event.active, event.device)
             return
+        if view is not None and view.link is not Link.CONNECTED:
+            # Read while (re)connecting: the driver's full snapshot, taken when it reports
+            # CONNECTED, is what counts (pushed against or taken over: _push_floor_to).
+            return
+        if event.device in self._masters():
+            self._mirror_channel(event.device, event.channel)
+            return
         if isinstance(event, ChannelSwitched):
-            if self._leads(event.device) and view is not None and view.link is not Link.CONNECTED:
-                # A snapshot read while (re)connecting: councild leads this device, so the
-                # floor's state is pushed back once the link is up (see _device_status).
-                return
             floor_event: Event = MicOpened(seat=seat) if event.on else MicClosed(seat=seat)
         else:
             floor_event = Request(seat=seat) if event.requesting else Cancel(seat=seat)
@@ -570,13 +590,72 @@ class Daemon:
         self._changed()
 
     def _push_floor_to(self, device: str) -> None:
-        """After a (re)connect, make a device that follows the floor match it."""
-        if not self._leads(device):
+        """After a (re)connect: push the floor to a device councild leads, or let the state
+        of a device that runs the floor (or that councild mirrors) replace councild's — the
+        one rule of councild/device_sync.py, for every desk and conference unit."""
+        driver = self.devices.get(device)
+        if driver is None:
+            return  # the OBS link, the chamber feed: no channels
+        if self._leads(device):
+            role = device_sync.Role.LEAD
+        elif device in self._masters():
+            role = device_sync.Role.MASTER
+        else:
+            role = device_sync.Role.MIRROR
+        snapshot = driver.snapshot()
+        plan = device_sync.on_connect(role, self._channels_of(device), snapshot, self.state)
+        for call in plan.calls:
+            self._calls[device].put_nowait(call)
+        for floor_event in plan.inputs:
+            try:
+                self.submit(floor_event, device)
+            except FloorError as exc:
+                log.info("%s: resync %s not applied: %s", device, type(floor_event).__name__,
+                         exc.message)
+        if role is device_sync.Role.MASTER and snapshot is not None:
+            self._check_limit(device, snapshot.limit)
+
+    def _channels_of(self, device: str) -> dict[int, str]:
+        return {ch: seat for (dev, ch), seat in self._seat_by_channel.items() if dev == device}
+
+    def _mirror_channel(self, device: str, channel: int) -> None:
+        """A unit that runs the floor switched a mic or changed its request list: the seat
+        becomes exactly what the unit now holds (its rules, not councild's)."""
+        snapshot = self.devices[device].snapshot()
+        if snapshot is None:
             return
-        for seat in self.config.seats:
-            if seat.mic is not None and seat.mic.device == device:
-                on = self.state.speaking(seat.id)
-                self._calls[device].put_nowait(("set_channel", (seat.mic.channel, on)))
+        event = device_sync.mirror(self._channels_of(device), snapshot, only=(channel,))
+        try:
+            self.submit(event, device)
+        except FloorError as exc:
+            log.info("%s: mirror of channel %d not applied: %s", device, channel, exc.message)
+
+    def _device_limit(self, event: DeviceLimit) -> None:
+        if event.device not in self._masters():
+            return
+        try:
+            self.submit(Mirror(seats=(), max_open=event.max_open), event.device)
+        except FloorError as exc:
+            log.info("%s: limit %d not applied: %s", event.device, event.max_open, exc.message)
+        self._check_limit(event.device, event.max_open)
+
+    def _check_limit(self, device: str, limit: int | None) -> None:
+        """The unit's limit is mirrored; one that differs from the config is a warning."""
+        view = self.device_views.get(device)
+        if view is None:
+            return
+        configured = self.config.floor.max_open
+        warning = ""
+        if limit is not None and limit != configured:
+            warning = _("the unit allows {unit} open mics, the configuration says {config}: "
+                        "councild follows the unit").format(unit=limit, config=configured)
+        if warning == view.warning:
+            return
+        view.warning = warning
+        if warning:
+            log.warning("%s: %s", device, warning)
+            self._note_director(device, {"type": "warning", "message": warning})
+        self._changed()
 
     # --- what clients see -----------------------------------------------------------------
 
@@ -721,7 +800,7 @@ class Daemon:
             "devices": {
                 name: {"driver": v.driver, "link": v.link.value, "detail": v.detail,
                        "errors": v.errors, "last_seen": self._last_seen(name),
-                       "since": v.since}
+                       "since": v.since, "warning": v.warning}
                 for name, v in self.device_views.items()
             },
         }

@@ -178,8 +178,11 @@ class DirectorConfig:
     group: str | None = None
     # Above a cough or an interjection (≤ 1 s), well below a council turn (tens of seconds).
     switch_in_delay: float = 1.2
-    # Broadcast editing convention: shots shorter than 3–5 s look nervous.
-    min_hold: float = 4.0
+    # A shot shorter than 2 s looks nervous (the cut a viewer notices as jumpy); a council's
+    # quick exchanges (2–5 s answers) need a cut every few seconds, and a longer hold only
+    # keeps the last speaker's face on the next one's words (bench/shot_accuracy.py: 4 s
+    # costs 0.07 of the speech time on the right face, 2.5 s 0.005, against 2 s).
+    min_hold: float = 2.0
     # A newcomer over a live speaker must talk 2 s more than a plain switch-in: longer than
     # an interjection, short enough that a real takeover is shown within ~3 s.
     hysteresis: float = 2.0
@@ -191,10 +194,12 @@ class DirectorConfig:
     cut_on_grant: bool = True
     # Typical PTZ preset moves take 1–3 s; used only when the camera reports no completion.
     settle_time: float = 3.0
-    # Rule 9: silence after a classified speaker's last word that ends their turn. Longer
-    # than most breaths within a sentence (0.2–0.6 s), shorter than a hand-over (≥ 0.5 s of
-    # pause plus the next speaker's 0.45 s confirmation), so it costs a turn nothing.
-    turn_pause: float = 0.8
+    # Rule 9: silence after a classified speaker's last word that ends their turn. The
+    # classifier reports the end 0.25 s after the last word, and the next sentence of the
+    # same speech resumes without a new confirmation, so this only has to outlast a
+    # breath; every 0.1 s more keeps the last face on the next speaker's words when they
+    # start over the end of a speech (0.8 s measured 0.003–0.005 worse).
+    turn_pause: float = 0.5
 
     def __post_init__(self) -> None:
         problems: list[str] = []

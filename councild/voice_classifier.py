@@ -35,6 +35,13 @@ the level is taken to be the older one, so a voiced reading lasts until the next
    syllables a second; a cough, a hum or a fan has none). The time of a loud burst —
    `burst_db` above the channel's usual speech level (or the room's, before this channel
    has spoken) — does not count toward `confirm`: a cough followed by a breath is a cough.
+   5a. Early speech. A voice at a seat that has spoken before, whose readings all stay at
+   that person's usual speech level — none more than `early_db` above it — is speech once
+   it has lasted `early` seconds (three readings), without waiting for `confirm` or a dip:
+   a cough is loud (it peaks 10 dB and more above the level its person speaks at), a
+   sentence starts at the speaker's own level. Anything louder, and any seat that has not
+   spoken yet, waits the full rule 5. (So a voice shorter than the cough limit can be
+   speech only at a seat that has spoken at that level before: a cough never is.)
 6. Resume. A channel whose speech ended less than `resume` seconds ago is speech again at
    its first voiced reading that is not a burst: the next sentence of the same speech needs
    no new confirmation.
@@ -98,6 +105,10 @@ class ClassifierSettings:
     dip_db: float = 6.0
     min_dips: int = 1
     burst_db: float = 10.0
+    # Rule 5a: a voice at the speaker's own level is speech after three readings (0.1 s);
+    # a cough peaks 10 dB or more above the level its person speaks at.
+    early: float = 0.1
+    early_db: float = 5.0
     # A sentence pause is 0.2–1.2 s.
     resume: float = 1.2
     report_min: float = 0.15
@@ -108,7 +119,7 @@ class ClassifierSettings:
     def __post_init__(self) -> None:
         for name in ("floor_rise", "floor_rise_quiet", "snr", "bleed_margin", "peak_window",
                      "mask_max", "release", "cough_limit", "confirm", "dip_db", "burst_db",
-                     "resume", "report_min", "report_interval", "frame_gap"):
+                     "early", "early_db", "resume", "report_min", "report_interval", "frame_gap"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0):
                 raise ValueError(f"{name} must be a finite number ≥ 0, not {value!r}")
@@ -116,6 +127,8 @@ class ClassifierSettings:
             raise ValueError(f"min_level must be finite, not {self.min_level!r}")
         if self.confirm < self.cough_limit:
             raise ValueError("confirm must not be shorter than cough_limit")
+        if self.early > self.confirm:
+            raise ValueError("early must not be longer than confirm")
         if self.min_dips < 0:
             raise ValueError("min_dips must be ≥ 0")
 
@@ -358,9 +371,10 @@ class VoiceClassifier:
             # The usual speech level (rule 5's bursts): the peaks of this speaker's syllables.
             c.speech_level = _ema(c.speech_level, syllable, 0.1)
             self._room_level = _ema(self._room_level, syllable, 0.02)
-        if not run.speech and run.dips >= st.min_dips and run.counted >= st.confirm - 1e-9 \
-                and now - run.since >= st.confirm - 1e-9:
-            run.speech = True  # rule 5
+        if not run.speech and (self._early(c, run, now) or (
+                run.dips >= st.min_dips and run.counted >= st.confirm - 1e-9
+                and now - run.since >= st.confirm - 1e-9)):
+            run.speech = True  # rule 5a or 5
             out.append(SpeechStarted(seat=seat, since=run.since, at=now))
         return out
 
@@ -377,6 +391,12 @@ class VoiceClassifier:
                     and oc.recent[-1][0] >= now - st.peak_window:
                 best, best_peak = other, oc.recent_peak
         return best
+
+    def _early(self, c: _Channel, run: _Run, now: float) -> bool:
+        """Rule 5a: at the seat's own speaking level, never louder, for `early` seconds."""
+        st = self.settings
+        return c.speech_level is not None and run.peak <= c.speech_level + st.early_db \
+            and run.counted >= st.early - 1e-9 and now - run.since >= st.early - 1e-9
 
     def _burst(self, c: _Channel, dbfs: float) -> bool:
         usual = c.speech_level if c.speech_level is not None else self._room_level

@@ -11,7 +11,7 @@ import pytest
 from councild.errors import ConnectionLostError
 from councild.model import ChannelSwitched, DeviceStatus, Event, Link
 from devices import driver_class
-from devices.allen_heath import LOST_AFTER, QuDesk, QuOptions, SQDesk, SQOptions
+from devices.allen_heath import LOST_AFTER, MuteQuery, QuDesk, QuOptions, SQDesk, SQOptions
 from devices.sim.sq import SQSimulator, SQUseCases
 from tests.helpers import until
 
@@ -139,7 +139,8 @@ async def test_each_nrpn_arrives_as_one_segment() -> None:
         await device.set_channel(1, False)
         await until(lambda: any(len(c) >= 12 for c in chunks))
         mute_on = bytes.fromhex("B0 63 00 B0 62 00 B0 06 00 B0 26 01")
-        assert mute_on in chunks
+        # Whole at the start of a read (the read-back GET written after it may share it).
+        assert any(c.startswith(mute_on) for c in chunks)
     finally:
         await device.stop()
         server.close()
@@ -247,5 +248,69 @@ async def test_qu_follow_and_switch() -> None:
             await until(lambda: sim.state.is_muted(1))
             await sim.stop()
             await until(lambda: Link.LOST in rec.links(), timeout=3.0)
+        finally:
+            await device.stop()
+
+
+async def test_connected_only_once_every_channel_answered() -> None:
+    """A desk that takes its time per message: CONNECTED (and so the daemon's push) comes
+    only after the last answer, never between them."""
+    async with SQSimulator(process_delay=0.01) as sim:
+        for ch in (2, 4):
+            SQUseCases(sim).surface_mute(ch)
+        seen: dict[int, bool] = {}
+
+        def record(event: Event) -> None:
+            rec(event)
+            if isinstance(event, DeviceStatus) and event.link == Link.CONNECTED:
+                seen.update(device.muted)
+
+        rec = Recorder()
+        device = SQDesk("desk", SQOptions(port=sim.port, channels=CHANNELS), record)
+        await device.start()
+        try:
+            await until(lambda: rec.last_link() == Link.CONNECTED)
+            assert seen == {1: False, 2: True, 3: False, 4: True}
+            assert device.snapshot().on == frozenset({1, 3})
+        finally:
+            await device.stop()
+
+
+async def test_an_answer_older_than_our_set_is_not_a_surface_change() -> None:
+    """GET in flight, then our SET: the GET's answer (the old state) arrives after the SET
+    and must not be reported; the read-back after the SET has the last word."""
+    async with SQSimulator(process_delay=0.005) as sim:
+        rec = Recorder()
+        device = SQDesk("desk", SQOptions(port=sim.port, channels=CHANNELS), rec)
+        await device.start()
+        try:
+            await until(lambda: rec.last_link() == Link.CONNECTED)
+            n = len(rec.switched())
+            await device._query(3)  # what a ping does
+            await device.set_channel(3, False)
+            await until(lambda: sim.state.is_muted(3))
+            await until(lambda: device._outstanding.get(3) == 0)
+            assert rec.switched()[n:] == []
+            assert device.muted[3] is True
+        finally:
+            await device.stop()
+
+
+async def test_a_surface_change_our_set_overrode_is_corrected_by_the_read_back() -> None:
+    async with SQSimulator(process_delay=0.01) as sim:
+        SQUseCases(sim).surface_mute(2)
+        rec = Recorder()
+        device = SQDesk("desk", SQOptions(port=sim.port, channels=CHANNELS), rec)
+        await device.start()
+        try:
+            await until(lambda: rec.last_link() == Link.CONNECTED)
+            n = len(rec.switched())
+            await device.set_channel(2, False)  # the desk applies it 10 ms later ...
+            SQUseCases(sim).surface_mute(2, False)  # ... after the engineer's unmute
+            await until(lambda: sum(isinstance(e, MuteQuery) for e in sim.state.received) == 5)
+            assert sim.state.is_muted(2)  # our SET came last at the desk
+            await until(lambda: device.muted[2] is True)  # and the read-back told the driver
+            assert rec.switched()[n:] == [ChannelSwitched(device="desk", channel=2, on=True),
+                                          ChannelSwitched(device="desk", channel=2, on=False)]
         finally:
             await device.stop()

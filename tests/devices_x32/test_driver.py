@@ -283,6 +283,8 @@ async def test_voice_is_reported_stopped_when_the_desk_is_lost(recorder: Recorde
         await until(lambda: recorder.of(ChannelVoice, channel=6, active=True))
         await sim.stop()
         await until(lambda: recorder.of(ChannelVoice, channel=6, active=False), timeout=6.0)
+        # Stopped no later than the link is lost (earlier, as soon as the meters are stale).
+        await until(lambda: recorder.of(DeviceStatus, link=Link.LOST), timeout=6.0)
         t_off = recorder.first_time(ChannelVoice, channel=6, active=False)
         t_lost = recorder.first_time(DeviceStatus, link=Link.LOST)
         assert t_off is not None and t_lost is not None and t_off <= t_lost
