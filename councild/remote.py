@@ -108,8 +108,14 @@ def parse_display(display: str) -> ParsedDisplay:
 def match_participant(display: str, councillors: Iterable[KnownCouncillor]) -> Identity:
     parsed = parse_display(display)
     known = list(councillors)
-    if parsed.token is not None:  # the old "#token" convention, or an impostor: a guest
-        return Identity(None, False, parsed.hand_raised, parsed.name)
+    # A guest's name is shown (TUI, event log): a known token in it, however it is written
+    # ("Anna#tok", "tok"), is cut out, so no display of councild's ever carries one.
+    shown = parsed.name
+    for c in known:
+        if c.token and c.token in shown:
+            shown = " ".join(shown.replace(c.token, " ").replace("#", " ").split())
+    if parsed.token is not None or shown != parsed.name:  # "#token", or an impostor: a guest
+        return Identity(None, False, parsed.hand_raised, shown)
     key = normalise_name(parsed.name)
     same = [c for c in known if key and normalise_name(c.name) == key]
     if len(same) == 1 and same[0].token is None:

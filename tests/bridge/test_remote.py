@@ -54,6 +54,9 @@ def test_a_token_in_the_display_identifies_nobody() -> None:
     who = match_participant("Mama's laptop #tok-anna1", COUNCIL)
     assert who.guest and who.name == "Mama's laptop"
     assert match_participant("Anna Müller #tok-anna1", COUNCIL).guest
+    for written in ("Anna#tok-anna1", "tok-anna1 Anna", "Anna (tok-anna1)"):
+        who = match_participant(written, COUNCIL)
+        assert who.guest and "tok-anna1" not in who.name, written
 
 
 def test_name_alone_does_not_identify_a_councillor_with_a_token() -> None:
