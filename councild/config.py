@@ -264,6 +264,25 @@ class Store(_Table):
     path: Path | None = None  # default: $XDG_STATE_HOME/councild/councild.db
 
 
+class Broadcast(_Table):
+    """Stream and recording health (councild/broadcast.py): the poll and the alarm bounds."""
+
+    poll_interval: Annotated[float, Field(ge=0.2, le=10)] = 1.0
+    dropped_frames_percent: Annotated[float, Field(gt=0, le=100)] = 1.0  # over the window
+    dropped_window: Annotated[float, Field(ge=2, le=300)] = 10.0
+    disk_low_minutes: Annotated[float, Field(ge=0)] = 30.0
+    bitrate_window: Annotated[float, Field(ge=1, le=60)] = 5.0
+    # Set a recording chapter in OBS at each agenda item where OBS can (obs-websocket 5.5,
+    # OBS 30.2+, Hybrid MP4); ignored where it cannot.
+    record_chapters: bool = True
+
+
+class Metrics(_Table):
+    """The Prometheus exposition endpoint (councild/metrics.py); off unless `bind` is set."""
+
+    bind: str | None = Field(default=None, pattern=r"^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d+$")
+
+
 class Config(_Table):
     session: Session
     councillors: list[Councillor] = []
@@ -280,6 +299,8 @@ class Config(_Table):
     join: Join = Join()
     api: Api = Api()
     store: Store = Store()
+    broadcast: Broadcast = Broadcast()
+    metrics: Metrics = Metrics()
 
     # Filled by `load`: each device table validated by its driver's own Options schema.
     device_options: dict[str, DeviceOptions] = Field(default={}, exclude=True)

@@ -21,6 +21,8 @@ from typing import Any
 
 from councild import api, floor
 from councild.bridge import RemoteSeats, load_tokens
+from councild.broadcast_control import OPS as BROADCAST_OPS
+from councild.broadcast_control import BroadcastControl, BroadcastError
 from councild.config import CAMERA_DRIVERS, Config
 from councild.errors import FloorError, NotSupportedError
 from councild.i18n import _
@@ -134,6 +136,7 @@ class Daemon:
             self.device_views["chamber"] = DeviceView(driver="chamber-feed")
         self._director_config = director_config(config)
         self.vision: Vision | None = None
+        self.broadcast: BroadcastControl | None = None  # stream and recording, with OBS
         if self._director_config is not None and config.obs.enabled:
             self.device_views["obs"] = DeviceView(driver="obs-websocket")
 
@@ -191,6 +194,12 @@ class Daemon:
             )
             await self.vision.start()
             self.vision.restore_floor(tuple(s.seat for s in self.state.speakers))
+            if self.vision.obs is not None:
+                self.broadcast = BroadcastControl(
+                    self.vision.obs, self.config.broadcast, obs_host=self.config.obs.host,
+                    note=self._note_director, record=self._broadcast_record,
+                    changed=self._changed, clock=self.clock)
+                await self.broadcast.start()
         self._schedule_deadline()
         self._spawn(self._checkpoints(), "store:checkpoint")
         log.info("councild: session %r, %d seats, socket %s", session.key,
@@ -224,6 +233,8 @@ class Daemon:
             await self.join.stop()
         if self.chamber is not None:
             await self.chamber.stop()
+        if self.broadcast is not None:
+            await self.broadcast.stop()
         if self.vision is not None:
             await self.vision.stop()
         if self.remote is not None:
@@ -291,6 +302,8 @@ class Daemon:
                 self.vision.floor(tuple(s.seat for s in state.speakers))
             if any(isinstance(e, AgendaChanged) for e in effects):
                 self.vision.agenda_changed()
+        if self.broadcast is not None and any(isinstance(e, AgendaChanged) for e in effects):
+            self.broadcast.agenda_changed(self._agenda_title())
         self._schedule_deadline()
         self._changed()
         return effects
@@ -452,6 +465,9 @@ class Daemon:
             log.info("%s: %s", device, exc)
             return
         op = request.pop("op")
+        if op in BROADCAST_OPS:  # OBS answers later: carried out in a task of its own
+            self._spawn(self._keypad_broadcast(op, device), f"broadcast:{op}")
+            return
         reply = self.apply_op(api.ApiRequest(None, op, request), device)
         if not reply.get("ok"):
             error = reply["error"]
@@ -633,6 +649,7 @@ class Daemon:
                         for w in s.reply_queue + s.queue],
             "seats": seats,
             "program": self.vision.state_dict() if self.vision is not None else None,
+            "broadcast": self.broadcast.state_dict() if self.broadcast is not None else None,
             "guests": self.remote.guests() if self.remote is not None else [],
             "remote_muted": self.remote.all_muted if self.remote is not None else False,
             "devices": {
@@ -689,7 +706,37 @@ class Daemon:
         if op == "unsubscribe":
             conn.subscribed = False
             return {"id": request.id, "ok": True}
+        if op in BROADCAST_OPS:
+            return await self.broadcast_op(request, "api")
         return self.apply_op(request, "api")
+
+    # --- the broadcast (councild/broadcast_control.py) ------------------------------------
+
+    async def broadcast_op(self, request: api.ApiRequest, source: str) -> dict[str, Any]:
+        """Stream start/stop, recording start/stop/pause/resume; refused in words."""
+        if self.broadcast is None:
+            return api.error_reply(request.id, "no_obs", _("OBS is not configured"))
+        try:
+            extra = await self.broadcast.command(request.op, source)
+        except BroadcastError as exc:
+            self._broadcast_record(source, "rejected", {"op": request.op, "error": exc.code,
+                                                        "message": exc.message})
+            self._note_director(source, {"type": "refused", "op": request.op,
+                                         "code": exc.code, "message": exc.message})
+            return api.error_reply(request.id, exc.code, exc.message)
+        self._note_director(source, {"type": request.op, **extra})
+        return {"id": request.id, "ok": True, **extra, "state": self.state_dict()}
+
+    async def _keypad_broadcast(self, op: str, device: str) -> None:
+        reply = await self.broadcast_op(api.ApiRequest(None, op, {}), device)
+        if not reply.get("ok"):
+            log.info("%s: %s refused: %s", device, op, reply["error"]["message"])
+
+    def _broadcast_record(self, source: str, type_: str, body: dict[str, Any]) -> None:
+        """Commands, OBS's output states and alarms in the session record, at wall time."""
+        if self._store is not None:
+            self._store.note(self._session_id, source, "broadcast", type_, body,
+                             wall=self.clock())
 
     def apply_op(self, request: api.ApiRequest, source: str) -> dict[str, Any]:
         """One control operation, from the API or a keypad; the reply the API would give."""
@@ -738,5 +785,5 @@ class Daemon:
                                  wall=self.clock())
             return {"id": request.id, "ok": True, "state": self.state_dict()}
         known = ", ".join(["ping", "state", "subscribe", "unsubscribe", *api.FLOOR_OPS,
-                           *api.DIRECTOR_OPS, "mute_remote"])
+                           *api.DIRECTOR_OPS, "mute_remote", *BROADCAST_OPS])
         raise api.ApiError("unknown_op", f"unknown op {op!r} (known: {known})")
