@@ -233,6 +233,7 @@ def cmd_ctl(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    from councild.chapters import NoOriginError
     from councild.export import export
 
     db = Path(args.db) if args.db else store.default_path()
@@ -241,7 +242,12 @@ def cmd_export(args: argparse.Namespace) -> int:
         return EXIT_FAILED
     st = store.Store(db)
     try:
-        text = export(st, args.format, args.session)
+        text = export(st, args.format, args.session, origin=args.origin, part=args.part,
+                      minimum=args.min_chapter)
+    except NoOriginError as exc:
+        print(_("this session has no {what} to time the chapters by").format(
+            what=exc.args[0]), file=sys.stderr)
+        return EXIT_FAILED
     except LookupError as exc:
         print(_("no such session: {key}").format(key=exc.args[0]), file=sys.stderr)
         return EXIT_FAILED
@@ -405,7 +411,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_ctl)
 
     p = sub.add_parser("export", help=_("write a session's speaker timeline"))
-    p.add_argument("--format", choices=["csv", "json", "vtt"], default="csv")
+    p.add_argument("--format", choices=["csv", "json", "vtt", "chapters"], default="csv",
+                   help=_("chapters: the lines video platforms read in a description"))
+    p.add_argument("--origin", choices=["record", "stream", "session"],
+                   help=_("vtt/chapters: time 0 is the recording's start, the stream's or "
+                          "the session's (default: the recording when there is one)"))
+    p.add_argument("--part", type=int, default=1,
+                   help=_("which recording or stream of the session, from 1"))
+    p.add_argument("--min-chapter", type=float, default=10.0,
+                   help=_("chapters: the shortest chapter in seconds (YouTube: 10)"))
     p.add_argument("--session", help=_("session key (default: the latest)"))
     p.add_argument("--db")
     p.add_argument("-o", "--output")
