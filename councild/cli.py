@@ -115,7 +115,24 @@ CTL_ARGS: dict[str, list[str]] = {
     "grant": ["seat"], "revoke": ["seat"], "request": ["seat"], "cancel": ["seat"],
     "press": ["seat"], "priority": ["on"], "mode": ["mode"], "max_open": ["value"],
     "agenda": ["item?"],
+    # The broadcast: `ctl stream start|stop`, `ctl record start|stop|pause|resume` (or the
+    # API op names themselves, stream_start …).
+    "stream": ["action"], "record": ["action"],
+    "stream_start": [], "stream_stop": [], "record_start": [], "record_stop": [],
+    "record_pause": [], "record_resume": [],
 }
+BROADCAST_WORDS = {"stream": ("start", "stop"), "record": ("start", "stop", "pause", "resume")}
+
+
+def _ctl_op(op: str, values: list[str]) -> tuple[str, list[str]]:
+    """`stream start` → the API op stream_start (and no arguments left)."""
+    words = BROADCAST_WORDS.get(op)
+    if words is None:
+        return op, values
+    if len(values) != 1 or values[0] not in words:
+        raise ValueError(_("usage: councild ctl {op} {words}").format(
+            op=op, words="|".join(words)))
+    return f"{op}_{values[0]}", []
 
 
 def _ctl_request(op: str, values: list[str], reply: bool) -> dict[str, Any]:
@@ -176,6 +193,11 @@ def format_state(state: dict[str, Any]) -> str:
             lower=f" — {lower['name']}, {lower['detail']}" if lower else "",
             flags=(_(" [locked]") if program.get("locked") else "")
             + (_(" [dry run: OBS not connected]") if program.get("dry_run") else "")))
+    broadcast = state.get("broadcast")
+    if broadcast:
+        from councild.broadcast_text import broadcast_lines
+
+        lines.extend(broadcast_lines(broadcast))
     for name, d in state["devices"].items():
         lines.append(_("device {name}: {link} {detail}").format(
             name=name, link=d["link"], detail=d["detail"]).rstrip())
@@ -198,8 +220,9 @@ async def _ctl(args: argparse.Namespace) -> int:
                 elif message.get("event") == "state":
                     print(format_state(message["state"]) + "\n", flush=True)
             return EXIT_OK
-        request = _ctl_request(args.op, args.args, args.reply)
-        reply = await client.request(args.op, **request)
+        op, values = _ctl_op(args.op, args.args)
+        request = _ctl_request(op, values, args.reply)
+        reply = await client.request(op, **request)
     except ValueError as exc:
         print(exc, file=sys.stderr)
         return EXIT_CONFIG

@@ -74,6 +74,9 @@ log = logging.getLogger("councild.daemon")
 CHECKPOINT_INTERVAL = 10.0  # seconds; keeps the WAL small without an fsync on the hot path
 EVENT_LOG_LENGTH = 500  # entries kept for clients that attach later (the TUI's event log)
 LEVEL_INTERVAL = 0.05  # seconds between level broadcasts: 20 Hz is what a meter needs
+# A stop of the stream or the recording from a keypad or Companion button takes a second
+# press within this many seconds: one press by mistake must not end the broadcast.
+STOP_CONFIRM_S = 3.0
 
 
 @dataclass
@@ -129,6 +132,8 @@ class Daemon:
                          if isinstance(keys := getattr(o, "keys", None), dict)},
         )
         self._lamps: dict[str, Any] = {}
+        self._broadcast_lamps: dict[str, bool] = {}
+        self._stop_pressed: dict[tuple[str, str], float] = {}  # (device, op) → when
         self.remote: RemoteSeats | None = None
         self.join: JoinServer | None = None
         self.chamber: Any = None  # councild.join.chamber.ChamberFeed
@@ -576,6 +581,25 @@ class Daemon:
             self._lamps = lamps
             for device in surfaces:
                 self._feedback(device, lamps)
+        self._feedback_broadcast(state.get("broadcast"))
+
+    def _feedback_broadcast(self, broadcast: dict[str, Any] | None) -> None:
+        """Live, recording and alarm lamps on surfaces that have them (OSC: Companion)."""
+        if broadcast is None:
+            return
+        lamps = {"live": broadcast["stream"]["state"] in ("live", "reconnecting"),
+                 "recording": broadcast["record"]["state"] in ("recording", "paused"),
+                 "alarm": bool(broadcast["alarms"])}
+        if lamps == self._broadcast_lamps:
+            return
+        self._broadcast_lamps = lamps
+        for device in self.devices.values():
+            setter = getattr(device, "set_broadcast_lamps", None)
+            if setter is not None:
+                try:
+                    setter(lamps)
+                except Exception as exc:  # noqa: BLE001 - a surface that is down must not stop us
+                    log.debug("%s: broadcast lamps failed: %s", device.name, exc)
 
     def _feedback(self, device: Device, lamps: dict[str, Any]) -> None:
         """Seat lamps on keypads and button surfaces (MIDI LEDs, Stream Deck keys, OSC)."""
@@ -728,6 +752,14 @@ class Daemon:
         return {"id": request.id, "ok": True, **extra, "state": self.state_dict()}
 
     async def _keypad_broadcast(self, op: str, device: str) -> None:
+        if op in ("stream_stop", "record_stop"):
+            now = time.monotonic()
+            first = self._stop_pressed.pop((device, op), None)
+            if first is None or now - first > STOP_CONFIRM_S:
+                self._stop_pressed[(device, op)] = now
+                self._note_director(device, {"type": "confirm_stop", "op": op,
+                                             "seconds": STOP_CONFIRM_S})
+                return
         reply = await self.broadcast_op(api.ApiRequest(None, op, {}), device)
         if not reply.get("ok"):
             log.info("%s: %s refused: %s", device, op, reply["error"]["message"])

@@ -12,6 +12,7 @@ from textual.screen import Screen
 from textual.widgets import Footer
 
 from councild.i18n import _
+from tui.widgets.broadcast import AlarmBanner, BroadcastPanel
 from tui.widgets.eventlog import EventLog
 from tui.widgets.panels import Banner, OnAirPanel, SessionHeader
 from tui.widgets.tables import (
@@ -39,6 +40,8 @@ class MainScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield SessionHeader(id="header")
         yield Banner(id="banner")
+        yield AlarmBanner(id="alarms")
+        yield BroadcastPanel(id="broadcast")
         with Horizontal(id="floor"):
             yield SpeakersTable(id="speakers")
             yield QueueTable(id="queue")
@@ -58,6 +61,8 @@ class MainScreen(Screen[None]):
         for selector, title in titles.items():
             self.query_one(selector).border_title = title
         self.banner.display = False
+        self.alarms.display = False
+        self.broadcast.display = False
         self.seats.focus()
 
     # --- typed accessors -------------------------------------------------------------------
@@ -87,6 +92,14 @@ class MainScreen(Screen[None]):
         return self.query_one(DeviceTable)
 
     @property
+    def alarms(self) -> AlarmBanner:
+        return self.query_one(AlarmBanner)
+
+    @property
+    def broadcast(self) -> BroadcastPanel:
+        return self.query_one(BroadcastPanel)
+
+    @property
     def onair(self) -> OnAirPanel:
         return self.query_one(OnAirPanel)
 
@@ -108,6 +121,8 @@ class MainScreen(Screen[None]):
         self.header.show_state(state, attached)
         self.seats.show_state(state)
         self.onair.show_state(state)
+        self.broadcast.show_state(state)
+        self.alarms.show_state(state)
         self.show_times(state, offset)
 
     def show_times(self, state: Mapping[str, Any], offset: float) -> None:

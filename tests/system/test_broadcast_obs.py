@@ -33,6 +33,8 @@ from scenes.headless import HeadlessObs, free_tcp_port
 from tests.helpers import require_binary, until
 from tests.scenes_obs.conftest import require_obs
 from tests.system.conftest import IMMEDIATE, PASSWORD_ENV, chamber
+from tests.tui.conftest import SIZE, make_app
+from tui.dialogs import ConfirmScreen
 
 pytestmark = pytest.mark.timeout(150)
 
@@ -155,40 +157,56 @@ def broadcast_rows(tmp: Path) -> list[tuple[str, dict[str, Any]]]:
 
 async def test_stream_live_reconnecting_and_back(short_tmp, desk, receiver, monkeypatch,
                                                  caplog) -> None:
+    """Driven from the technician's TUI (a real app on the daemon's socket): `s` starts,
+    the broadcast panel and the alarm banner follow, `s` + confirmation stops."""
     caplog.set_level(logging.INFO)
     obs = await broadcasting_obs(short_tmp, f"rtmp://127.0.0.1:{receiver.port}/live",
                                  "councild", short_tmp)
     async with obs:
         receiver.start()
         daemon = await start_daemon(short_tmp, desk, obs, monkeypatch)
+        app = make_app(daemon)
         try:
-            reply = await op(daemon, "stream_start")
-            assert reply["ok"], reply
-            await until(lambda: bstate(daemon)["stream"]["state"] == "live", 15)
-            await until(lambda: (bstate(daemon)["stream"]["bitrate"] or 0) > 0, 10)
-            assert alarm_names(daemon) == set()
-            await until(lambda: receiver.files[0].exists()
-                        and receiver.files[0].stat().st_size > 20_000, 15)
-            kinds = [s["codec_type"] for s in probe(receiver.files[0]).get("streams", [])]
-            assert "video" in kinds
+            async with app.run_test(size=SIZE) as pilot:
+                await until(lambda: app.attached, 5)
+                panel, banner = app.main.broadcast, app.main.alarms
+                await until(lambda: "stream off" in panel.plain, 5)
+                await pilot.press("s")
+                await until(lambda: bstate(daemon)["stream"]["state"] == "live", 15)
+                await until(lambda: (bstate(daemon)["stream"]["bitrate"] or 0) > 0, 10)
+                await until(lambda: "● LIVE" in panel.plain and "kbit/s" in panel.plain, 3)
+                assert alarm_names(daemon) == set() and not banner.display
+                await until(lambda: receiver.files[0].exists()
+                            and receiver.files[0].stat().st_size > 20_000, 15)
+                kinds = [s["codec_type"] for s in probe(receiver.files[0]).get("streams", [])]
+                assert "video" in kinds
 
-            receiver.kill()
-            killed = time.monotonic()
-            await until(lambda: bstate(daemon)["stream"]["state"] == "reconnecting", 3)
-            assert time.monotonic() - killed <= 3
-            assert "stream_reconnecting" in alarm_names(daemon)
+                receiver.kill()
+                killed = time.monotonic()
+                await until(lambda: bstate(daemon)["stream"]["state"] == "reconnecting", 3)
+                assert time.monotonic() - killed <= 3
+                assert "stream_reconnecting" in alarm_names(daemon)
+                await until(lambda: banner.display and "Stream reconnecting" in banner.plain, 2)
+                assert "RECONNECTING" in panel.plain
 
-            receiver.start()
-            await until(lambda: bstate(daemon)["stream"]["state"] == "live", 20)
-            await until(lambda: alarm_names(daemon) == set(), 3)
-            await until(lambda: receiver.files[1].exists()
-                        and receiver.files[1].stat().st_size > 5_000, 15)
+                receiver.start()
+                await until(lambda: bstate(daemon)["stream"]["state"] == "live", 20)
+                await until(lambda: alarm_names(daemon) == set(), 3)
+                await until(lambda: not banner.display, 2)
+                await until(lambda: receiver.files[1].exists()
+                            and receiver.files[1].stat().st_size > 5_000, 15)
 
-            reply = await op(daemon, "stream_stop")
-            assert reply["ok"], reply
-            await until(lambda: bstate(daemon)["stream"]["state"] == "stopped", 10)
-            await asyncio.sleep(1.5)  # a poll or two after the stop: still no alarm
-            assert alarm_names(daemon) == set()
+                await pilot.press("s")  # stop asks first; "no" leaves the stream alone
+                assert isinstance(app.screen, ConfirmScreen)
+                await pilot.press("n")
+                await asyncio.sleep(1.2)
+                assert bstate(daemon)["stream"]["state"] == "live"
+                await pilot.press("s")
+                await pilot.press("y")
+                await until(lambda: bstate(daemon)["stream"]["state"] == "stopped", 10)
+                await asyncio.sleep(1.5)  # a poll or two after the stop: still no alarm
+                assert alarm_names(daemon) == set()
+                await until(lambda: "stream off" in panel.plain and not banner.display, 2)
             receiver.wait(10)
             assert "video" in [s["codec_type"] for s in
                                probe(receiver.files[1]).get("streams", [])]
