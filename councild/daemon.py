@@ -739,6 +739,7 @@ class Daemon:
     async def broadcast_op(self, request: api.ApiRequest, source: str) -> dict[str, Any]:
         """Stream start/stop, recording start/stop/pause/resume; refused in words."""
         if self.broadcast is None:
+            self._note_director(source, {"type": "refused", "op": request.op, "code": "no_obs"})
             return api.error_reply(request.id, "no_obs", _("OBS is not configured"))
         try:
             extra = await self.broadcast.command(request.op, source)
