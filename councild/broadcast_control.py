@@ -118,7 +118,8 @@ class BroadcastControl:
     async def start(self) -> None:
         for event_type in ("StreamStateChanged", "RecordStateChanged"):
             self._unsubscribe.append(self.obs.subscribe(event_type, self._on_output_event))
-        self._task = asyncio.create_task(self._poll_loop(), name="broadcast:poll")
+        if self.options.poll:
+            self._task = asyncio.create_task(self._poll_loop(), name="broadcast:poll")
 
     async def stop(self) -> None:
         for unsubscribe in self._unsubscribe:

@@ -267,6 +267,7 @@ class Store(_Table):
 class Broadcast(_Table):
     """Stream and recording health (councild/broadcast.py): the poll and the alarm bounds."""
 
+    poll: bool = True  # false: no health poll (commands and OBS's events still work)
     poll_interval: Annotated[float, Field(ge=0.2, le=10)] = 1.0
     dropped_frames_percent: Annotated[float, Field(gt=0, le=100)] = 1.0  # over the window
     dropped_window: Annotated[float, Field(ge=2, le=300)] = 10.0

@@ -21,6 +21,7 @@ from textual.screen import Screen
 from councild.api import default_socket_path
 from councild.errors import ConnectionLostError, OperationTimeoutError
 from councild.i18n import N_, _
+from tui import view
 from tui.dialogs import ConfirmScreen, FindScreen, HelpScreen, ModeScreen
 from tui.link import DaemonLink, get_error
 from tui.messages import Attached, Disconnected, LevelsChanged, LogAppended, StateChanged
@@ -129,6 +130,11 @@ class CouncilApp(App[int]):
 
     def _show(self, state: dict[str, Any]) -> None:
         self.daemon_state = state
+        self.main.event_log.seats = view.seats_by_id(state)
+        agenda = state.get("agenda")
+        if isinstance(agenda, dict) and agenda.get("id") is not None:
+            self.main.event_log.agenda = {**self.main.event_log.agenda,
+                                          str(agenda["id"]): str(agenda.get("title") or "")}
         self.received_at = self.clock()
         self.main.show_state(state, self.attached, 0.0)
 

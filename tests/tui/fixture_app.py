@@ -73,7 +73,7 @@ def fixture_state() -> dict[str, Any]:
                        "last_seen": None, "since": T0 - 5},
         },
         "program": {
-            "shot": "seat-2", "scene": "Seat 2", "preview": "wide", "locked": False,
+            "shot": "seat-2", "scene": "Seat 2", "seat": "2", "preview": "wide", "locked": False,
             "lower_third": {"name": "Aylin Yılmaz", "detail": "SPD"},
             "cameras": {"cam1": {"state": "on_air", "preset": 2},
                         "cam2": {"state": "moving", "preset": 7}},
@@ -84,7 +84,7 @@ def fixture_state() -> dict[str, Any]:
 def fixture_log() -> list[dict[str, Any]]:
     return [
         {"time": T0 - 400, "source": "api", "event": {"type": "SetAgenda", "item": "2"},
-         "effects": [{"type": "AgendaChanged", "index": 1}]},
+         "effects": [{"type": "AgendaChanged", "item": "2"}]},
         {"time": T0 - 312, "source": "api", "event": {"type": "Grant", "seat": "4"},
          "effects": [{"type": "OpenMic", "seat": "4"}]},
         {"time": T0 - 275, "source": "desk", "event": {"type": "Grant", "seat": "2"},

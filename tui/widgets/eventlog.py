@@ -25,6 +25,9 @@ class EventLog(Vertical):
         super().__init__(id=id)
         self._lines: deque[str] = deque(maxlen=LOG_KEEP)
         self._filter = ""
+        # Who sits where, from the latest state: the sentences name seat label and councillor.
+        self.seats: Mapping[str, Mapping[str, Any]] = {}
+        self.agenda: Mapping[str, str] = {}
 
     def compose(self) -> ComposeResult:
         yield Input(placeholder=_("filter the log (e.g. grant 12)"), id="log-filter")
@@ -37,11 +40,11 @@ class EventLog(Vertical):
 
     def replace(self, entries: Iterable[Mapping[str, Any]]) -> None:
         self._lines.clear()
-        self._lines.extend(view.log_line(e) for e in entries)
+        self._lines.extend(view.log_line(e, self.seats, self.agenda) for e in entries)
         self._render_all()
 
     def append(self, entry: Mapping[str, Any]) -> None:
-        line = view.log_line(entry)
+        line = view.log_line(entry, self.seats, self.agenda)
         self._lines.append(line)
         if view.matches(line, self._filter):
             self.query_one(Log).write_line(line)
