@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import socket
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -232,6 +233,8 @@ class ApiServer:
         self.connections: set[Connection] = set()
         self.socket_path: Path | None = None
         self.tcp_port: int | None = None
+        # Called with (op, seconds) after every authenticated request (councild/metrics.py).
+        self.observe: Callable[[str, float], None] | None = None
 
     @property
     def has_token(self) -> bool:
@@ -310,6 +313,7 @@ class ApiServer:
             return error_reply(getattr(exc, "request_id", None), exc.code, exc.message)
         if not conn.authenticated:
             return self._authenticate(request, conn)
+        started = time.perf_counter()
         try:
             return await self._handler(request, conn)
         except ApiError as exc:
@@ -317,6 +321,9 @@ class ApiServer:
         except Exception as exc:
             log.exception("api: %s failed", request.op)
             return error_reply(request.id, "internal", f"{type(exc).__name__}: {exc}")
+        finally:
+            if self.observe is not None:
+                self.observe(request.op, time.perf_counter() - started)
 
     def _authenticate(self, request: ApiRequest, conn: Connection) -> dict[str, Any]:
         token = request.args.get("token")

@@ -279,9 +279,21 @@ class Broadcast(_Table):
 
 
 class Metrics(_Table):
-    """The Prometheus exposition endpoint (councild/metrics.py); off unless `bind` is set."""
+    """The Prometheus exposition endpoint (councild/metrics.py): GET /metrics. Loopback by
+    default; a Prometheus on another machine needs a `bind` it can reach (the metrics carry
+    no secrets: link states, counts, rates)."""
 
-    bind: str | None = Field(default=None, pattern=r"^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d+$")
+    enabled: bool = False
+    bind: str = Field(default="127.0.0.1:9464",
+                      pattern=r"^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$")
+
+    @property
+    def host(self) -> str:
+        return self.bind.rpartition(":")[0].strip("[]")
+
+    @property
+    def port(self) -> int:
+        return int(self.bind.rpartition(":")[2])
 
 
 class Config(_Table):

@@ -142,6 +142,7 @@ class Daemon:
         self._director_config = director_config(config)
         self.vision: Vision | None = None
         self.broadcast: BroadcastControl | None = None  # stream and recording, with OBS
+        self.metrics: Any = None  # councild.metrics.MetricsServer, with [metrics] enabled
         if self._director_config is not None and config.obs.enabled:
             self.device_views["obs"] = DeviceView(driver="obs-websocket")
 
@@ -205,6 +206,15 @@ class Daemon:
                     note=self._note_director, record=self._broadcast_record,
                     changed=self._changed, clock=self.clock)
                 await self.broadcast.start()
+        if self.config.metrics.enabled:
+            from councild.metrics import MetricsServer  # prometheus_client: only if used
+
+            ops = frozenset(["ping", "state", "subscribe", "unsubscribe", *api.FLOOR_OPS,
+                             *api.DIRECTOR_OPS, "mute_remote", *BROADCAST_OPS])
+            self.metrics = MetricsServer(self.state_dict, self.config.metrics.host,
+                                         self.config.metrics.port, ops)
+            await self.metrics.start()
+            self.server.observe = self.metrics.observe_api
         self._schedule_deadline()
         self._spawn(self._checkpoints(), "store:checkpoint")
         log.info("councild: session %r, %d seats, socket %s", session.key,
@@ -251,6 +261,8 @@ class Daemon:
         for task in list(self._tasks):
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        if self.metrics is not None:
+            await self.metrics.stop()
         await self.server.stop()
         if self._store is not None:
             self._store.close()

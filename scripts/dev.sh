@@ -13,7 +13,8 @@ cd "$(dirname "$0")/.."
 # Debian's janus.js and adapter.js (libjs-*); chromium runs the join page's browser test.
 # openssl makes the self-signed certificate of the join page's TLS test.
 SYSTEM_PACKAGES=(python3-venv obs-studio obs-plugins xvfb libgl1-mesa-dri socat tmux jackd2 janus
-                 ffmpeg libjs-janus-gateway libjs-webrtc-adapter chromium openssl)
+                 ffmpeg libjs-janus-gateway libjs-webrtc-adapter chromium openssl
+                 prometheus)  # prometheus: the metrics test scrapes councild; promtool checks the rules
 
 install_system() {
     local missing=()

@@ -33,6 +33,7 @@ from scenes.headless import HeadlessObs, free_tcp_port
 from tests.helpers import require_binary, until
 from tests.scenes_obs.conftest import require_obs
 from tests.system.conftest import IMMEDIATE, PASSWORD_ENV, chamber
+from tests.system.test_metrics_prometheus import METRICS, scrape
 from tests.tui.conftest import SIZE, make_app
 from tui.dialogs import ConfirmScreen
 
@@ -119,9 +120,9 @@ async def desk() -> AsyncIterator[X32Simulator]:
 
 
 async def start_daemon(tmp: Path, desk: X32Simulator, obs: HeadlessObs,
-                       monkeypatch: pytest.MonkeyPatch) -> Daemon:
+                       monkeypatch: pytest.MonkeyPatch, extra: str = "") -> Daemon:
     monkeypatch.setenv(PASSWORD_ENV, obs.password)
-    config = parse(chamber(desk.port, obs.port, IMMEDIATE))
+    config = parse(chamber(desk.port, obs.port, IMMEDIATE) + extra)
     daemon = Daemon(config, store_path=tmp / "s.db", socket_path=tmp / "api.sock")
     await daemon.start()
     await until(lambda: daemon.device_views["obs"].link.value == "connected", 15)
@@ -164,7 +165,7 @@ async def test_stream_live_reconnecting_and_back(short_tmp, desk, receiver, monk
                                  "councild", short_tmp)
     async with obs:
         receiver.start()
-        daemon = await start_daemon(short_tmp, desk, obs, monkeypatch)
+        daemon = await start_daemon(short_tmp, desk, obs, monkeypatch, METRICS)
         app = make_app(daemon)
         try:
             async with app.run_test(size=SIZE) as pilot:
@@ -180,6 +181,11 @@ async def test_stream_live_reconnecting_and_back(short_tmp, desk, receiver, monk
                             and receiver.files[0].stat().st_size > 20_000, 15)
                 kinds = [s["codec_type"] for s in probe(receiver.files[0]).get("streams", [])]
                 assert "video" in kinds
+                families = await scrape(daemon.metrics.port)
+                live = {s.labels["state"]: s.value for s in families["councild_stream_state"]}
+                assert live["live"] == 1.0
+                bitrate = families["councild_stream_bitrate_bits_per_second"][0].value
+                assert bitrate > 0
 
                 receiver.kill()
                 killed = time.monotonic()
@@ -188,6 +194,10 @@ async def test_stream_live_reconnecting_and_back(short_tmp, desk, receiver, monk
                 assert "stream_reconnecting" in alarm_names(daemon)
                 await until(lambda: banner.display and "Stream reconnecting" in banner.plain, 2)
                 assert "RECONNECTING" in panel.plain
+                families = await scrape(daemon.metrics.port)
+                alarm = {s.labels["alarm"]: s.value
+                         for s in families["councild_broadcast_alarm"]}
+                assert alarm["stream_reconnecting"] == 1.0
 
                 receiver.start()
                 await until(lambda: bstate(daemon)["stream"]["state"] == "live", 20)
