@@ -268,8 +268,10 @@ def cmd_export(args: argparse.Namespace) -> int:
         text = export(st, args.format, args.session, origin=args.origin, part=args.part,
                       minimum=args.min_chapter)
     except NoOriginError as exc:
+        kind, _sep, part = str(exc.args[0]).partition(" ")
+        what = {"record": _("recording"), "stream": _("stream")}.get(kind, kind)
         print(_("this session has no {what} to time the chapters by").format(
-            what=exc.args[0]), file=sys.stderr)
+            what=f"{what} {part}".strip()), file=sys.stderr)
         return EXIT_FAILED
     except LookupError as exc:
         print(_("no such session: {key}").format(key=exc.args[0]), file=sys.stderr)
