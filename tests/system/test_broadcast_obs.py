@@ -298,6 +298,13 @@ async def test_bad_input_is_refused_in_words(short_tmp, desk, monkeypatch) -> No
         daemon = await start_daemon(short_tmp, desk, obs, monkeypatch)
         try:
             assert daemon.vision is not None and daemon.vision.obs is not None
+            # The technician presses `s` in the TUI: the refusal is a notification in words.
+            app = make_app(daemon)
+            async with app.run_test(size=SIZE) as pilot:
+                await until(lambda: app.attached, 5)
+                await pilot.press("s")
+                await until(lambda: any("stream key is missing" in n.message
+                                        for n in app._notifications), 5)
             reply = await op(daemon, "stream_start")
             assert not reply["ok"] and reply["error"]["code"] == "no_stream_key"
             assert "stream key" in reply["error"]["message"]
@@ -317,7 +324,8 @@ async def test_bad_input_is_refused_in_words(short_tmp, desk, monkeypatch) -> No
             assert state["alarms"] == []
             assert daemon.device_views["obs"].link.value == "connected"
             log = [e["event"] for e in daemon.events if e["event"].get("type") == "refused"]
-            assert [e["code"] for e in log] == ["no_stream_key", "no_output", "record_path"]
+            assert [e["code"] for e in log] == ["no_stream_key", "no_stream_key", "no_output",
+                                                "record_path"]
 
             # An OBS on another machine: its folders are not ours to check. OBS's own failure
             # to start is then said in words, once, and nothing stays "starting".
@@ -338,3 +346,29 @@ async def test_bad_input_is_refused_in_words(short_tmp, desk, monkeypatch) -> No
             await daemon.stop()
             if locked.is_dir():
                 locked.chmod(0o700)
+
+
+async def test_obs_gone_while_recording(short_tmp, desk, monkeypatch) -> None:
+    """OBS dies mid-recording: the alarm at once; OBS back: that alarm over, and the
+    recording it lost is said (it stopped without a stop command)."""
+    folder = short_tmp / "rec"
+    folder.mkdir()
+    obs = await broadcasting_obs(short_tmp, "rtmp://127.0.0.1:9/live", "k", folder)
+    async with obs:
+        daemon = await start_daemon(short_tmp, desk, obs, monkeypatch)
+        try:
+            assert (await op(daemon, "record_start"))["ok"]
+            await until(lambda: bstate(daemon)["record"]["state"] == "recording", 10)
+            await obs.kill_obs()
+            await until(lambda: "obs_gone" in alarm_names(daemon), 5)
+            assert bstate(daemon)["record"]["state"] == "unknown"
+            await obs.restart_obs()
+            await until(lambda: daemon.device_views["obs"].link.value == "connected", 15)
+            await until(lambda: alarm_names(daemon) == {"record_stopped"}, 5)
+            # Starting again is the technician's answer; it clears the alarm.
+            assert (await op(daemon, "record_start"))["ok"]
+            await until(lambda: bstate(daemon)["record"]["state"] == "recording", 10)
+            assert alarm_names(daemon) == set()
+            assert (await op(daemon, "record_stop"))["ok"]
+        finally:
+            await daemon.stop()
