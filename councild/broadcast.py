@@ -211,11 +211,13 @@ class BroadcastHealth:
             changes += self._clear(Alarm.STREAM_STOPPED)
             if op == "stream_start" and self.stream_state in ("stopped", "unknown"):
                 self.stream_state = "starting"
+                self._was_live = False  # a new stream: the last one's end is acknowledged
         elif op in ("record_start", "record_stop"):
             self._record_stop_expected = op == "record_stop"
             changes += self._clear(Alarm.RECORD_STOPPED)
             if op == "record_start" and self.record_state in ("stopped", "unknown"):
                 self.record_state = "starting"
+                self._was_recording = False
         return changes
 
     def command_failed(self, op: str) -> None:

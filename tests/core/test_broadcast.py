@@ -198,3 +198,43 @@ def test_arbitrary_answers_never_raise(answers: list[dict[str, Any] | None]) -> 
     for i in range(0, len(answers) - 2, 3):
         h.poll(float(i), answers[i], answers[i + 1], answers[i + 2])
         h.state_dict()
+
+
+# A random broadcast: the technician's commands, OBS's events and polls in any order.
+STEPS = st.lists(st.one_of(
+    st.tuples(st.just("cmd"), st.sampled_from(["stream_start", "stream_stop", "record_start",
+                                               "record_stop"])),
+    st.tuples(st.just("event"), st.sampled_from(["started", "stopped", "reconnecting",
+                                                 "reconnected"])),
+    st.tuples(st.just("poll"), st.booleans()),
+    st.tuples(st.just("lost"), st.none()),
+), max_size=40)
+
+
+@given(STEPS)
+def test_a_commanded_stop_is_never_an_alarm(steps: list[tuple[str, Any]]) -> None:
+    h = BroadcastHealth()
+    t = 0.0
+    for kind, arg in steps:
+        t += 1.0
+        if kind == "cmd":
+            h.commanded(arg)
+            continue
+        if kind == "lost":
+            h.obs_lost(t)
+            continue
+        stop_expected = h._stream_stop_expected
+        was = h.stream_state
+        if kind == "event":
+            changes = h.output_event(t, "stream", arg, arg != "stopped")
+        else:
+            changes = h.poll(t, stream(active=arg, bytes_=int(t)), IDLE_RECORD, stats())
+        raised = {c.alarm for c in changes if c.raised}
+        if Alarm.STREAM_STOPPED in raised:
+            # Only a stream that was running, stopping without a stop command.
+            assert not stop_expected
+            assert was in ("live", "reconnecting", "unknown", "stopping")
+        if h.stream_state == "live":
+            assert Alarm.STREAM_RECONNECTING not in h.alarms
+            assert Alarm.STREAM_STOPPED not in h.alarms
+        assert set(h.alarms) <= set(Alarm)

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
+
+from hypothesis import given
+from hypothesis import strategies as st
 
 from councild.cli import main
 from councild.config import parse
@@ -152,3 +156,23 @@ def test_description_lines_rules():
     assert description_lines([Chapter(0, 4000, "A"), Chapter(4000, None, "B")]) == [
         "00:00:00 A", "01:06:40 B"]
     assert description_lines([]) == []
+
+
+@given(st.lists(st.floats(0, 20_000, allow_nan=False), max_size=30),
+       st.floats(1, 120, allow_nan=False))
+def test_description_lines_invariants(starts: list[float], minimum: float) -> None:
+    from councild.chapters import Chapter, description_lines
+
+    times = sorted(starts)
+    chapters = [Chapter(t, times[i + 1] if i + 1 < len(times) else None, f"item {i}")
+                for i, t in enumerate(times)]
+    lines = description_lines(chapters, minimum)
+    if not chapters:
+        assert lines == []
+        return
+    assert lines[0].startswith("00:00:00 ")
+    seconds = [int(h) * 3600 + int(m) * 60 + int(s)
+               for h, m, s in (line.split(" ", 1)[0].split(":") for line in lines)]
+    assert seconds == sorted(seconds)
+    for a, b in itertools.pairwise(seconds):
+        assert b - a >= int(minimum) - 1  # HH:MM:SS rounds each start down
