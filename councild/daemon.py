@@ -607,11 +607,20 @@ class Daemon:
         self._broadcast_lamps = lamps
         for device in self.devices.values():
             setter = getattr(device, "set_broadcast_lamps", None)
-            if setter is not None:
-                try:
-                    setter(lamps)
-                except Exception as exc:  # noqa: BLE001 - a surface that is down must not stop us
-                    log.debug("%s: broadcast lamps failed: %s", device.name, exc)
+            if setter is None:
+                continue
+            try:
+                result = setter(lamps)
+            except Exception as exc:  # noqa: BLE001 - a surface that is down must not stop us
+                log.debug("%s: broadcast lamps failed: %s", device.name, exc)
+                continue
+            if asyncio.iscoroutine(result):  # a Stream Deck paints in a worker thread
+                async def wait(result: Any = result, name: str = device.name) -> None:
+                    try:
+                        await result
+                    except Exception as exc:  # noqa: BLE001
+                        log.debug("%s: broadcast lamps failed: %s", name, exc)
+                self._spawn(wait(), f"broadcast-lamps:{device.name}")
 
     def _feedback(self, device: Device, lamps: dict[str, Any]) -> None:
         """Seat lamps on keypads and button surfaces (MIDI LEDs, Stream Deck keys, OSC)."""

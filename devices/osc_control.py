@@ -336,6 +336,7 @@ class OscControl(Device):
         self._lost: asyncio.Future[None] | None = None
         self._sent_lamps: dict[str, SeatLamp] = {}
         self._sent_broadcast: dict[str, bool] = {}
+        self._broadcast: dict[str, bool] = {}
         self._lamps: dict[str, SeatLamp] = {}
         self.rejected = 0  # datagrams from sources not in `allow`
         self.actions = 0  # actions handed to on_action
@@ -353,11 +354,13 @@ class OscControl(Device):
         return self._send_feedback()
 
     def set_broadcast_lamps(self, lamps: Mapping[str, bool]) -> int:
-        """Stream live, recording, broadcast alarm: sent when they change."""
+        """Stream live, recording, broadcast alarm: sent when they change (and all of them
+        again after the input restarts)."""
+        self._broadcast = dict(lamps)
         if self._feedback is None or self._transport is None:
             return 0
         sent = 0
-        for name, on in lamps.items():
+        for name, on in self._broadcast.items():
             if self._sent_broadcast.get(name) is on:
                 continue
             self._transport.sendto(broadcast_datagram(name, on), self._feedback)
@@ -394,6 +397,7 @@ class OscControl(Device):
             host, port = self.local_address or (self.opts.host, self.opts.port)
             self._connected(f"udp://{host}:{port}")
             self._send_feedback()
+            self.set_broadcast_lamps(self._broadcast)
             await self._lost
         finally:
             self._transport = None

@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import signal
+import socket
 import subprocess
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pythonosc.osc_message import OscMessage
 
 from councild.config import parse
 from councild.daemon import Daemon
@@ -349,18 +351,37 @@ async def test_bad_input_is_refused_in_words(short_tmp, desk, monkeypatch) -> No
 
 
 async def test_obs_gone_while_recording(short_tmp, desk, monkeypatch) -> None:
-    """OBS dies mid-recording: the alarm at once; OBS back: that alarm over, and the
-    recording it lost is said (it stopped without a stop command)."""
+    """OBS dies mid-recording: the alarm at once, on Companion's lamp too; OBS back: that
+    alarm over, and the recording it lost is said (it stopped without a stop command)."""
     folder = short_tmp / "rec"
     folder.mkdir()
+    lamps = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    lamps.bind(("127.0.0.1", 0))
+    lamps.setblocking(False)
+    companion = (f'\n[devices.companion]\ndriver = "osc_control"\nport = 0\n'
+                 f'feedback = "127.0.0.1:{lamps.getsockname()[1]}"\n')
+    seen: dict[str, int] = {}
+
+    def lamp(name: str) -> int | None:
+        while True:
+            try:
+                msg = OscMessage(lamps.recv(1024))
+            except BlockingIOError:
+                break
+            if msg.address.startswith("/councild/broadcast/"):
+                seen[msg.address.rsplit("/", 1)[1]] = int(msg.params[0])
+        return seen.get(name)
+
     obs = await broadcasting_obs(short_tmp, "rtmp://127.0.0.1:9/live", "k", folder)
     async with obs:
-        daemon = await start_daemon(short_tmp, desk, obs, monkeypatch)
+        daemon = await start_daemon(short_tmp, desk, obs, monkeypatch, companion)
         try:
             assert (await op(daemon, "record_start"))["ok"]
             await until(lambda: bstate(daemon)["record"]["state"] == "recording", 10)
+            await until(lambda: lamp("recording") == 1 and lamp("alarm") == 0, 3)
             await obs.kill_obs()
             await until(lambda: "obs_gone" in alarm_names(daemon), 5)
+            await until(lambda: lamp("alarm") == 1, 3)
             assert bstate(daemon)["record"]["state"] == "unknown"
             await obs.restart_obs()
             await until(lambda: daemon.device_views["obs"].link.value == "connected", 15)
@@ -369,6 +390,8 @@ async def test_obs_gone_while_recording(short_tmp, desk, monkeypatch) -> None:
             assert (await op(daemon, "record_start"))["ok"]
             await until(lambda: bstate(daemon)["record"]["state"] == "recording", 10)
             assert alarm_names(daemon) == set()
+            await until(lambda: lamp("alarm") == 0 and lamp("recording") == 1, 3)
             assert (await op(daemon, "record_stop"))["ok"]
         finally:
             await daemon.stop()
+            lamps.close()
