@@ -760,6 +760,7 @@ class Daemon:
     async def broadcast_op(self, request: api.ApiRequest, source: str) -> dict[str, Any]:
         """Stream start/stop, recording start/stop/pause/resume; refused in words."""
         if self.broadcast is None:
+            self._broadcast_record(source, "rejected", {"op": request.op, "error": "no_obs"})
             self._note_director(source, {"type": "refused", "op": request.op, "code": "no_obs"})
             return api.error_reply(request.id, "no_obs", _("OBS is not configured"))
         try:
