@@ -347,11 +347,34 @@ async def _socket_alive(path: Path) -> bool:
     return True
 
 
+SOCKET_ENV = "COUNCILD_SOCKET"
+# The service's socket (systemd RuntimeDirectory=councild): where ctl and the TUI look when
+# the user's own default has no daemon behind it.
+SERVICE_SOCKET = Path("/run/councild/councild.sock")
+
+
 def default_socket_path() -> Path:
+    """The daemon's socket: $COUNCILD_SOCKET, else $RUNTIME_DIRECTORY (set by systemd for the
+    service), else the user's runtime directory."""
+    named = os.environ.get(SOCKET_ENV)
+    if named:
+        return Path(named)
+    service = os.environ.get("RUNTIME_DIRECTORY")
+    if service:
+        return Path(service.split(":")[0]) / "councild.sock"
     runtime = os.environ.get("XDG_RUNTIME_DIR")
     if runtime:
         return Path(runtime) / "councild" / "councild.sock"
     return Path(f"/tmp/councild-{os.getuid()}") / "councild.sock"
+
+
+def client_socket_path() -> Path:
+    """Where a client (ctl, TUI) connects without --socket: the same default as the daemon's,
+    or the service's socket when nothing listens at the user's default."""
+    own = default_socket_path()
+    if not own.exists() and SOCKET_ENV not in os.environ and SERVICE_SOCKET.exists():
+        return SERVICE_SOCKET
+    return own
 
 
 # ---------------------------------------------------------------------------------------------
@@ -371,7 +394,7 @@ class ApiClient:
     @classmethod
     async def connect(cls, path: Path | None = None) -> ApiClient:
         reader, writer = await asyncio.open_unix_connection(
-            str(path or default_socket_path()), limit=64 * 1024 * 1024
+            str(path or client_socket_path()), limit=64 * 1024 * 1024
         )
         return cls(reader, writer)
 

@@ -43,11 +43,12 @@ log = logging.getLogger("councild.bridge")
 FORWARD_HOST = "127.0.0.1"  # OBS runs beside councild; its media source listens here
 
 
-def sdp(host: str, audio_port: int, video_port: int | None) -> str:
+def sdp(host: str, audio_port: int | None, video_port: int | None) -> str:
     """An SDP description of the forwarded streams, which OBS's media source (ffmpeg) plays."""
     lines = ["v=0", f"o=- 0 0 IN IP4 {host}", "s=councild remote councillor",
-             f"c=IN IP4 {host}", "t=0 0",
-             f"m=audio {audio_port} RTP/AVP {OPUS_PT}", f"a=rtpmap:{OPUS_PT} opus/48000/2"]
+             f"c=IN IP4 {host}", "t=0 0"]
+    if audio_port is not None:
+        lines += [f"m=audio {audio_port} RTP/AVP {OPUS_PT}", f"a=rtpmap:{OPUS_PT} opus/48000/2"]
     if video_port is not None:
         lines += [f"m=video {video_port} RTP/AVP {VP8_PT}", f"a=rtpmap:{VP8_PT} VP8/90000"]
     return "\r\n".join(lines) + "\r\n"
@@ -126,6 +127,12 @@ class RemoteSeats:
         self.slots = SlotAllocator(config.bridge.slots)
         self.showing: dict[str, str] = {}  # slot → participant whose stream it plays
         self.all_muted = False  # the chair muted every remote councillor (e.g. for a vote)
+        # False with hybrid audio: a seat's "talking" comes from the AudioBridge, where the
+        # voice is (councild.hybrid_audio), not from this room
+        self.voice_from_video = True
+        # False with hybrid audio: remote voices reach the stream once, through the desk's
+        # return channel, so a slot's media source plays their picture only
+        self.forward_audio = True
         self._mute_wanted: dict[str, bool] = {}
         self._muting: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -238,7 +245,7 @@ class RemoteSeats:
                 self._floor(MicClosed(seat=seat))  # their mic is gone with them
             elif self._queued(seat):
                 self._floor(Cancel(seat=seat))
-            if attendee.talking:
+            if attendee.talking and self.voice_from_video:
                 self._voice(seat, False, self.name)
         self._slot_changes(self.slots.left(participant))
         self._note(self.name, {"type": "left", "participant": participant, "seat": seat})
@@ -248,7 +255,7 @@ class RemoteSeats:
         if attendee is None:
             return
         attendee.talking = talking
-        if attendee.seat is not None:
+        if attendee.seat is not None and self.voice_from_video:
             self._voice(attendee.seat, talking, self.name)
 
     def _floor(self, event: Event) -> None:
@@ -321,6 +328,8 @@ class RemoteSeats:
         if previous is not None:
             await self._call("stop_forward", previous)
         audio_port, video_port = self._ports[slot]
+        if not self.forward_audio:
+            audio_port = 0  # JanusBridge.forward: no port, no audio stream forwarded
         try:
             await self.bridge.forward(participant, FORWARD_HOST, audio_port, video_port)
         except CouncildError as exc:
@@ -328,7 +337,7 @@ class RemoteSeats:
             return
         self.showing[slot] = participant
         path = self._sdp_dir / f"{slot.replace(' ', '_')}.sdp"
-        path.write_text(sdp(FORWARD_HOST, audio_port, video_port))
+        path.write_text(sdp(FORWARD_HOST, audio_port or None, video_port))
         obs = self._obs()
         if obs is not None and obs.connected:
             media = MediaSource(local_file=str(path), input_format="sdp",

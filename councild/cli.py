@@ -10,30 +10,55 @@ import json
 import logging
 import os
 import signal
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 from councild import api, store
-from councild.config import Config, default_path, load
+from councild.config import (
+    CONFIG_ENV,
+    SYSTEM_CONFIG,
+    Config,
+    config_candidates,
+    default_path,
+    find_config,
+    load,
+)
 from councild.errors import ConfigError
 from councild.i18n import _, ngettext
+from councild.sdnotify import Notifier
 
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_CONFIG = 2
 
 
-def _load_config(path: str) -> Config | None:
+def _load_config(args: argparse.Namespace,
+                 session: str | None = None) -> Config | None:
+    """The configuration `-c` names or, without `-c`, the first of
+    `config.config_candidates()`; `args.config` becomes the path used. None (after saying why
+    on stderr) when there is none or it has problems."""
+    if args.config is None:
+        found = find_config()
+        if found is None:
+            looked = ", ".join(str(p) for p in config_candidates())
+            origin = _(" (from ${var})").format(var=CONFIG_ENV) if CONFIG_ENV in os.environ else ""
+            print(_("councild: no configuration: looked for {paths}{origin}; give one with -c "
+                    "FILE or ${var}").format(paths=looked, origin=origin, var=CONFIG_ENV),
+                  file=sys.stderr)
+            return None
+        args.config = str(found)
+    path = args.config
     try:
-        return load(path)
+        return load(path, session)
     except ConfigError as exc:
         n = len(exc.problems)
         print(ngettext("{file}: configuration has {n} problem:",
                        "{file}: configuration has {n} problems:", n).format(
             file=exc.path, n=n), file=sys.stderr)
-        for key, reason in exc.problems:
-            print(f"  {exc.path}: {key}: {reason}", file=sys.stderr)
+        for i, (key, reason) in enumerate(exc.problems):
+            print(f"  {exc.file_of(i)}: {key}: {reason}", file=sys.stderr)
         return None
 
 
@@ -41,10 +66,12 @@ def _load_config(path: str) -> Config | None:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    config = _load_config(args.config)
+    config = _load_config(args, args.session)
     if config is None:
         return EXIT_CONFIG
     print(_("{file}: OK").format(file=args.config))
+    if args.session or config.session.file:
+        print(_("session file {file}: OK").format(file=args.session or config.session.file))
     print(_("session: {title} ({date}), key {key}").format(
         title=config.session.title, date=config.session.date, key=config.session.key))
     roles: dict[str, int] = {}
@@ -88,13 +115,22 @@ async def _run_daemon(config: Config, args: argparse.Namespace) -> int:
         loop.add_signal_handler(sig, stop.set)
     print(_("councild running: socket {sock}, store {db}").format(
         sock=daemon.socket_path, db=db), file=sys.stderr, flush=True)
-    await stop.wait()
+    # Under systemd (Type=notify): started means the devices are started and the socket
+    # listens; the watchdog pings come from this loop, so a hung loop gets the daemon restarted.
+    notifier = Notifier()
+    notifier.ready(f"session {config.session.key}")
+    notifier.start_watchdog(loop)
+    try:
+        await stop.wait()
+    finally:
+        notifier.stopping()
+        notifier.close()
     await daemon.stop()
     return EXIT_OK
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    config = _load_config(args.config)
+    config = _load_config(args, args.session)
     if config is None:
         return EXIT_CONFIG
     try:
@@ -175,7 +211,9 @@ def format_state(state: dict[str, Any]) -> str:
         _("mode {mode}, max {n} open{prio}").format(
             mode=state["mode"], n=state["max_open"],
             prio=_(", CHAIR PRIORITY") if state["priority"] else ""),
-        _("agenda: {item}").format(item=f"{agenda['id']} {agenda['title']}" if agenda else "–"),
+        _("agenda: {item}").format(item=(agenda["label"] if agenda.get("number") else
+                                         f"{agenda['id']} {agenda['title']}")
+                                   if agenda else "–"),
     ]
     talking = {s["id"] for s in state["seats"] if s["talking"]}
     speaking = [f"{who(sp['seat'])} ({sp['elapsed']:.0f}s{'!' if sp['over'] else ''})"
@@ -209,7 +247,7 @@ async def _ctl(args: argparse.Namespace) -> int:
         client = await api.ApiClient.connect(Path(args.socket) if args.socket else None)
     except OSError as exc:
         print(_("cannot reach councild at {sock}: {err}").format(
-            sock=args.socket or api.default_socket_path(), err=exc.strerror or exc),
+            sock=args.socket or api.client_socket_path(), err=exc.strerror or exc),
             file=sys.stderr)
         return EXIT_FAILED
     try:
@@ -259,13 +297,21 @@ def cmd_export(args: argparse.Namespace) -> int:
     from councild.chapters import NoOriginError
     from councild.export import export
 
-    db = Path(args.db) if args.db else store.default_path()
+    key = args.session
+    db = Path(args.db) if args.db else None
+    if args.session_file:  # the session's key (and store) from the chamber + session file
+        config = _load_config(args, args.session_file)
+        if config is None:
+            return EXIT_CONFIG
+        key = key or config.session.key
+        db = db or config.store.path
+    db = db or store.default_path()
     if not db.exists():
         print(_("no session store at {db}").format(db=db), file=sys.stderr)
         return EXIT_FAILED
     st = store.Store(db)
     try:
-        text = export(st, args.format, args.session, origin=args.origin, part=args.part,
+        text = export(st, args.format, key, origin=args.origin, part=args.part,
                       minimum=args.min_chapter)
     except NoOriginError as exc:
         kind, _sep, part = str(exc.args[0]).partition(" ")
@@ -291,8 +337,12 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from councild.demo import run_demo, run_demo_with_tui
 
-    config = _load_config(args.config)
+    config = _load_config(args, args.session)
     if config is None:
+        return EXIT_CONFIG
+    if args.session and args.remote:  # the remote overlay adds councillors to one file
+        print(_("councild demo: --remote works with the example config only, not with "
+                "--session"), file=sys.stderr)
         return EXIT_CONFIG
     if not args.no_tui and sys.stdin.isatty() and sys.stdout.isatty():
         return run_demo_with_tui(args)
@@ -307,7 +357,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_obs_collection(args: argparse.Namespace) -> int:
     from councild.obs_setup import write_for
 
-    config = _load_config(args.config)
+    config = _load_config(args)
     if config is None:
         return EXIT_CONFIG
     try:
@@ -332,7 +382,7 @@ def cmd_tokens(args: argparse.Namespace) -> int:
 
     from councild.bridge import load_tokens
 
-    config = _load_config(args.config)
+    config = _load_config(args, args.session)  # the councillors may be the session file's
     if config is None:
         return EXIT_CONFIG
     path = Path(args.output) if args.output else config.bridge.tokens_file
@@ -373,11 +423,67 @@ def cmd_tokens(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# --- example-config, service ------------------------------------------------------------------
+
+
+def cmd_example_config(args: argparse.Namespace) -> int:
+    text = default_path().read_text(encoding="utf-8")
+    if not args.output:
+        sys.stdout.write(text)
+        return EXIT_OK
+    out = Path(args.output)
+    try:
+        # 0640: the config names devices and addresses; secrets never go in it.
+        fd = os.open(out, os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if args.force else os.O_EXCL),
+                     0o640)
+    except FileExistsError:
+        print(_("{path} exists; --force overwrites it").format(path=out), file=sys.stderr)
+        return EXIT_FAILED
+    except OSError as exc:
+        print(_("cannot write {path}: {err}").format(path=out, err=exc.strerror), file=sys.stderr)
+        return EXIT_FAILED
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
+    print(_("wrote {path}: edit it for the chamber, then councild check -c {path}").format(
+        path=out), file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_service(args: argparse.Namespace) -> int:
+    from councild import service
+
+    try:
+        councild = Path(args.councild) if args.councild else service.this_councild()
+        if args.action == "unit":
+            sys.stdout.write(service.unit_text(councild))
+            return EXIT_OK
+        if os.geteuid() != 0 and args.root == "/":
+            print(_("councild service install writes /etc: run it as root"), file=sys.stderr)
+            return EXIT_FAILED
+        plan = service.Plan(root=Path(args.root), create_user=not args.no_user)
+        for line in service.install(plan, councild):
+            print(line)
+    except (OSError, ValueError, subprocess.CalledProcessError) as exc:
+        print(_("councild service: {err}").format(err=exc), file=sys.stderr)
+        return EXIT_FAILED
+    if args.root == "/":
+        print(_("next: edit /etc/councild/config.toml and secrets.env, councild check, then "
+                "systemctl enable --now councild; logs: journalctl -u councild -f"))
+    return EXIT_OK
+
+
 # --- tui ---------------------------------------------------------------------------------------
 
 
 def cmd_tui(args: argparse.Namespace) -> int:
-    from tui.app import run_tui
+    try:
+        from tui.app import run_tui
+    except ModuleNotFoundError as exc:
+        if exc.name is None or not exc.name.startswith("textual"):
+            raise
+        print(_("councild tui needs the TUI extra: pip install 'councild[tui]' ({err})").format(
+            err=exc), file=sys.stderr)
+        return EXIT_FAILED
 
     return run_tui(args)
 
@@ -414,16 +520,22 @@ def build_parser() -> argparse.ArgumentParser:
         "Control daemon for the sound and picture of hybrid council sessions."))
     parser.add_argument("-v", "--verbose", action="store_true", help=_("debug logging"))
     sub = parser.add_subparsers(dest="command", required=True)
-    default_config = str(default_path())
+    example = str(default_path())
+    service_help = _("configuration file (default: ${var}, else {path})").format(
+        var=CONFIG_ENV, path=SYSTEM_CONFIG)
 
+    session_help = _("session file: title, agenda, councillors, seating (default: [session] "
+                     "file, else the config holds them)")
     p = sub.add_parser("run", help=_("run the daemon in the foreground"))
-    p.add_argument("-c", "--config", default=default_config)
+    p.add_argument("-c", "--config", help=service_help)
+    p.add_argument("--session", metavar="FILE", help=session_help)
     p.add_argument("--db", help=_("session store (default: $XDG_STATE_HOME/councild/)"))
     p.add_argument("--socket", help=_("control socket path"))
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("check", help=_("validate a configuration and summarise it"))
-    p.add_argument("-c", "--config", default=default_config)
+    p.add_argument("-c", "--config", help=service_help)
+    p.add_argument("--session", metavar="FILE", help=session_help)
     p.set_defaults(func=cmd_check)
 
     p = sub.add_parser("ctl", help=_("send one operation to the running daemon"))
@@ -446,12 +558,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--min-chapter", type=float, default=10.0,
                    help=_("chapters: the shortest chapter in seconds (YouTube: 10)"))
     p.add_argument("--session", help=_("session key (default: the latest)"))
+    p.add_argument("-c", "--config", help=_("chamber config (with --session-file)"))
+    p.add_argument("--session-file", metavar="FILE",
+                   help=_("export the session of this session file"))
     p.add_argument("--db")
     p.add_argument("-o", "--output")
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("demo", help=_("daemon + simulated chamber with scripted councillors"))
-    p.add_argument("-c", "--config", default=default_config)
+    p.add_argument("-c", "--config", default=example,
+                   help=_("configuration (default: the example, {path})").format(path=example))
+    p.add_argument("--session", metavar="FILE", help=session_help)
     p.add_argument("--db")
     p.add_argument("--socket")
     p.add_argument("--seconds", type=float, default=0,
@@ -468,14 +585,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("obs-collection",
                        help=_("write an OBS scene collection matching the configuration"))
-    p.add_argument("-c", "--config", default=default_config)
+    p.add_argument("-c", "--config", help=service_help)
     p.add_argument("-o", "--output", required=True, help=_("directory to write into"))
     p.add_argument("--name", default="councild", help=_("scene collection name"))
     p.add_argument("--canvas", default="1920x1080", help=_("base canvas, WIDTHxHEIGHT"))
     p.set_defaults(func=cmd_obs_collection)
 
     p = sub.add_parser("tokens", help=_("make join tokens for remote councillors"))
-    p.add_argument("-c", "--config", default=default_config)
+    p.add_argument("-c", "--config", help=service_help)
+    p.add_argument("--session", metavar="FILE", help=session_help)
     p.add_argument("-o", "--output", help=_("tokens file (default: [bridge] tokens_file)"))
     p.add_argument("--councillor", action="append",
                    help=_("only this councillor (repeatable; default: every remote seat)"))
@@ -485,13 +603,30 @@ def build_parser() -> argparse.ArgumentParser:
                    help=_("print each councillor's join link ([join] public_url)"))
     p.set_defaults(func=cmd_tokens)
 
-    from tui.app import add_arguments as tui_arguments
+    p = sub.add_parser("example-config", help=_("print or write the example configuration"))
+    p.add_argument("-o", "--output", help=_("write to this file (0640) instead of stdout"))
+    p.add_argument("--force", action="store_true", help=_("overwrite an existing file"))
+    p.set_defaults(func=cmd_example_config)
+
+    p = sub.add_parser("service", help=_("the systemd unit: print it, or install it (root)"))
+    p.add_argument("action", choices=["unit", "install"])
+    p.add_argument("--councild", help=_("the councild executable for ExecStart "
+                                        "(default: this one)"))
+    p.add_argument("--root", default="/", help=_("install into this tree instead of /"))
+    p.add_argument("--no-user", action="store_true",
+                   help=_("do not create the councild system user"))
+    p.set_defaults(func=cmd_service)
+
+    from tui.options import add_arguments as tui_arguments  # no Textual: it is an extra
 
     p = sub.add_parser("tui", help=_("the technician's terminal UI, attached to the daemon"))
     tui_arguments(p)
     p.set_defaults(func=cmd_tui)
 
     _add_sim_parsers(sub)
+    from councild.oparl.commands import add_parser as add_oparl_parser  # argparse only
+
+    add_oparl_parser(sub)
     return parser
 
 

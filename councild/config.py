@@ -13,7 +13,7 @@ import os
 import re
 import tomllib
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -40,6 +40,11 @@ class Session(_Table):
     date: dt.date
     # Identifies the session in the store; a restart with the same id resumes it.
     id: Id | None = None
+    start: dt.datetime | None = None  # the meeting's start as the council published it
+    oparl_id: str | None = None  # the OParl Meeting this session was imported from
+    # The session file (title, agenda, councillors, seating) beside this chamber config,
+    # relative to it; `--session FILE` on the command line takes precedence.
+    file: Path | None = None
 
     @property
     def key(self) -> str:
@@ -55,6 +60,7 @@ class Councillor(_Table):
     name: str = Field(min_length=1)
     party: str = ""
     role: Role = Role.MEMBER
+    oparl_id: str | None = None  # the OParl Person, kept so the next import finds them again
 
 
 class MicSource(_Table):
@@ -128,6 +134,7 @@ class Director(_Table):
     chair_bias: Seconds | None = None
     cut_on_grant: bool | None = None
     settle_time: Annotated[float, Field(gt=0)] | None = None
+    turn_pause: Seconds | None = None  # classified speech: silence that ends a turn
 
     def rule_parameters(self) -> dict[str, Any]:
         return {k: v for k, v in self.model_dump(exclude={"wide", "group"}).items()
@@ -165,6 +172,23 @@ class AgendaItem(_Table):
     id: Id
     title: str = Field(min_length=1)
     speaking_limit: AgendaLimits = AgendaLimits()
+    number: str = Field(default="", max_length=32)  # "3", "20.1": shown as "TOP 3 — title"
+    public: bool = True
+    oparl_id: str | None = None  # the OParl AgendaItem, for the diff of the next import
+
+
+class OParlImport(_Table):
+    """How `councild oparl import` maps OParl memberships to roles and parties
+    (docs/oparl.md). Role names are compared without regard to case."""
+
+    # A membership role in the meeting's organization that makes the councillor its chair
+    # (deputies, "1. stellv. Bürgermeisterin", stay members).
+    chair_roles: list[str] = ["Vorsitzender", "Vorsitzende", "Vorsitz", "Bürgermeister",
+                              "Bürgermeisterin", "Oberbürgermeister", "Oberbürgermeisterin",
+                              "Ratsvorsitzender", "Ratsvorsitzende"]
+    clerk_roles: list[str] = ["Schriftführer", "Schriftführerin"]
+    # Organization types whose membership on the meeting's date gives the party, in order.
+    party_types: list[str] = ["Fraktion", "Partei"]
 
 
 class Keypad(_Table):
@@ -187,6 +211,35 @@ class Keypad(_Table):
         return value
 
 
+class BridgeAudio(_Table):
+    """[bridge.audio]: the AudioBridge room where the chamber and the remote councillors hear
+    each other (mix-minus), and the chamber's send and return (README, "Audio routing")."""
+
+    # Janus's WebSocket API; the room secret comes from the environment, as for the video room.
+    url: str = Field(default="ws://127.0.0.1:8188", pattern=r"^wss?://\S+$")
+    room: int = Field(default=2234, ge=1, le=2**53 - 1)
+    secret_env: str = Field(default="COUNCILD_BRIDGE_SECRET", min_length=1)
+    create_room: bool = True
+    # ffmpeg input arguments of the chamber's send (a desk aux/matrix bus carrying the chamber
+    # microphones and never the remote return), e.g. ["-f", "alsa", "-i", "hw:CARD=USB,0"].
+    send: list[str] = Field(min_length=1)
+    # ffmpeg output arguments of the return (everyone but the chamber), e.g. the desk's
+    # "remote return" input: ["-f", "alsa", "hw:CARD=USB,0"]; [] = decoded for the meter only.
+    output: list[str] = []
+    bitrate: int = Field(default=32000, ge=6000, le=510000)  # bps of the chamber's Opus send
+    sampling_rate: Literal[8000, 12000, 16000, 24000, 48000] = 16000  # Janus's mixer
+    # Packets Janus buffers per participant before mixing (20 ms each): jitter safety vs.
+    # latency (bench/hybrid_audio.py: 1 → ~31 ms one way, 2 → ~45, Janus's own default 6 →
+    # ~120 on loopback); 2 suits a LAN, 4-6 a councillor on a busy home line. 0 = no audio.
+    prebuffer: int = Field(default=2, ge=1, le=50)
+    # Janus's talking detection: average level (-dBov) over this many 20 ms packets.
+    audio_active_packets: int = Field(default=25, ge=1, le=1000)
+    audio_level_average: int = Field(default=40, ge=0, le=127)
+    chamber_id: int = Field(default=900_002, ge=1, le=2**53 - 1)  # the chamber's participant id
+    chamber_display: str = Field(default="Chamber", min_length=1, max_length=100)
+    ffmpeg: str = "ffmpeg"
+
+
 class Bridge(_Table):
     """Remote councillors: which device is the video bridge, and how they are shown."""
 
@@ -198,6 +251,7 @@ class Bridge(_Table):
     # Per-councillor join tokens, a file readable only by the daemon's user (`councild tokens`
     # writes it): TOML, councillor id = token.
     tokens_file: Path | None = None
+    audio: BridgeAudio | None = None  # [bridge.audio]: the mix-minus room (hybrid audio)
 
 
 class JoinChamber(_Table):
@@ -314,6 +368,12 @@ class Config(_Table):
     store: Store = Store()
     broadcast: Broadcast = Broadcast()
     metrics: Metrics = Metrics()
+    # Full party or group name → what the lower third shows ("Christlich Demokratische
+    # Union" = "CDU"); adds to the built-in table in councild/labels.py.
+    parties: dict[str, str] = {}
+    # Who sits where, for `councild oparl import`: OParl person id or name → seat id.
+    seat_plan: dict[str, Id] = {}
+    oparl: OParlImport = OParlImport()
 
     # Filled by `load`: each device table validated by its driver's own Options schema.
     device_options: dict[str, DeviceOptions] = Field(default={}, exclude=True)
@@ -337,6 +397,11 @@ class Config(_Table):
     def seat_role(self, seat: Seat) -> Role:
         councillor = self.councillor(seat.councillor)
         return councillor.role if councillor else Role.GUEST
+
+    def party_label(self, party: str) -> str:
+        from councild.labels import party_short
+
+        return party_short(party, self.parties)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -467,6 +532,9 @@ def _cross_check(config: Config) -> list[tuple[str, str]]:
             problems.append(("bridge.device", f"device {bridge.device!r} is not a video "
                              f"bridge ({table.get('driver')})"))
     problems += _join_check(config)
+    if bridge.audio is not None and bridge.device is None:
+        problems.append(("bridge.audio", "hybrid audio needs the video bridge ([bridge] device):"
+                         " it says who the remote councillors are"))
     if any(s.remote for s in config.seats) and bridge.device is None:
         problems.append(("bridge.device", "remote seats need a video bridge device"))
     for i, scene in enumerate(bridge.slots):
@@ -475,6 +543,10 @@ def _cross_check(config: Config) -> list[tuple[str, str]]:
     if config.shots and config.director.wide is None:
         problems.append(("director.wide", "required once shots are configured: the shot "
                          "shown when nobody speaks"))
+    seat_ids = {s.id for s in config.seats}
+    for who, seat_id in config.seat_plan.items():
+        if seat_id not in seat_ids:
+            problems.append((f"seat_plan.{who}", f"undefined seat {seat_id!r}"))
     return problems
 
 
@@ -534,29 +606,88 @@ def parse(text: str, path: str = "<config>") -> Config:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(path, [("(syntax)", str(exc))]) from None
+    return _validate(raw, path)
+
+
+def _validate(raw: dict[str, Any], path: str,
+              where: Callable[[str], tuple[str, str]] | None = None) -> Config:
+    """`where` names the file (and key there) a problem's key comes from, when the
+    configuration was merged from a chamber file and a session file."""
+
+    def fail(problems: list[tuple[str, str]]) -> ConfigError:
+        if where is None:
+            return ConfigError(path, problems)
+        located = [where(key) for key, _reason in problems]
+        return ConfigError(path, [(key, reason) for (_f, key), (_k, reason)
+                                  in zip(located, problems, strict=True)],
+                           [f for f, _key in located])
+
     try:
         config = Config.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(path, _pydantic_problems(exc)) from None
+        raise fail(_pydantic_problems(exc)) from None
     options, problems = _device_options(config)
     problems += _cross_check(config)
     if not problems:
         problems += _director_check(config)
     if problems:
-        raise ConfigError(path, problems)
+        raise fail(problems)
     object.__setattr__(config, "device_options", options)
     return config
 
 
-def load(path: str | os.PathLike[str]) -> Config:
-    p = Path(path)
+def _read_toml(p: Path) -> dict[str, Any]:
     try:
         text = p.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(str(p), [("(file)", exc.strerror or str(exc))]) from None
-    return parse(text, str(p))
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(str(p), [("(syntax)", str(exc))]) from None
+
+
+def load(path: str | os.PathLike[str], session: str | os.PathLike[str] | None = None) -> Config:
+    """The chamber config, with the session file merged in: `session`, else its
+    `[session] file`. Without either, one file holds everything (the example config)."""
+    p = Path(path)
+    if session is None:
+        raw = _read_toml(p)
+        named = raw.get("session", {}).get("file") if isinstance(raw.get("session"), dict) \
+            else None
+        if not isinstance(named, str):
+            return _validate(raw, str(p))
+        session = p.parent / named
+        chamber = raw
+    else:
+        chamber = _read_toml(p)
+    from councild.session_file import merge_session  # the merge step, in its own module
+
+    sp = Path(session)
+    merged, where = merge_session(chamber, _read_toml(sp), str(p), str(sp))
+    return _validate(merged, str(p), where)
 
 
 def default_path() -> Path:
-    """The example configuration shipped with the source (the demo's default)."""
-    return Path(__file__).resolve().parent.parent / "config.toml"
+    """The example configuration shipped in the package (the demo's default). In a checkout it
+    is the repository's config.toml (councild/examples/config.toml links to it); in a wheel
+    the file itself."""
+    return Path(__file__).resolve().parent / "examples" / "config.toml"
+
+
+# Where a service finds its configuration when no `-c` is given, in this order.
+CONFIG_ENV = "COUNCILD_CONFIG"
+SYSTEM_CONFIG = Path("/etc/councild/config.toml")
+
+
+def config_candidates() -> list[Path]:
+    """The places `councild run` (and check, tokens, …) look without `-c`: the file named by
+    $COUNCILD_CONFIG, else /etc/councild/config.toml. Never the example: a daemon that quietly
+    ran the demo chamber would be worse than one that refuses to start."""
+    named = os.environ.get(CONFIG_ENV)
+    return [Path(named)] if named else [SYSTEM_CONFIG]
+
+
+def find_config() -> Path | None:
+    """The first of `config_candidates()` that exists, or None."""
+    return next((p for p in config_candidates() if p.exists()), None)

@@ -17,9 +17,9 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from councild import api, floor
+from councild import api, device_sync, floor
 from councild.bridge import RemoteSeats, load_tokens
 from councild.broadcast_control import OPS as BROADCAST_OPS
 from councild.broadcast_control import BroadcastControl, BroadcastError
@@ -27,8 +27,8 @@ from councild.config import CAMERA_DRIVERS, Config
 from councild.errors import FloorError, NotSupportedError
 from councild.i18n import _
 from councild.join.access import TokenBook
-from councild.join.server import JoinServer
 from councild.keypad import Action, Keypads, NothingToDo, action_to_api, seat_lamps
+from councild.labels import agenda_label
 from councild.model import (
     AgendaChanged,
     CameraMotion,
@@ -39,6 +39,7 @@ from councild.model import (
     ChannelVoice,
     Clear,
     CloseMic,
+    DeviceLimit,
     DeviceStatus,
     Effect,
     Event,
@@ -47,6 +48,7 @@ from councild.model import (
     Link,
     MicClosed,
     MicOpened,
+    Mirror,
     Mode,
     Next,
     OpenMic,
@@ -58,6 +60,7 @@ from councild.model import (
     Request,
     RequestLamp,
     Revoke,
+    SetMaxOpen,
     SpeakingTimeOver,
     SpeakingTimeWarning,
     Tick,
@@ -68,6 +71,9 @@ from councild.store import Store
 from councild.vision import Vision, director_config
 from devices import driver_class
 from devices.base import Device
+
+if TYPE_CHECKING:  # the join page (aiohttp) is imported only when a config enables it
+    from councild.join.server import JoinServer
 
 log = logging.getLogger("councild.daemon")
 
@@ -88,6 +94,7 @@ class DeviceView:
     detail: str = ""
     errors: int = 0
     since: float = field(default_factory=time.time)
+    warning: str = ""  # what the technician should know, e.g. a unit's limit ≠ the config's
 
 
 class Daemon:
@@ -137,6 +144,11 @@ class Daemon:
         self.remote: RemoteSeats | None = None
         self.join: JoinServer | None = None
         self.chamber: Any = None  # councild.join.chamber.ChamberFeed
+        self.audio: Any = None  # councild.hybrid_audio.HybridAudio ([bridge.audio])
+        if config.bridge.audio is not None:
+            for name, driver in (("audiobridge", "audiobridge"), ("chamber-send", "ffmpeg"),
+                                 ("chamber-return", "ffmpeg")):
+                self.device_views[name] = DeviceView(driver=driver)
         if config.join.enabled and config.join.chamber is not None:
             self.device_views["chamber"] = DeviceView(driver="chamber-feed")
         self._director_config = director_config(config)
@@ -187,6 +199,8 @@ class Daemon:
             )
         for device in self.devices.values():
             await device.start()
+        if self.config.bridge.audio is not None and self.remote is not None:
+            await self._start_audio()
         if self.config.join.enabled and self.remote is not None:
             await self._start_join(tokens)
         if self._director_config is not None:
@@ -197,6 +211,7 @@ class Daemon:
                 note=self._note_director, changed=self._changed, clock=self.clock,
                 cameras=cameras, agenda_title=self._agenda_title,
                 remote_scene=self.remote.slot_scene if self.remote is not None else None,
+                speech=self._speech,
             )
             await self.vision.start()
             self.vision.restore_floor(tuple(s.seat for s in self.state.speakers))
@@ -220,8 +235,28 @@ class Daemon:
         log.info("councild: session %r, %d seats, socket %s", session.key,
                  len(self.config.seats), self.socket_path)
 
+    async def _start_audio(self) -> None:
+        """Hybrid audio: the AudioBridge room, the chamber's send and return, the mutes."""
+        from councild.hybrid_audio import RETURN_LEVEL, HybridAudio  # only if configured
+
+        assert self.remote is not None and self.config.bridge.audio is not None
+        self.remote.voice_from_video = False  # a remote seat talks where its voice is
+        self.remote.forward_audio = False  # their voice reaches the stream through the desk
+
+        def level(dbfs: float) -> None:
+            self.levels[RETURN_LEVEL] = dbfs
+            self._levels_changed()
+
+        self.audio = HybridAudio(
+            self.config.bridge.audio, self.remote, speaking=self.state_speaking,
+            voice=self._voice, status=self._device_status, changed=self._changed, level=level,
+            muted_unless_floor=self.config.bridge.muted_unless_floor)
+        await self.audio.start()
+
     async def _start_join(self, tokens: dict[str, str]) -> None:
         """The join page, and the chamber's programme published into the bridge room."""
+        from councild.join.server import JoinServer  # aiohttp: imported only when it is on
+
         bridge = self.config.bridge
         assert bridge.device is not None and bridge.tokens_file is not None
         options = self.config.device_options[bridge.device]
@@ -250,6 +285,8 @@ class Daemon:
             await self.chamber.stop()
         if self.broadcast is not None:
             await self.broadcast.stop()
+        if self.audio is not None:
+            await self.audio.stop()
         if self.vision is not None:
             await self.vision.stop()
         if self.remote is not None:
@@ -316,7 +353,8 @@ class Daemon:
         self._execute(effects)
         if self.vision is not None:
             if state.speakers != before.speakers:
-                self.vision.floor(tuple(s.seat for s in state.speakers))
+                self.vision.floor(tuple(s.seat for s in state.speakers),
+                                  grants=state.mode is not Mode.VOICE)
             if any(isinstance(e, AgendaChanged) for e in effects):
                 self.vision.agenda_changed()
         if self.broadcast is not None and any(isinstance(e, AgendaChanged) for e in effects):
@@ -353,6 +391,8 @@ class Daemon:
                 opened = isinstance(effect, OpenMic)
                 if self.remote is not None and self.remote.is_remote(effect.seat):
                     self.remote.floor_changed(effect.seat, opened)
+                    if self.audio is not None:
+                        self.audio.floor_changed(effect.seat)
                 else:
                     self._seat_call(effect.seat, "set_channel", opened)
             elif isinstance(effect, RequestLamp):
@@ -373,7 +413,12 @@ class Daemon:
         """Switch a seat's channel (set_channel) or request lamp (set_request) at its device,
         where councild leads that device."""
         seat = self.config.seat(seat_id)
-        if seat is not None and seat.mic is not None and self._leads(seat.mic.device):
+        if seat is None or seat.mic is None:
+            return
+        # A unit that runs the floor is told when councild's own rules close or open a mic
+        # (chair priority, a speaking-time limit): else it would stay live, shown off.
+        master = method == "set_channel" and seat.mic.device in self._masters()
+        if self._leads(seat.mic.device) or master:
             self._calls[seat.mic.device].put_nowait((method, (seat.mic.channel, on)))
 
     def _forward_to_master(self, event: Event) -> str | None:
@@ -393,6 +438,11 @@ class Daemon:
                 return None
             self._calls[seat.mic.device].put_nowait((call[0], (seat.mic.channel, call[1])))
             return seat.mic.device
+        if isinstance(event, SetMaxOpen):
+            # The unit's limit is the floor's (it comes back as the unit reports it).
+            for name in masters:
+                self._calls[name].put_nowait(("set_max_speakers", (event.value,)))
+            return masters[0]
         method = {Next: "next_speaker", Clear: "clear_requests"}.get(type(event))
         if method is None:
             return None
@@ -445,11 +495,16 @@ class Daemon:
                 self._note(event.device, event, [])
             self._changed()
             return
+        if isinstance(event, DeviceLimit):
+            self._device_limit(event)
+            return
         if isinstance(event, ChannelLevel):
             seat = self._seat_by_channel.get((event.device, event.channel))
             if seat is not None:
                 self.levels[seat] = event.dbfs
                 self._levels_changed()
+                if self.vision is not None:
+                    self.vision.level(seat, event.dbfs)
             return
         if not isinstance(event, ChannelSwitched | ChannelRequested | ChannelVoice):
             return
@@ -460,11 +515,14 @@ class Daemon:
         if isinstance(event, ChannelVoice):
             self._voice(seat, event.active, event.device)
             return
+        if view is not None and view.link is not Link.CONNECTED:
+            # Read while (re)connecting: the driver's full snapshot, taken when it reports
+            # CONNECTED, is what counts (pushed against or taken over: _push_floor_to).
+            return
+        if event.device in self._masters():
+            self._mirror_channel(event.device, event.channel)
+            return
         if isinstance(event, ChannelSwitched):
-            if self._leads(event.device) and view is not None and view.link is not Link.CONNECTED:
-                # A snapshot read while (re)connecting: councild leads this device, so the
-                # floor's state is pushed back once the link is up (see _device_status).
-                return
             floor_event: Event = MicOpened(seat=seat) if event.on else MicClosed(seat=seat)
         else:
             floor_event = Request(seat=seat) if event.requesting else Cancel(seat=seat)
@@ -499,12 +557,26 @@ class Daemon:
             self.talking.add(seat)
         else:
             self.talking.discard(seat)
-        if self.state.mode is Mode.VOICE:
+        # In voice mode a metered seat's mic opens on speech (`_speech`), not on any sound:
+        # a cough or a neighbour's bleed must not take one of the max_open mics. It closes
+        # once neither the detector nor the classifier hears the seat.
+        classifier = self.vision.classifier if self.vision is not None else None
+        follows_speech = classifier is not None and classifier.knows(seat) and (
+            active or seat in classifier.speaking())
+        if self.state.mode is Mode.VOICE and not follows_speech:
             with contextlib.suppress(FloorError):
                 self.submit(Voice(seat=seat, active=active), device)
         if self.vision is not None:
             self.vision.voice(seat, active)
         self._changed()
+
+    def _speech(self, seat: str, active: bool) -> None:
+        """The level classifier's speech at a metered seat: in voice mode the floor follows
+        it (the mic opens on confirmed speech, and closes when the detector hears nothing)."""
+        if self.state.mode is not Mode.VOICE or (not active and seat in self.talking):
+            return
+        with contextlib.suppress(FloorError):
+            self.submit(Voice(seat=seat, active=active), "classifier")
 
     def _device_status(self, event: DeviceStatus) -> None:
         view = self.device_views.setdefault(event.device, DeviceView(driver="?"))
@@ -525,13 +597,72 @@ class Daemon:
         self._changed()
 
     def _push_floor_to(self, device: str) -> None:
-        """After a (re)connect, make a device that follows the floor match it."""
-        if not self._leads(device):
+        """After a (re)connect: push the floor to a device councild leads, or let the state
+        of a device that runs the floor (or that councild mirrors) replace councild's — the
+        one rule of councild/device_sync.py, for every desk and conference unit."""
+        driver = self.devices.get(device)
+        if driver is None:
+            return  # the OBS link, the chamber feed: no channels
+        if self._leads(device):
+            role = device_sync.Role.LEAD
+        elif device in self._masters():
+            role = device_sync.Role.MASTER
+        else:
+            role = device_sync.Role.MIRROR
+        snapshot = driver.snapshot()
+        plan = device_sync.on_connect(role, self._channels_of(device), snapshot, self.state)
+        for call in plan.calls:
+            self._calls[device].put_nowait(call)
+        for floor_event in plan.inputs:
+            try:
+                self.submit(floor_event, device)
+            except FloorError as exc:
+                log.info("%s: resync %s not applied: %s", device, type(floor_event).__name__,
+                         exc.message)
+        if role is device_sync.Role.MASTER and snapshot is not None:
+            self._check_limit(device, snapshot.limit)
+
+    def _channels_of(self, device: str) -> dict[int, str]:
+        return {ch: seat for (dev, ch), seat in self._seat_by_channel.items() if dev == device}
+
+    def _mirror_channel(self, device: str, channel: int) -> None:
+        """A unit that runs the floor switched a mic or changed its request list: the seat
+        becomes exactly what the unit now holds (its rules, not councild's)."""
+        snapshot = self.devices[device].snapshot()
+        if snapshot is None:
             return
-        for seat in self.config.seats:
-            if seat.mic is not None and seat.mic.device == device:
-                on = self.state.speaking(seat.id)
-                self._calls[device].put_nowait(("set_channel", (seat.mic.channel, on)))
+        event = device_sync.mirror(self._channels_of(device), snapshot, only=(channel,))
+        try:
+            self.submit(event, device)
+        except FloorError as exc:
+            log.info("%s: mirror of channel %d not applied: %s", device, channel, exc.message)
+
+    def _device_limit(self, event: DeviceLimit) -> None:
+        if event.device not in self._masters():
+            return
+        try:
+            self.submit(Mirror(seats=(), max_open=event.max_open), event.device)
+        except FloorError as exc:
+            log.info("%s: limit %d not applied: %s", event.device, event.max_open, exc.message)
+        self._check_limit(event.device, event.max_open)
+
+    def _check_limit(self, device: str, limit: int | None) -> None:
+        """The unit's limit is mirrored; one that differs from the config is a warning."""
+        view = self.device_views.get(device)
+        if view is None:
+            return
+        configured = self.config.floor.max_open
+        warning = ""
+        if limit is not None and limit != configured:
+            warning = _("the unit allows {unit} open mics, the configuration says {config}: "
+                        "councild follows the unit").format(unit=limit, config=configured)
+        if warning == view.warning:
+            return
+        view.warning = warning
+        if warning:
+            log.warning("%s: %s", device, warning)
+            self._note_director(device, {"type": "warning", "message": warning})
+        self._changed()
 
     # --- what clients see -----------------------------------------------------------------
 
@@ -565,7 +696,10 @@ class Daemon:
 
     def _agenda_title(self) -> str | None:
         index = self.state.agenda
-        return self.rules.agenda[index].title if 0 <= index < len(self.rules.agenda) else None
+        if not 0 <= index < len(self.rules.agenda):
+            return None
+        item = self.rules.agenda[index]
+        return agenda_label(item.number, item.title)
 
     def _subscribers(self) -> list[api.Connection]:
         return [c for c in self.server.connections if c.subscribed and not c.closed]
@@ -654,7 +788,8 @@ class Daemon:
         agenda = None
         if 0 <= s.agenda < len(self.rules.agenda):
             item = self.rules.agenda[s.agenda]
-            agenda = {"index": s.agenda, "id": item.id, "title": item.title}
+            agenda = {"index": s.agenda, "id": item.id, "title": item.title,
+                      "number": item.number, "label": agenda_label(item.number, item.title)}
         seats = []
         for r in self.roster["seats"]:
             seat_cfg = self.config.seat(r["id"])
@@ -697,10 +832,11 @@ class Daemon:
             "broadcast": self.broadcast.state_dict() if self.broadcast is not None else None,
             "guests": self.remote.guests() if self.remote is not None else [],
             "remote_muted": self.remote.all_muted if self.remote is not None else False,
+            "audio": self.audio.view() if self.audio is not None else None,
             "devices": {
                 name: {"driver": v.driver, "link": v.link.value, "detail": v.detail,
                        "errors": v.errors, "last_seen": self._last_seen(name),
-                       "since": v.since}
+                       "since": v.since, "warning": v.warning}
                 for name, v in self.device_views.items()
             },
         }
@@ -738,6 +874,8 @@ class Daemon:
     def join_claim(self, participant: str, councillor: str | None) -> None:
         if self.remote is not None:
             self.remote.claim(participant, councillor)
+        if self.audio is not None and councillor is not None:
+            self.audio.claim_changed(participant)
             self._changed()
 
     # --- the control API ------------------------------------------------------------------
@@ -819,6 +957,8 @@ class Daemon:
                                        _("no video bridge is configured"))
             on = api.bool_arg(request.args, "on")
             self.remote.mute_all(on)
+            if self.audio is not None:
+                self.audio.mute_all(on)
             self._note_director(source, {"type": "mute_remote", "on": on})
             if self._store is not None:
                 self._store.note(self._session_id, source, "bridge", op, {"on": on},

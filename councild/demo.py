@@ -112,6 +112,8 @@ def run_demo_with_tui(args: argparse.Namespace) -> int:
                 "--socket", str(sock)]
         if args.obs:
             argv.append("--obs")
+        if getattr(args, "session", None):
+            argv += ["--session", args.session]
         if args.remote:
             argv += ["--remote", "--join-port", str(args.join_port)]
         if args.db:

@@ -24,6 +24,10 @@ from councild.i18n import _
 PEOPLE = (("rv1", "Hanna Vogel", "Grüne"), ("rv2", "Erik Lange", "SPD"),
           ("rv3", "Mara Jung", "FDP"))
 ROOM = 2020
+AUDIO_ROOM = 2021  # the hybrid-audio AudioBridge room
+# The chamber's "desk send" in the demo, and the simulated remote councillors' voices.
+CHAMBER_SEND = ["-re", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000,volume=0.2"]
+REMOTE_TONES = (600.0, 900.0)
 SECRET_ENV = "COUNCILD_DEMO_BRIDGE_SECRET"
 TEST_CARD = ["-re", "-f", "lavfi", "-i", "testsrc=size=640x360:rate=15", "-f", "lavfi",
              "-i", "sine=frequency=330:sample_rate=48000"]
@@ -36,6 +40,7 @@ class RemoteDemo:
         self.folder = Path(tempfile.mkdtemp(prefix="councild-remote-"))
         self.janus: Any = None
         self.sim: Any = None
+        self.voices: Any = None  # the simulated councillors in the AudioBridge
         self.ffmpeg = shutil.which("ffmpeg")
         self.tokens: dict[str, str] = {}
         self._displays: dict[str, str] = {}
@@ -73,6 +78,10 @@ class RemoteDemo:
         if self.ffmpeg is not None:
             card = ", ".join(f'"{a}"' for a in TEST_CARD)
             parts.append(f'[join.chamber]\ninput = [{card}]\n')
+            # hybrid audio: a tone as the chamber's send, the return decoded for its meter
+            send = ", ".join(f'"{a}"' for a in CHAMBER_SEND)
+            parts.append(f'[bridge.audio]\nurl = "{self.janus.url}"\nroom = {AUDIO_ROOM}\n'
+                         f'secret_env = "{SECRET_ENV}"\nsend = [{send}]\n')
         return "\n".join(parts)
 
     async def start_people(self) -> None:
@@ -86,6 +95,15 @@ class RemoteDemo:
                                      list(self._displays.values()),
                                      video=self.ffmpeg is not None)
         await self.sim.start()
+        if self.ffmpeg is not None:
+            from devices.sim.remote import AudioRemoteCouncillors
+
+            # Their voices: a tone each in the AudioBridge, muted until they have the floor;
+            # the TUI's "Remote return" meter moves when one of them is granted.
+            self.voices = AudioRemoteCouncillors(self.janus.url, AUDIO_ROOM)
+            for (_cid, name, _p), tone in zip(PEOPLE[:-1], REMOTE_TONES, strict=True):
+                self.voices.add(name, tone, [], display=self._displays[name])
+            await self.voices.start()
         cid, name, _party = PEOPLE[-1]
         print(_("join page for {name}: http://127.0.0.1:{port}/join/{token}").format(
             name=name, port=self.join_port, token=self.tokens[cid]), file=sys.stderr,
@@ -96,6 +114,8 @@ class RemoteDemo:
             self.sim.usecases.talk(self._displays[name], on)
 
     async def stop(self) -> None:
+        if self.voices is not None:
+            await self.voices.stop()
         if self.sim is not None:
             await self.sim.stop()
         if self.janus is not None:

@@ -47,6 +47,16 @@ mics are open (`FloorChanged`): a closed mic is not heard in the stream, so it i
    has passed, whichever is first. If every option needs the camera on program, it first cuts
    to the wide shot, which frees the camera. A camera whose move failed (`CameraFailed`) is
    left alone for `settle_time`, then asked again; another free camera is used meanwhile.
+9. Classified speech. Voice reported as speech by the level classifier
+   (councild/voice_classifier.py: duration, syllable rhythm, bleed, noise floor) has been
+   confirmed already, so it counts as speaking as soon as it is reported, from its onset:
+   the classifier's confirmation replaces the switch-in delay (rule 1); a newcomer over a
+   live speaker still needs `switch_in_delay + hysteresis` from its onset (rule 3). Such a
+   speaker's speech ends when they have been silent for `turn_pause` after their last
+   word, not the switch-in delay: a turn that follows a pause is not an interjection, and
+   the next speaker takes the picture as soon as their speech is confirmed (and the
+   minimum hold allows).
+   A voice the classifier ignored (a cough, bleed, a fan) never reaches the director.
 
 The technician
 --------------
@@ -168,8 +178,11 @@ class DirectorConfig:
     group: str | None = None
     # Above a cough or an interjection (≤ 1 s), well below a council turn (tens of seconds).
     switch_in_delay: float = 1.2
-    # Broadcast editing convention: shots shorter than 3–5 s look nervous.
-    min_hold: float = 4.0
+    # A shot shorter than 2 s looks nervous (the cut a viewer notices as jumpy); a council's
+    # quick exchanges (2–5 s answers) need a cut every few seconds, and a longer hold only
+    # keeps the last speaker's face on the next one's words (bench/shot_accuracy.py: 4 s
+    # costs 0.07 of the speech time on the right face, 2.5 s 0.005, against 2 s).
+    min_hold: float = 2.0
     # A newcomer over a live speaker must talk 2 s more than a plain switch-in: longer than
     # an interjection, short enough that a real takeover is shown within ~3 s.
     hysteresis: float = 2.0
@@ -181,6 +194,12 @@ class DirectorConfig:
     cut_on_grant: bool = True
     # Typical PTZ preset moves take 1–3 s; used only when the camera reports no completion.
     settle_time: float = 3.0
+    # Rule 9: silence after a classified speaker's last word that ends their turn. The
+    # classifier reports the end 0.25 s after the last word, and the next sentence of the
+    # same speech resumes without a new confirmation, so this only has to outlast a
+    # breath; every 0.1 s more keeps the last face on the next speaker's words when they
+    # start over the end of a speech (0.8 s measured 0.003–0.005 worse).
+    turn_pause: float = 0.5
 
     def __post_init__(self) -> None:
         problems: list[str] = []
@@ -191,7 +210,8 @@ class DirectorConfig:
         for seat, shot in self.seats.items():
             if shot not in self.shots:
                 problems.append(f"seat {seat!r}: shot {shot!r} is not a configured shot")
-        for name in ("switch_in_delay", "hysteresis", "idle_to_wide", "chair_bias"):
+        for name in ("switch_in_delay", "hysteresis", "idle_to_wide", "chair_bias",
+                     "turn_pause"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0):
                 problems.append(f"{name} must be a finite number ≥ 0, not {value!r}")
@@ -235,8 +255,14 @@ class FloorChanged(DirectorInput):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class VoiceChanged(DirectorInput):
+    """Voice on a seat began or ended. `speech`: reported by the level classifier (rule 9),
+    with `since` the onset (active) or the last word (not active); a `since` later than the
+    step's time counts as the step's time."""
+
     seat: SeatId
     active: bool
+    speech: bool = False
+    since: float | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -382,6 +408,7 @@ class _Voice:
     off_at: float = -math.inf  # when the last run ended
     was_speaking: bool = False  # the last run lasted long enough to count (rule 1)
     run_start: float = -math.inf  # start of the last run, resumed after a short break
+    speech: bool = False  # reported by the level classifier (rule 9)
 
 
 _NEVER = -math.inf
@@ -398,6 +425,8 @@ class _State:
     last_cut: float = _NEVER
     lower_third: bool = False
     voice_raw: set[SeatId] = field(default_factory=set)
+    voice_time: dict[SeatId, float] = field(default_factory=dict)  # rule 9: onset / last word
+    voice_speech: set[SeatId] = field(default_factory=set)
     voices: dict[SeatId, _Voice] = field(default_factory=dict)
     floor_known: bool = False
     open_seats: tuple[SeatId, ...] = ()
@@ -503,7 +532,7 @@ class Director:
                     times.append(self._established_at(seat, v.since))
                     times.append(self._contender_at(seat, v.since))
                 else:
-                    times.append(v.off_at + cfg.switch_in_delay)
+                    times.append(v.off_at + self._grace(v))
             if not self._any_voice():
                 times.append(self._quiet_since() + cfg.idle_to_wide)
             if s.grant_hold is not None:
@@ -537,11 +566,19 @@ class Director:
         self._refresh_voices(now)
 
     def _on_voice(self, event: VoiceChanged, now: float) -> None:
+        s = self._s
         if event.active:
-            self._s.voice_raw.add(event.seat)
+            s.voice_raw.add(event.seat)
         else:
-            self._s.voice_raw.discard(event.seat)
+            s.voice_raw.discard(event.seat)
+        if event.speech:
+            s.voice_speech.add(event.seat)
+        else:
+            s.voice_speech.discard(event.seat)
+        if event.since is not None and math.isfinite(event.since):
+            s.voice_time[event.seat] = min(event.since, now)
         self._refresh_voices(now)
+        s.voice_time.pop(event.seat, None)
 
     def _on_granted(self, event: Granted, now: float) -> None:
         s = self._s
@@ -600,14 +637,17 @@ class Director:
         for seat in s.voice_raw | set(s.voices):
             on = seat in s.voice_raw and self._audible(seat)
             v = s.voices.setdefault(seat, _Voice())
+            at = s.voice_time.get(seat, now)  # rule 9: the classifier's onset / last word
             if on and v.since is None:
                 # Back within the after-speech grace: the same speech goes on (rule 1).
-                resumed = v.was_speaking and now < v.off_at + self.config.switch_in_delay
-                v.since = v.run_start if resumed else now
+                resumed = v.was_speaking and at < v.off_at + self._grace(v)
+                v.speech = seat in s.voice_speech
+                v.since = v.run_start if resumed else at
             elif not on and v.since is not None:
+                at = max(at, v.since)
                 v.was_speaking = now >= self._established_at(seat, v.since)
                 v.run_start = v.since
-                v.off_at = now
+                v.off_at = at
                 v.since = None
 
     def _any_voice(self) -> bool:
@@ -621,8 +661,17 @@ class Director:
     # same expression next_deadline() returns, so a Tick sent at the deadline always fires it
     # (now - since >= delay can be false at that instant by one rounding error).
 
+    def _delay(self, seat: SeatId) -> float:
+        """Rule 1's switch-in delay; none for classified speech (rule 9)."""
+        v = self._s.voices.get(seat)
+        return 0.0 if v is not None and v.speech else self.config.switch_in_delay
+
+    def _grace(self, v: _Voice) -> float:
+        """Silence after which a speech has ended: rule 1, or rule 9's turn pause."""
+        return self.config.turn_pause if v.speech else self.config.switch_in_delay
+
     def _established_at(self, seat: SeatId, since: float) -> float:
-        return since + self.config.switch_in_delay - self._bias(seat)
+        return since + self._delay(seat) - self._bias(seat)
 
     def _contender_at(self, seat: SeatId, since: float) -> float:
         cfg = self.config
@@ -639,13 +688,12 @@ class Director:
 
     def _speaking(self, now: float) -> set[SeatId]:
         """Seats speaking by rule 1: established, and not yet silent for the delay."""
-        delay = self.config.switch_in_delay
         out: set[SeatId] = set()
         for seat, v in self._s.voices.items():
             if v.since is not None:
                 if now >= self._established_at(seat, v.since):
                     out.add(seat)
-            elif v.was_speaking and now < v.off_at + delay:
+            elif v.was_speaking and now < v.off_at + self._grace(v):
                 out.add(seat)
         return out
 

@@ -10,11 +10,17 @@ class CouncildError(Exception):
 class ConfigError(CouncildError):
     """The configuration is invalid; `problems` lists (key path, reason) pairs."""
 
-    def __init__(self, path: str, problems: list[tuple[str, str]]) -> None:
+    def __init__(self, path: str, problems: list[tuple[str, str]],
+                 files: list[str] | None = None) -> None:
         self.path = path
         self.problems = problems
-        lines = [f"{path}: {key}: {reason}" for key, reason in problems]
+        # The file each problem is in, where a configuration spans files (chamber + session).
+        self.files = files if files is not None and len(files) == len(problems) else None
+        lines = [f"{self.file_of(i)}: {key}: {reason}" for i, (key, reason) in enumerate(problems)]
         super().__init__("\n".join(lines))
+
+    def file_of(self, index: int) -> str:
+        return self.files[index] if self.files is not None else self.path
 
 
 class FloorError(CouncildError):

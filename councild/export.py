@@ -24,6 +24,7 @@ from councild.chapters import (
     pick_origin,
 )
 from councild.errors import FloorError
+from councild.labels import agenda_label
 from councild.model import Mode
 from councild.roster import rules_from_roster
 from councild.store import SessionRow, Store
@@ -175,7 +176,8 @@ def export(store: Store, fmt: str, session_key: str | None = None, *,
     if fmt == "csv":
         return to_csv(turns)
     if fmt in ("vtt", "chapters"):
-        titles = {a["id"]: a["title"] for a in session.roster["agenda"]}
+        titles = {a["id"]: agenda_label(a.get("number", ""), a["title"])
+                  for a in session.roster["agenda"]}
         clock = pick_origin(origins(rows, session.started), origin, part)
         agenda = agenda_chapters(rows, clock, titles, session.title)
         if fmt == "chapters":

@@ -24,7 +24,8 @@ waiting seat withdraws the request. Speaking-time limits come per role, can be o
 agenda item, warn `warning_before` seconds early and then close the mic or flag the speaker.
 A mic opened or closed at the device itself (desk surface, conference unit) is honoured, within
 the same limits: at `max_open` the longest-open delegate makes room; under priority it is shut
-again.
+again. A device that runs the floor itself (a conference unit as master) is mirrored instead
+(`Mirror`): its speakers, its requests and its limit, as it reports them.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from councild.model import (
     MicClosed,
     MicOpened,
     MicState,
+    Mirror,
     Mode,
     Next,
     OpenMic,
@@ -76,6 +78,7 @@ class AgendaEntry:
     id: str
     title: str
     limits: Mapping[Role, float | None] = field(default_factory=dict)  # None: role default
+    number: str = ""  # as the council numbers it ("3", "20.1"); shown as "TOP 3 — title"
 
 
 @dataclass(frozen=True, slots=True)
@@ -448,6 +451,31 @@ def _on_mic_closed(tx: _Tx, ev: MicClosed) -> None:
         tx.fill()
 
 
+def _on_mirror(tx: _Tx, ev: Mirror) -> None:
+    """The device runs the floor for these seats: take its state as it is. No limit is
+    applied, no room made, no queue moved up: the device did what its rules say, and it
+    reports every consequence itself. Mics it switched are not switched back (no effects but
+    the request lamps of seats whose waiting changed)."""
+    if ev.max_open is not None:
+        if not 1 <= ev.max_open <= 64:
+            raise FloorError("bad_value", "max_open must be between 1 and 64")
+        tx.max_open = ev.max_open
+    for seat in (*ev.seats, *ev.speakers, *ev.requests):
+        _known(tx, seat)
+    speakers, requests = set(ev.speakers), set(ev.requests)
+    for seat in ev.seats:
+        if seat not in speakers and tx.speaking(seat):
+            tx.close(seat, announce=False)
+        if seat not in requests and seat not in speakers and tx.queued(seat):
+            tx.unqueue(seat)
+    for seat in ev.speakers:
+        if not tx.speaking(seat):
+            tx.open(seat, announce=False)  # leaves the queue, if it waited
+    for seat in ev.requests:
+        if seat not in speakers and not tx.speaking(seat) and not tx.queued(seat):
+            tx.enqueue(seat, reply=False)
+
+
 def _on_voice(tx: _Tx, ev: Voice) -> None:
     _known(tx, ev.seat)
     if tx.mode is not Mode.VOICE:
@@ -481,6 +509,7 @@ _HANDLERS: dict[type[ModelEvent], Callable[[_Tx, Any], None]] = {
     SetAgenda: _on_agenda,
     MicOpened: _on_mic_opened,
     MicClosed: _on_mic_closed,
+    Mirror: _on_mirror,
     Voice: _on_voice,
     Tick: _on_tick,
 }

@@ -132,6 +132,15 @@ class DeviceStatus(Event):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class DeviceLimit(Event):
+    """A device that runs the floor itself reported its limit of open mics (a conference
+    unit's `max_speakers`)."""
+
+    device: DeviceName
+    max_open: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class CameraMotion(Event):
     """A camera started (moving) or finished a preset move; `ok` False = it failed."""
 
@@ -297,6 +306,19 @@ class MicClosed(FloorEvent):
     """The device closed a seat's mic by itself: honoured."""
 
     seat: SeatId
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Mirror(FloorEvent):
+    """A device that runs the floor itself (a conference unit with master = "cu") reports
+    the state of the seats it holds; the floor takes it as it is, the device's rules are the
+    rules. Of `seats`, those in `speakers` speak, those in `requests` wait (in that order),
+    the others neither. `max_open`: the device's limit, mirrored; None leaves it."""
+
+    seats: tuple[SeatId, ...]
+    speakers: tuple[SeatId, ...] = ()
+    requests: tuple[SeatId, ...] = ()
+    max_open: int | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

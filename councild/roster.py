@@ -22,13 +22,14 @@ def roster_from_config(config: Config) -> dict[str, Any]:
             "label": seat.label,
             "councillor": seat.councillor,
             "name": councillor.name if councillor else "",
-            "party": councillor.party if councillor else "",
+            "party": config.party_label(councillor.party) if councillor else "",
             "role": config.seat_role(seat).value,
         })
     agenda = [
         {
             "id": item.id,
             "title": item.title,
+            "number": item.number,
             "limits": {k: v for k, v in item.speaking_limit.model_dump().items() if v is not None},
         }
         for item in config.agenda
@@ -51,7 +52,8 @@ def rules_from_roster(roster: dict[str, Any]) -> FloorRules:
         warning_before=float(roster["warning_before"]),
         over_limit=roster["over_limit"],
         agenda=tuple(
-            AgendaEntry(a["id"], a["title"], {Role(k): float(v) for k, v in a["limits"].items()})
+            AgendaEntry(a["id"], a["title"], {Role(k): float(v) for k, v in a["limits"].items()},
+                        a.get("number", ""))  # rosters recorded before numbers existed
             for a in roster["agenda"]
         ),
     )

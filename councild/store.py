@@ -49,6 +49,11 @@ CREATE INDEX IF NOT EXISTS log_session ON log(session, kind, seq);
 
 
 def default_path() -> Path:
+    """$STATE_DIRECTORY (systemd's StateDirectory= for the service: /var/lib/councild), else
+    the user's $XDG_STATE_HOME/councild/."""
+    service = os.environ.get("STATE_DIRECTORY")
+    if service:
+        return Path(service.split(":")[0]) / "councild.db"
     base = os.environ.get("XDG_STATE_HOME") or os.path.join(Path.home(), ".local", "state")
     return Path(base) / "councild" / "councild.db"
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import os
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
@@ -32,6 +33,13 @@ from councild.model import (
     SeatId,
     ShowLowerThird,
 )
+from councild.voice_classifier import (
+    Decision,
+    SpeechEnded,
+    SpeechStarted,
+    VoiceClassifier,
+    VoiceIgnored,
+)
 from devices.base import Device
 from scenes import shots
 from scenes.obs import ObsClient, ObsInventory, ObsOptions
@@ -41,6 +49,13 @@ log = logging.getLogger("councild.vision")
 PREVIEW_CHECKS = 20  # GetCurrentPreviewScene round trips (~1 ms each) before giving up
 REMOTE_SHOT = "remote:"  # director shot of a remote seat: "remote:<seat id>"
 ROLE_LABELS = {Role.CHAIR: N_("Chair"), Role.CLERK: N_("Clerk"), Role.GUEST: "", Role.MEMBER: ""}
+# Why the level classifier ignored a voice, for the event log.
+IGNORED = {
+    "short": N_("shorter than a word ({duration:.1f} s): a cough, a click or a \"yes\""),
+    "no_rhythm": N_("no syllable rhythm ({duration:.1f} s): a noise, not speech"),
+    "bleed": N_("heard from seat {source} ({duration:.1f} s): not this seat's voice"),
+}
+STALE_LEVELS = 1.0  # s without a reading: the seat's level source has gone away
 
 
 def lower_third_detail(party: str, role: Role) -> str:
@@ -66,7 +81,8 @@ def director_config(config: Config) -> d.DirectorConfig | None:
             if seat is not None and councillor is not None:
                 lower = d.LowerThird(
                     name=councillor.name,
-                    detail=lower_third_detail(councillor.party, config.seat_role(seat)),
+                    detail=lower_third_detail(config.party_label(councillor.party),
+                                              config.seat_role(seat)),
                 )
         shots[name] = d.Shot(
             scene=shot.scene,
@@ -83,7 +99,8 @@ def director_config(config: Config) -> d.DirectorConfig | None:
             councillor = config.councillor(seat.councillor)
             name = councillor.name if councillor else seat.label
             detail = " · ".join(x for x in (
-                lower_third_detail(councillor.party, config.seat_role(seat)) if councillor
+                lower_third_detail(config.party_label(councillor.party), config.seat_role(seat))
+                if councillor
                 else "", _("remote")) if x)
             shots[REMOTE_SHOT + seat.id] = d.Shot(
                 scene=config.bridge.slots[0],  # the slot actually used is chosen at the cut
@@ -113,9 +130,11 @@ class Vision:
         cameras: Mapping[str, Device],
         agenda_title: Callable[[], str | None],
         remote_scene: Callable[[SeatId], str | None] | None = None,
+        speech: Callable[[SeatId, bool], None] | None = None,
     ) -> None:
         self.config = config
         self.director = d.Director(director_cfg)
+        self.classifier = VoiceClassifier()
         self.shots = director_cfg.shots
         self._emit = emit
         self._note = note
@@ -124,6 +143,7 @@ class Vision:
         self._cameras = cameras
         self._agenda_title = agenda_title
         self._remote_scene = remote_scene
+        self._speech = speech  # the classifier's speech, for the floor in voice mode
         self.lower_third: tuple[str, str] | None = None
         self.program_scene: str | None = None
         self.obs: ObsClient | None = None
@@ -131,6 +151,7 @@ class Vision:
         self._obs_jobs: asyncio.Queue[Callable[[], Awaitable[None]]] = asyncio.Queue()
         self._tasks: set[asyncio.Task[None]] = set()
         self._timer: asyncio.TimerHandle | None = None
+        self._due: float | None = None  # when _timer fires, on self._clock()
         self._open: tuple[SeatId, ...] = ()
         self._chairs = frozenset(s.id for s in config.seats
                                  if config.seat_role(s) is Role.CHAIR)
@@ -174,11 +195,12 @@ class Vision:
 
     # --- inputs from the daemon -------------------------------------------------------------
 
-    def floor(self, speakers: tuple[SeatId, ...]) -> None:
-        """The floor's open mics after a step, in order of granting."""
+    def floor(self, speakers: tuple[SeatId, ...], grants: bool = True) -> None:
+        """The floor's open mics after a step, in order of granting. `grants=False` in voice
+        mode: a mic the voice opened is not the chair's decision, so no cut on grant."""
         if speakers == self._open:
             return
-        granted = [s for s in speakers if s not in self._open]
+        granted = [s for s in speakers if s not in self._open] if grants else []
         self._open = speakers
         # The floor first: the director ignores a grant for a mic it does not know is open.
         self._step(d.FloorChanged(open_seats=speakers, chair_seats=self._chairs))
@@ -191,7 +213,41 @@ class Vision:
         self._step(d.FloorChanged(open_seats=speakers, chair_seats=self._chairs))
 
     def voice(self, seat: SeatId, active: bool) -> None:
-        self._step(d.VoiceChanged(seat=seat, active=active))
+        """An on/off voice report (a desk's detector, the bridge's talking events). A seat
+        whose levels reach the classifier is followed by the classifier instead."""
+        if not self.classifier.knows(seat):
+            self._step(d.VoiceChanged(seat=seat, active=active))
+            return
+        now = self._clock()
+        if not active and now - self.classifier.last_reading(seat) >= STALE_LEVELS:
+            self._classified(self.classifier.silence(seat, now))  # the desk went away
+
+    def level(self, seat: SeatId, dbfs: float) -> None:
+        """A seat's input level (dBFS), as often as the desk meters it."""
+        if not math.isfinite(dbfs):
+            return  # a driver's codec bounds its levels; never let one stop the director
+        self._classified(self.classifier.update(seat, dbfs, self._clock()))
+        heard = self.classifier.next_deadline()
+        if heard is not None and (self._due is None or heard < self._due):
+            self._schedule()  # the classifier's timer is earlier than the one set
+
+    def _classified(self, decisions: list[Decision]) -> None:
+        for dec in decisions:
+            if isinstance(dec, SpeechStarted):
+                if self._speech is not None:  # the floor first: the director hears open mics
+                    self._speech(dec.seat, True)
+                self._step(d.VoiceChanged(seat=dec.seat, active=True, speech=True,
+                                          since=dec.since))
+            elif isinstance(dec, SpeechEnded):
+                self._step(d.VoiceChanged(seat=dec.seat, active=False, speech=True,
+                                          since=dec.last))
+                if self._speech is not None:
+                    self._speech(dec.seat, False)
+            elif isinstance(dec, VoiceIgnored):
+                detail = _(IGNORED[dec.reason]).format(duration=dec.duration,
+                                                       source=dec.source or "?")
+                self._note("director", {"type": "voice ignored", "seat": dec.seat,
+                                        "reason": dec.reason, "detail": detail})
 
     def camera_motion(self, motion: CameraMotion) -> None:
         camera = motion.device
@@ -242,13 +298,20 @@ class Vision:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        self._due = None
         due = self.director.next_deadline()
+        heard = self.classifier.next_deadline()
+        if heard is not None and (due is None or heard < due):
+            due = heard
         if due is not None:
             loop = asyncio.get_running_loop()
             self._timer = loop.call_at(loop.time() + max(0.0, due - self._clock()), self._tick)
+            self._due = due
 
     def _tick(self) -> None:
         self._timer = None
+        self._due = None
+        self._classified(self.classifier.tick(self._clock()))
         self._step(d.Tick())
 
     def _apply(self, effects: list[Effect]) -> None:

@@ -18,6 +18,7 @@ changes with the absolute form. Qu/dLive (unverified): `9N CH 7F 9N CH 00` = mut
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from abc import ABC, abstractmethod
 from collections import deque
 from dataclasses import dataclass
@@ -27,11 +28,11 @@ from typing import ClassVar, Literal
 import mido
 from pydantic import Field, field_validator, model_validator
 
-from councild.errors import ConnectionLostError, LocalProtocolError
+from councild.errors import ConnectionLostError, LocalProtocolError, OperationTimeoutError
 from councild.i18n import _
 from councild.model import ChannelSwitched
 from devices import serial_link
-from devices.base import Device, DeviceOptions, Emit
+from devices.base import DeviceOptions, Emit, Snapshot, StatefulDevice
 
 __all__ = [
     "EOF",
@@ -59,6 +60,11 @@ MAX_SYSEX = 1024
 # dead desk is reported within 3 s as the floor needs, and one late answer is tolerated.
 PING_INTERVAL = 1.0
 LOST_AFTER = 2.5
+# The state read at connect: GETs still unanswered after this long are sent again (a desk
+# busy with a scene recall), and a desk that has not answered them all by the second limit
+# is not following; the link is retried with backoff.
+READ_AGAIN_AFTER = 1.0
+READ_TIMEOUT = 2.5
 
 
 class Sentinel(Enum):
@@ -509,23 +515,34 @@ class QuOptions(DeviceOptions):
         return self
 
 
-class _AHDesk(Device):
+class _AHDesk(StatefulDevice):
     """Shared driver: one TCP connection, follow mute pushes, report channel on = not muted."""
 
     options: SQOptions | QuOptions
 
     def __init__(self, name: str, options: DeviceOptions, emit: Emit) -> None:
         super().__init__(name, options, emit)
+        self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
         self._codec: SQCodec | QuCodec | None = None
         self._muted: dict[int, bool] = {}  # input → muted, as last seen or set
         self._resync: set[int] = set()  # inputs whose state is reported even if unchanged
-        self._awaiting_answer = False  # connected at TCP level, the desk has not spoken yet
+        self._unread: set[int] = set()  # inputs the state read at connect still waits for
+        # GETs sent per input and not yet answered, and how many of those answers describe a
+        # state one of our SETs replaced since (the desk answers in order; such an answer
+        # arriving after the SET must not be taken for a surface change).
+        self._outstanding: dict[int, int] = {}
+        self._stale: dict[int, int] = {}
+        self._next_ping = 0  # index into channels: the ping reads every input in turn
 
     @property
     def muted(self) -> dict[int, bool]:
         """Input → muted, as the desk last reported (or as we last set it)."""
         return dict(self._muted)
+
+    def snapshot(self) -> Snapshot:
+        return Snapshot(frozenset(ch for ch, m in self._muted.items()
+                                  if not m and ch in self.options.channels))
 
     async def set_channel(self, channel: int, on: bool) -> None:
         data = self._new_codec().send(MuteState(index=channel, muted=not on))
@@ -534,7 +551,14 @@ class _AHDesk(Device):
         # Recorded before the write: a desk that echoes our SET (unverified either way) is
         # then seen as "no change" even if the echo is read while we wait in drain().
         self._muted[channel] = not on
+        self._stale[channel] = self._outstanding.get(channel, 0)
         await self._write(data)
+        await self._read_back(channel)
+
+    async def _read_back(self, channel: int) -> None:
+        """After a SET: GET the channel again. A surface change the desk applied just before
+        our SET was reported to us, but our SET won at the desk (it does not tell us); the
+        answer, which comes after both, is the desk's final word."""
 
     @abstractmethod
     def _new_codec(self) -> SQCodec | QuCodec:
@@ -546,6 +570,10 @@ class _AHDesk(Device):
             raise ConnectionLostError(_("{name}: not connected").format(name=self.name))
         writer.write(data)  # one write per command: the desk wants whole NRPNs per segment
         await writer.drain()
+
+    async def _query(self, channel: int) -> None:
+        await self._write(self._new_codec().send(MuteQuery(index=channel)))
+        self._outstanding[channel] = self._outstanding.get(channel, 0) + 1
 
     def _feed(self, data: bytes) -> bool:
         """Feed the codec, act on its events; True when the desk sent anything valid."""
@@ -567,41 +595,39 @@ class _AHDesk(Device):
             codec.ignored = 0
         if valid:
             self._seen()
-            if self._awaiting_answer:
-                # CONNECTED only once the desk answered: an open port is not yet a desk.
-                self._awaiting_answer = False
-                self._connected(f"{self.options.host}:{self.options.port}")
         return valid
 
     def _on_mute(self, event: MuteState) -> None:
         channel = event.index
         if event.strip != Strip.INPUT or channel not in self.options.channels:
             return
+        self._unread.discard(channel)
+        outstanding = self._outstanding.get(channel, 0)
+        if outstanding:
+            self._outstanding[channel] = outstanding - 1
+            stale = self._stale.get(channel, 0)
+            if stale:
+                self._stale[channel] = stale - 1
+                return  # the answer to a GET sent before our SET: the SET is newer
         changed = self._muted.get(channel) != event.muted
         self._muted[channel] = event.muted
         if changed or channel in self._resync:
             self._resync.discard(channel)
             self._emit(ChannelSwitched(device=self.name, channel=channel, on=not event.muted))
 
-    async def _session(self) -> None:
-        reader, writer = await serial_link.open_tcp(self.options.host, self.options.port)
+    async def _open_link(self) -> None:
+        self._reader, self._writer = await serial_link.open_tcp(
+            self.options.host, self.options.port)
         self._codec = self._new_codec()
-        self._writer = writer
-        self._awaiting_answer = True
-        try:
-            await self._on_connect()
-            await self._follow(reader)
-        finally:
-            self._writer = None
-            await serial_link.close_writer(writer)
+        self._outstanding.clear()
+        self._stale.clear()
 
-    @abstractmethod
-    async def _on_connect(self) -> None:
-        """Each variant's own."""
+    async def _close_link(self) -> None:
+        writer, self._writer, self._reader = self._writer, None, None
+        await serial_link.close_writer(writer)
 
-    @abstractmethod
-    async def _follow(self, reader: asyncio.StreamReader) -> None:
-        """Each variant's own."""
+    def _target(self) -> str:
+        return f"{self.options.host}:{self.options.port}"
 
 
 class SQDesk(_AHDesk):
@@ -613,28 +639,66 @@ class SQDesk(_AHDesk):
     def _new_codec(self) -> SQCodec:
         return SQCodec(self.options.midi_channel)
 
-    async def _on_connect(self) -> None:
-        codec = self._new_codec()
-        self._resync = set(self.options.channels)
-        for channel in self.options.channels:
-            await self._write(codec.send(MuteQuery(index=channel)))
+    async def _read_back(self, channel: int) -> None:
+        await self._query(channel)
 
-    async def _follow(self, reader: asyncio.StreamReader) -> None:
+    async def _read_state(self) -> str:
+        """GET every input's mute and wait for every answer: only then is the desk CONNECTED
+        (and the floor pushed), so no answer can arrive after the push as if the surface had
+        changed."""
+        assert self._reader is not None
+        channels = self.options.channels
+        self._resync = set(channels)
+        self._unread = set(channels)
+        for channel in channels:
+            await self._query(channel)
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        asked_again = False
+        while self._unread:
+            waited = loop.time() - start
+            if waited >= READ_TIMEOUT:
+                raise OperationTimeoutError(
+                    _("state read incomplete: {n} inputs unanswered").format(n=len(self._unread)))
+            if waited >= READ_AGAIN_AFTER and not asked_again:
+                asked_again = True
+                for channel in sorted(self._unread):
+                    await self._query(channel)
+            limit = READ_TIMEOUT if asked_again else READ_AGAIN_AFTER
+            data: bytes | None = None
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(max(0.0, start + limit - loop.time())):
+                    data = await self._reader.read(serial_link.READ_SIZE)
+            if data == b"":
+                raise ConnectionLostError(_("peer closed the connection"))
+            if data:
+                self._feed(data)
+        return self._target()
+
+    async def _follow_link(self) -> None:
+        assert self._reader is not None
         await serial_link.follow(
-            reader, self._feed, self._ping, ping_interval=PING_INTERVAL, lost_after=LOST_AFTER
+            self._reader, self._feed, self._ping, ping_interval=PING_INTERVAL,
+            lost_after=LOST_AFTER,
         )
 
     async def _ping(self) -> None:
+        # Each ping reads the next input: a surface change whose report was lost is
+        # repaired within one round.
         channels = self.options.channels
-        await self._write(self._new_codec().send(MuteQuery(index=channels[0] if channels else 1)))
+        if not channels:
+            await self._write(self._new_codec().send(MuteQuery(index=1)))
+            return
+        self._next_ping = (self._next_ping + 1) % len(channels)
+        await self._query(channels[self._next_ping])
 
 
 class QuDesk(_AHDesk):
     """Qu / dLive over MIDI TCP: note-on mutes.
 
-    No GET is known for these desks, so there is no resync and no protocol-level ping: the
-    state is what the desk pushed or we set, and a dead peer is noticed by EOF/RST or by the
-    kernel's TCP keepalive (serial_link: about 3 s).
+    No GET is known for these desks, so there is no state to read and no protocol-level
+    ping: the state is what the desk pushed or we set (the floor is pushed at connect), and a
+    dead peer is noticed by EOF/RST or by the kernel's TCP keepalive (serial_link: about 3 s).
     """
 
     Options = QuOptions
@@ -644,12 +708,15 @@ class QuDesk(_AHDesk):
         first = self.options.first_note
         return QuCodec(self.options.midi_channel, first, inputs=min(MAX_INPUTS, 0x80 - first))
 
-    async def _on_connect(self) -> None:
-        self._resync = set()
-        self._awaiting_answer = False
-        self._connected(f"{self.options.host}:{self.options.port}")
+    def snapshot(self) -> None:  # type: ignore[override]
+        return None  # nothing could be read: a mirror has nothing to take over
 
-    async def _follow(self, reader: asyncio.StreamReader) -> None:
-        while data := await reader.read(serial_link.READ_SIZE):
+    async def _read_state(self) -> str:
+        self._resync = set()
+        return self._target()
+
+    async def _follow_link(self) -> None:
+        assert self._reader is not None
+        while data := await self._reader.read(serial_link.READ_SIZE):
             self._feed(data)
         raise ConnectionLostError(_("peer closed the connection"))

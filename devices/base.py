@@ -1,4 +1,5 @@
-"""What every device driver is to the daemon, and the reconnect loop they all share.
+"""What every device driver is to the daemon, the reconnect loop they all share, and the one
+connect rule of every device councild leads or mirrors (`StatefulDevice`).
 
 A driver owns one connection to one peer. It turns wire input into `councild.model` events
 through `emit`, and turns the daemon's requests (switch a channel) into wire output. The
@@ -99,6 +100,18 @@ class LinkReporter:
         self._emit(status)
 
 
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """A device's state, read in full: what the daemon pushes against (councild leads the
+    device) or takes over (the device runs the floor, or councild only mirrors it)."""
+
+    on: frozenset[int]  # channels open at the device
+    # The device's own request list, first first; None: the device has no request list.
+    requests: tuple[int, ...] | None = None
+    # The device's own limit of open mics (a CU's max_speakers); None: it has none.
+    limit: int | None = None
+
+
 class Device(LinkReporter, ABC):
     """One physical device. Subclasses implement `_session` and what they can switch."""
 
@@ -134,6 +147,11 @@ class Device(LinkReporter, ABC):
     async def set_request(self, channel: int, on: bool) -> None:
         """Add or remove a channel from the device's own request list."""
         raise NotSupportedError(f"{self.name}: has no request list")
+
+    def snapshot(self) -> Snapshot | None:
+        """The device's state as the driver now holds it (read in full before CONNECTED, then
+        kept by the device's reports); None: the driver cannot read the device's state."""
+        return None
 
     # --- what subclasses implement and call ---------------------------------------------
 
@@ -182,3 +200,45 @@ class Device(LinkReporter, ABC):
             self._set_link(Link.LOST, reason)
             await asyncio.sleep(backoff_delay(self._tries))
             self._tries += 1
+
+
+class StatefulDevice(Device):
+    """A device whose state councild leads or mirrors (desks, conference units).
+
+    One rule for every such driver, in this one place:
+
+        connect → full state read → CONNECTED → push (councild leads) or mirror replace
+
+    `_session` opens the link, reads the device's whole state (`_read_state` returns only once
+    every value is in), and only then reports CONNECTED: the daemon takes `snapshot()` at that
+    moment and either pushes the floor to the device or lets the device's state replace its
+    own (see councild/device_sync.py). Channel events a driver emits while reading are ignored
+    by the daemon: the snapshot is the read's result, not a stream of surface changes racing
+    the push. Subclasses implement the four steps; none of them declares CONNECTED itself.
+    """
+
+    @abstractmethod
+    async def _open_link(self) -> None:
+        """Open the transport (TCP, serial, UDP socket)."""
+
+    @abstractmethod
+    async def _read_state(self) -> str:
+        """Read the whole state the driver reports; return the link's detail for the status.
+        Raise (timeout, link error) when the device does not answer in full."""
+
+    @abstractmethod
+    async def _follow_link(self) -> None:
+        """Follow the device's reports until the link is lost (raise or return)."""
+
+    @abstractmethod
+    async def _close_link(self) -> None:
+        """Close the transport; never raises."""
+
+    async def _session(self) -> None:
+        await self._open_link()
+        try:
+            detail = await self._read_state()
+            self._connected(detail)
+            await self._follow_link()
+        finally:
+            await self._close_link()

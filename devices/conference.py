@@ -6,23 +6,35 @@ ends its own with CRLF), case-insensitive, seats 1..65535. Commands to the CU an
 notifications use the same words — `mic_on 212` is both "switch 212 on" and "212 is now on",
 sent by the CU whenever a state changes, whoever changed it.
 
-**Unverified — defined by this module and its simulator:** the answer to `mic_status`. The
-manual says the CU answers "with the current speakers and requests plus the settings" but the
-exact line was not available. We use one line:
+**The one guess: the answer to `mic_status`.** The manual says the CU answers "with the
+current speakers and requests plus the settings", but not in which lines. Everything that
+depends on it is in one place, `StatusReader` (section "The answer to mic_status" below),
+which accepts every plausible form and never makes CONNECTED depend on one of them:
 
-    mic_status speakers=3,212 requests=17,5 max_speakers=2 mic_mode=fifo
+- notification lines, the CU's ordinary words: one `mic_on N` per open mic, one
+  `mic_request_on N` per request (in order), then settings such as `mic_mode fifo` and
+  `max_speakers 4`; optionally headed by a bare `mic_status` line;
+- one line with keys, as councild's simulator used to send it:
+  `mic_status speakers=3,212 requests=17,5 max_speakers=2 mic_mode=fifo` (lists in order,
+  empty = nothing after `=`, keys in any order, unknown keys ignored).
 
-(lists in order, oldest speaker / first request first; empty list = nothing after `=`; keys
-in any order; unknown keys ignored). Check the real CU's answer before relying on it; only
-`MicStatus` parsing (`_parse_status`) has to change.
+The answer is complete at its one-line form, at its closing settings (`mic_mode` and
+`max_speakers` both seen), or after a quiet period once it started — whichever comes first.
+We assume only that the CU answers `mic_status` with at least one line. At connect every
+answer replaces the driver's state (stale speakers removed); while following (the answer is
+the 1 s ping), only an answer that ends itself may remove a seat, a quiet period never does,
+and no query is sent while the CU is still talking (an answer at 9600 baud can take seconds).
+A seat councild switched on that such an answer does not list was refused by the CU.
 
-Layers: `DcsCodec` (sans-IO, lines ↔ events, used by the driver and the simulator) and
-`ConferenceUnit` (asyncio driver over serial — pyserial-asyncio-fast, works on ptys — or TCP).
+Layers: `DcsCodec` (sans-IO, lines ↔ events, used by the driver and the simulator),
+`StatusReader` (sans-IO, events + time → the CU's full state) and `ConferenceUnit` (asyncio
+driver over serial — pyserial-asyncio-fast, works on ptys — or TCP).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 from collections import deque
 from collections.abc import Callable
@@ -32,11 +44,11 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
-from councild.errors import ConnectionLostError, LocalProtocolError
+from councild.errors import ConnectionLostError, LocalProtocolError, OperationTimeoutError
 from councild.i18n import _
-from councild.model import ChannelRequested, ChannelSwitched
+from councild.model import ChannelRequested, ChannelSwitched, DeviceLimit
 from devices import serial_link
-from devices.base import Device, DeviceOptions, Emit
+from devices.base import DeviceOptions, Emit, Snapshot, StatefulDevice
 
 __all__ = [
     "EOF",
@@ -64,6 +76,8 @@ __all__ = [
     "MicRequestOn",
     "MicStatus",
     "MicStatusQuery",
+    "StatusReader",
+    "StatusResult",
 ]
 
 SEAT_MAX = 65535
@@ -215,7 +229,8 @@ class MicStatusQuery(CUEvent):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class MicStatus(CUEvent):
-    """The CU's answer to `mic_status` (format unverified, see the module docstring)."""
+    """The CU's answer to `mic_status` in its one-line form (one of the forms we accept; see
+    the module docstring and `StatusReader`)."""
 
     WORD = "mic_status"
     speakers: tuple[int, ...] = ()
@@ -307,15 +322,26 @@ def _seats(value: str) -> tuple[int, ...]:
     return tuple(_number(t) for t in value.split(",")) if value else ()
 
 
+# Key names of the one-line status form, and the spellings a CU might plausibly use instead.
+_STATUS_KEYS = {
+    "speakers": "speakers", "mic_on": "speakers", "mics": "speakers",
+    "requests": "requests", "mic_request_on": "requests", "mic_requests": "requests",
+    "max_speakers": "max_speakers",
+    "mic_mode": "mic_mode", "mode": "mic_mode",
+}
+
+
 def _parse_status(args: list[str]) -> CUEvent:
     if not args:
-        return MicStatusQuery()
+        return MicStatusQuery()  # from the CU: the head of a multi-line answer
     fields: dict[str, str] = {}
     for token in args:
         key, sep, value = token.partition("=")
         if not sep:
             raise ValueError(f"status field without '=': {token!r}")
-        fields[key.lower()] = value.lower()
+        name = _STATUS_KEYS.get(key.lower())
+        if name is not None:
+            fields[name] = value.lower()
     max_speakers = fields.get("max_speakers")
     mode = fields.get("mic_mode")
     return MicStatus(
@@ -435,6 +461,134 @@ class DcsCodec:
 
 
 # ---------------------------------------------------------------------------------------------
+# The answer to mic_status: the one place that holds the guess (see the module docstring).
+
+# Once the answer has started, this long without a line ends it: a CU writes its answer in
+# one go (at 9600 baud a line of 16 bytes takes 17 ms), so a pause this long is its end.
+STATUS_QUIET = 0.25
+# An answer that started this long ago is taken as complete even if lines keep coming
+# (notifications of a busy session): CONNECTED must never wait on traffic.
+STATUS_CAP = 1.5
+# No line at all this long after asking: ask once more (a query lost in line noise) ...
+STATUS_ASK_AGAIN = 1.0
+# ... and after this long the CU is not answering: the link is retried with backoff.
+STATUS_NO_ANSWER = 2.5
+
+
+@dataclass(frozen=True, slots=True)
+class StatusResult:
+    """The CU's full state, as one answer to `mic_status` (plus what changed meanwhile)."""
+
+    speakers: tuple[int, ...]  # oldest speaker first
+    requests: tuple[int, ...]  # first request first
+    max_speakers: int | None
+    mode: DiscussionMode | None
+    # Ended by the answer itself (its one-line form, or its closing settings lines) rather
+    # than by a quiet period: only then may a speaker missing from it be taken as gone while
+    # following (at connect every answer replaces the state, ended either way).
+    explicit: bool
+
+
+class StatusReader:
+    """Sans-IO: events from the CU and the time in, the CU's full state out.
+
+    `ask(now)` when the query is sent; `feed(event, now)` every event from the CU; `poll(now)`
+    whenever time passed. Both return a StatusResult once the answer is complete. Events that
+    are changes, not part of the answer, are folded in too: the result is the state at its
+    end.
+    """
+
+    def __init__(self) -> None:
+        self._reset()
+
+    def _reset(self) -> None:
+        self.asked_at: float | None = None
+        self.started_at: float | None = None  # first line after the query
+        self.last_line: float | None = None
+        self._speakers: list[int] = []
+        self._requests: list[int] = []
+        self._max_speakers: int | None = None
+        self._mode: DiscussionMode | None = None
+        self._closing: set[str] = set()  # settings words seen: both = the answer's end
+
+    @property
+    def active(self) -> bool:
+        return self.asked_at is not None
+
+    def ask(self, now: float) -> None:
+        self._reset()  # a fresh answer
+        self.asked_at = now
+
+    def cancel(self) -> None:
+        self._reset()
+
+    def unanswered_for(self, now: float) -> float:
+        """Seconds since asking without any line (0 once the answer started)."""
+        if self.asked_at is None or self.started_at is not None:
+            return 0.0
+        return now - self.asked_at
+
+    def deadline(self) -> float | None:
+        """When `poll` could next complete the answer (None: only a line can)."""
+        if self.started_at is None or self.last_line is None:
+            return None
+        return min(self.last_line + STATUS_QUIET, self.started_at + STATUS_CAP)
+
+    def feed(self, event: CUEvent, now: float) -> StatusResult | None:
+        if self.asked_at is None:
+            return None
+        if self.started_at is None:
+            self.started_at = now
+        self.last_line = now
+        if isinstance(event, MicStatus):  # the one-line form: the whole state at once
+            self._speakers, self._requests = list(event.speakers), list(event.requests)
+            if event.max_speakers is not None:
+                self._max_speakers = event.max_speakers
+            if event.mode is not None:
+                self._mode = event.mode
+            return self._done(explicit=True)
+        if isinstance(event, MicOn):
+            if event.seat not in self._speakers:
+                self._speakers.append(event.seat)
+            if event.seat in self._requests:
+                self._requests.remove(event.seat)
+        elif isinstance(event, MicOff):
+            if event.seat in self._speakers:
+                self._speakers.remove(event.seat)
+        elif isinstance(event, MicRequestOn):
+            if event.seat not in self._requests and event.seat not in self._speakers:
+                self._requests.append(event.seat)
+        elif isinstance(event, MicRequestOff):
+            if event.seat in self._requests:
+                self._requests.remove(event.seat)
+        elif isinstance(event, MicAllRequestsOff):
+            self._requests.clear()
+        elif isinstance(event, MicMode):
+            self._mode = event.mode
+            self._closing.add(MicMode.WORD)
+        elif isinstance(event, MaxSpeakers):
+            self._max_speakers = event.value
+            self._closing.add(MaxSpeakers.WORD)
+        if self._closing == {MicMode.WORD, MaxSpeakers.WORD}:
+            return self._done(explicit=True)
+        return None
+
+    def poll(self, now: float) -> StatusResult | None:
+        due = self.deadline()
+        if due is None or now < due:
+            return None
+        return self._done(explicit=False)
+
+    def _done(self, explicit: bool) -> StatusResult:
+        result = StatusResult(
+            tuple(self._speakers), tuple(self._requests), self._max_speakers, self._mode,
+            explicit,
+        )
+        self.cancel()
+        return result
+
+
+# ---------------------------------------------------------------------------------------------
 # Driver
 
 
@@ -468,7 +622,7 @@ class DcsOptions(DeviceOptions):
         return self
 
 
-class ConferenceUnit(Device):
+class ConferenceUnit(StatefulDevice):
     """A DCS 6000-style CU: follows mics and requests, switches them on the daemon's behalf."""
 
     Options = DcsOptions
@@ -476,13 +630,29 @@ class ConferenceUnit(Device):
 
     def __init__(self, name: str, options: DeviceOptions, emit: Emit) -> None:
         super().__init__(name, options, emit)
+        self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
         self._codec = DcsCodec()
+        self._status = StatusReader()
+        self._answers: asyncio.Queue[StatusResult] = asyncio.Queue()
+        self._following = False  # the full state is read: events are changes now
+        # While reading: what the CU said after an answer ended (None: no answer yet, and
+        # what comes before the first answer is superseded by it). Applied after the answer.
+        self._stash: list[CUEvent] | None = None
         self._speakers: list[int] = []  # seats with mic on, oldest first
         self._requests: list[int] = []  # request list, first first
         self.max_speakers: int | None = None  # as the CU last reported
         self.mode: DiscussionMode | None = None
-        self._awaiting_status = False  # connected, the first status answer not yet in
+        # master = "councild" and the CU kept a mode that moves requests up by itself:
+        # councild then follows what the CU does (every switch it reports is honoured).
+        self.mode_refused = False
+        # Seats we switched on that the CU has not confirmed, with the number of status
+        # queries sent before the command: an answer to a later query that ends itself and
+        # does not list the seat means the CU refused (full at its own max_speakers).
+        self._unconfirmed: dict[int, int] = {}
+        self._asked = 0  # status queries sent on this link
+        self._last_line = 0.0  # loop time of the last valid line
+        self._answering = 0  # the query the StatusReader's current answer belongs to
 
     # --- what the daemon calls ------------------------------------------------------------
 
@@ -494,8 +664,15 @@ class ConferenceUnit(Device):
     def requests(self) -> tuple[int, ...]:
         return tuple(self._requests)
 
+    def snapshot(self) -> Snapshot:
+        return Snapshot(frozenset(self._speakers), tuple(self._requests), self.max_speakers)
+
     async def set_channel(self, channel: int, on: bool) -> None:
         await self._send(MicOn(seat=channel) if on else MicOff(seat=channel))
+        if on and channel not in self._speakers:
+            self._unconfirmed[channel] = self._asked
+        else:
+            self._unconfirmed.pop(channel, None)
 
     async def set_request(self, channel: int, on: bool) -> None:
         await self._send(MicRequestOn(seat=channel) if on else MicRequestOff(seat=channel))
@@ -537,39 +714,135 @@ class ConferenceUnit(Device):
             return opts.path or ""
         return f"{opts.host}:{opts.port}"
 
-    async def _session(self) -> None:
-        reader, writer = await self._open()
+    async def _open_link(self) -> None:
+        self._reader, self._writer = await self._open()
         self._codec = DcsCodec()
-        self._writer = writer
-        self._awaiting_status = True
-        try:
-            if self.options.master == "councild":
-                # The CU must not open mics by itself; councild's floor decides.
-                await self._send(MicMode(mode=DiscussionMode.MANUAL))
-            await self._send(MicStatusQuery())
-            await serial_link.follow(
-                reader, self._feed, self._ping, ping_interval=PING_INTERVAL, lost_after=LOST_AFTER
-            )
-        finally:
-            self._writer = None
-            await serial_link.close_writer(writer)
+        self._status = StatusReader()
+        self._answers = asyncio.Queue()
+        self._following = False
+        self._stash = None
+        self._unconfirmed.clear()
+        self._asked = self._answering = 0
+
+    async def _close_link(self) -> None:
+        writer, self._writer, self._reader = self._writer, None, None
+        self._following = False
+        self._status.cancel()
+        await serial_link.close_writer(writer)
+
+    async def _read_state(self) -> str:
+        """Ask for the full state and take it over; with master = "councild" also put the
+        CU in manual mode and check that it took it (the second answer says)."""
+        self._replace(await self._read_status(), resync=True)
+        self._apply_stash()
+        detail = self._target()
+        self.mode_refused = False
+        if self.options.master == "councild" and self.mode is not DiscussionMode.MANUAL:
+            # The CU must not open mics by itself; councild's floor decides.
+            await self._send(MicMode(mode=DiscussionMode.MANUAL))
+            self._replace(await self._read_status(), resync=False)
+            self._apply_stash()
+            if self.mode is not DiscussionMode.MANUAL:
+                self.mode_refused = True
+                shown = self.mode.value if self.mode is not None else "?"
+                self.log.warning(
+                    "%s: the unit did not take manual mode (it reports %s): councild follows "
+                    "the mics it switches by itself", self.name, shown)
+                detail = _("{target}; unit stays in {mode} mode, councild follows it").format(
+                    target=detail, mode=shown)
+        self._following = True
+        return detail
+
+    async def _read_status(self) -> StatusResult:
+        """One complete answer to `mic_status` (see StatusReader for when it is complete)."""
+        assert self._reader is not None
+        loop = asyncio.get_running_loop()
+        self._answers = asyncio.Queue()
+        self._ask(loop.time())
+        await self._send(MicStatusQuery())
+        asked_again = False
+        while True:
+            if not self._answers.empty():
+                return self._answers.get_nowait()
+            now = loop.time()
+            result = self._status.poll(now)
+            if result is not None:
+                self._stash = []
+                return result
+            waited = self._status.unanswered_for(now)
+            if waited >= STATUS_NO_ANSWER:
+                raise OperationTimeoutError(
+                    _("no answer to mic_status for {seconds:.1f} s").format(seconds=waited))
+            if waited >= STATUS_ASK_AGAIN and not asked_again:
+                asked_again = True
+                await self._send(MicStatusQuery())
+            due = self._status.deadline()
+            if due is None:
+                assert self._status.asked_at is not None
+                due = self._status.asked_at + (
+                    STATUS_NO_ANSWER if asked_again else STATUS_ASK_AGAIN)
+            data: bytes | None = None
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(max(0.0, due - loop.time())):
+                    data = await self._reader.read(serial_link.READ_SIZE)
+            if data == b"":
+                raise ConnectionLostError(_("peer closed the connection"))
+            if data:
+                self._feed(data)
+
+    async def _follow_link(self) -> None:
+        assert self._reader is not None
+        await serial_link.follow(
+            self._reader, self._feed, self._ping, ping_interval=PING_INTERVAL,
+            lost_after=LOST_AFTER,
+        )
 
     async def _ping(self) -> None:
+        # The ping is a full read as well: an answer that ends itself also tells which
+        # speakers are gone (a notification lost on the line is repaired within a second).
+        now = asyncio.get_running_loop().time()
+        if now - self._last_line < STATUS_QUIET:
+            # The CU is talking (an answer still streaming at 9600 baud, a busy session):
+            # alive, and a new query now would open a window on the tail of that answer.
+            return
+        self._ask(now)
         await self._send(MicStatusQuery())
+
+    def _ask(self, now: float) -> None:
+        self._asked += 1
+        self._answering = self._asked
+        self._status.ask(now)
 
     def _feed(self, data: bytes) -> bool:
         self._codec.receive_data(data)
         valid = False
+        now = asyncio.get_running_loop().time()
         while isinstance(event := self._codec.next_event(), CUEvent):
+            if not isinstance(event, Malformed | Closed):
+                self._last_line = now
             if isinstance(event, Malformed):
                 self._malformed(f"{event.reason}: {event.line!r}")
                 continue
             if isinstance(event, Closed):
                 break
             valid = True
-            handler = self._HANDLERS.get(type(event))
-            if handler is not None:
-                handler(self, event)
+            if self._following:
+                handler = self._HANDLERS.get(type(event))
+                if handler is not None:
+                    handler(self, event)
+            elif not self._status.active:
+                if self._stash is not None:
+                    self._stash.append(event)
+                continue
+            result = self._status.feed(event, now)
+            if result is not None:
+                if self._following:
+                    if result.explicit:
+                        self._replace(result, resync=False)
+                        self._refused(result, self._answering)
+                else:
+                    self._answers.put_nowait(result)
+                    self._stash = []
         if valid:
             self._seen()
         return valid
@@ -579,6 +852,8 @@ class ConferenceUnit(Device):
     def _switched(self, seat: int, on: bool) -> None:
         if on and seat in self._requests:
             self._requested(seat, False)  # a granted request leaves the list, said or not
+        if on:
+            self._unconfirmed.pop(seat, None)
         if on == (seat in self._speakers):
             return
         if on:
@@ -596,6 +871,29 @@ class ConferenceUnit(Device):
             self._requests.remove(seat)
         self._emit(ChannelRequested(device=self.name, channel=seat, requesting=on))
 
+    def _apply_stash(self) -> None:
+        events, self._stash = self._stash or [], []
+        for event in events:
+            handler = self._HANDLERS.get(type(event))
+            if handler is not None:
+                handler(self, event)
+
+    def _refused(self, result: StatusResult, query: int) -> None:
+        """Seats we switched on before `query` was sent and that its answer does not list:
+        the CU refused them. Reported off, so councild never shows a mic the CU has not."""
+        for seat, before in list(self._unconfirmed.items()):
+            if before < query and seat not in result.speakers:
+                del self._unconfirmed[seat]
+                self.log.info("%s: the unit did not switch seat %d on", self.name, seat)
+                self._emit(ChannelSwitched(device=self.name, channel=seat, on=False))
+
+    def _limit(self, value: int | None) -> None:
+        if value is None or value == self.max_speakers:
+            return
+        self.max_speakers = value
+        if self._following:
+            self._emit(DeviceLimit(device=self.name, max_open=value))
+
     def _on_mic_on(self, event: MicOn) -> None:
         self._switched(event.seat, True)
 
@@ -608,44 +906,44 @@ class ConferenceUnit(Device):
     def _on_request_off(self, event: MicRequestOff) -> None:
         self._requested(event.seat, False)
 
+    def _on_all_requests_off(self, event: MicAllRequestsOff) -> None:
+        for seat in list(self._requests):
+            self._requested(seat, False)
+
     def _on_max_speakers(self, event: MaxSpeakers) -> None:
-        self.max_speakers = event.value
+        self._limit(event.value)
 
     def _on_mode(self, event: MicMode) -> None:
         self.mode = event.mode
 
-    def _on_status(self, event: MicStatus) -> None:
-        first = self._awaiting_status
-        for seat in [s for s in self._speakers if s not in event.speakers]:
+    def _replace(self, result: StatusResult, *, resync: bool) -> None:
+        """The CU's answer is the truth: speakers and requests it does not list are gone.
+        `resync` (a new link): report even what we believed already."""
+        for seat in [s for s in self._speakers if s not in result.speakers]:
             self._switched(seat, False)
-        for seat in [s for s in self._requests if s not in event.requests]:
+        for seat in [s for s in self._requests if s not in result.requests]:
             self._requested(seat, False)
-        for seat in event.speakers:
-            if first and seat in self._speakers:
-                # Resync after a reconnect: report even what we believed already.
+        for seat in result.speakers:
+            if resync and seat in self._speakers:
                 self._emit(ChannelSwitched(device=self.name, channel=seat, on=True))
             self._switched(seat, True)
-        for seat in event.requests:
-            if first and seat in self._requests:
+        for seat in result.requests:
+            if resync and seat in self._requests:
                 self._emit(ChannelRequested(device=self.name, channel=seat, requesting=True))
             self._requested(seat, True)
         # The CU's order is the truth (oldest speaker, first request first).
-        self._speakers = list(event.speakers)
-        self._requests = list(event.requests)
-        if event.max_speakers is not None:
-            self.max_speakers = event.max_speakers
-        if event.mode is not None:
-            self.mode = event.mode
-        if first:
-            self._awaiting_status = False
-            self._connected(self._target())
+        self._speakers = list(result.speakers)
+        self._requests = list(result.requests)
+        self._limit(result.max_speakers)
+        if result.mode is not None:
+            self.mode = result.mode
 
     _HANDLERS: ClassVar[dict[type[CUEvent], Callable[[ConferenceUnit, Any], None]]] = {
         MicOn: _on_mic_on,
         MicOff: _on_mic_off,
         MicRequestOn: _on_request_on,
         MicRequestOff: _on_request_off,
+        MicAllRequestsOff: _on_all_requests_off,
         MaxSpeakers: _on_max_speakers,
         MicMode: _on_mode,
-        MicStatus: _on_status,
     }

@@ -499,8 +499,9 @@ class JanusClient:
     @classmethod
     async def connect(cls, url: str, on_event: Callable[[JanusMessage], None],
                       on_malformed: Callable[[Exception], None] | None = None,
-                      on_seen: Callable[[], None] | None = None) -> JanusClient:
-        """Open the WebSocket, create a session and attach the VideoRoom plugin."""
+                      on_seen: Callable[[], None] | None = None,
+                      plugin: str = VIDEOROOM) -> JanusClient:
+        """Open the WebSocket, create a session and attach the plugin (the VideoRoom)."""
         try:
             ws = await websockets.connect(
                 url, subprotocols=[websockets.Subprotocol(SUBPROTOCOL)],
@@ -513,8 +514,8 @@ class JanusClient:
             tx, text = client.codec.create()
             reply = await client.request(tx, text, what="create session")
             client.session_id = _answer_id(reply)
-            tx, text = client.codec.attach(client.session_id)
-            reply = await client.request(tx, text, what="attach videoroom")
+            tx, text = client.codec.attach(client.session_id, plugin)
+            reply = await client.request(tx, text, what=f"attach {plugin}")
             client.handle_id = _answer_id(reply)
         except BaseException:
             await client.close()
@@ -629,6 +630,11 @@ class JanusBridge(Device):
         self._forwards: dict[str, list[int]] = {}
         self._client: JanusClient | None = None
         self.own_id: str | None = None
+        # Participants announced (or gone) by events while we join and list the room: Janus
+        # answers listparticipants from its own thread, so its list can be older than an
+        # event that reached us first. Those events win over the list (None: not joining).
+        self._announced: set[str] | None = None
+        self._gone: set[str] | None = None
         self.attempts = 0  # connection attempts since start: tests check there is no flapping
 
     # --- what the daemon calls ---------------------------------------------------------------
@@ -759,6 +765,7 @@ class JanusBridge(Device):
             # A request that needs the secret and changes nothing: a wrong secret shows now,
             # not at the first mute in the middle of a session.
             await client.plugin({"request": "listforwarders", "room": room, "secret": secret})
+        self._announced, self._gone = set(), set()
         joined = await client.plugin({"request": "join", "ptype": "publisher", "room": room,
                                       "display": CONTROL_DISPLAY}, until_event=True)
         if not (isinstance(joined, JanusEvent) and joined.room
@@ -767,7 +774,10 @@ class JanusBridge(Device):
         self.own_id = joined.room.participant
         listed = await client.plugin({"request": "listparticipants", "room": room})
         people = listed.room.participants if isinstance(listed, Success) and listed.room else ()
-        self._resync(people, joined.room.participants)
+        try:
+            self._resync(people, joined.room.participants)
+        finally:
+            self._announced = self._gone = None
         detail = f"room {room}, {len(self._roster)} participants"
         if secret is None:
             detail += f"; ${self.opts.secret_env} unset: no moderation"
@@ -784,8 +794,9 @@ class JanusBridge(Device):
         """Replace the roster with what Janus lists, emitting only the differences."""
         streams = {p.id: p for p in publishers}
         fresh: dict[str, Participant] = {}
+        gone, announced = self._gone or set(), self._announced or set()
         for p in people:
-            if p.id == self.own_id:
+            if p.id == self.own_id or p.id in gone:
                 continue
             # listparticipants has no streams: take them from the join's publisher list, or
             # from a publishers event that arrived between our join and this list
@@ -795,6 +806,9 @@ class JanusBridge(Device):
                              audio_mids=pub.audio_mids, video_mids=pub.video_mids,
                              muted=pub.muted)
             fresh[p.id] = p
+        for pid in announced - fresh.keys():
+            if pid in self._roster:  # joined after Janus made the list: still here
+                fresh[pid] = self._roster[pid]
         for pid in list(self._roster):
             if pid not in fresh:
                 self._leave(pid)
@@ -812,6 +826,8 @@ class JanusBridge(Device):
                                               talking=p.talking))
 
     def _leave(self, pid: str) -> None:
+        if self._gone is not None:
+            self._gone.add(pid)
         self._forwards.pop(pid, None)  # Janus drops a publisher's forwarders with it
         old = self._roster.pop(pid, None)
         if old is not None:
@@ -822,6 +838,10 @@ class JanusBridge(Device):
     def _upsert(self, p: Participant) -> None:
         if p.id == self.own_id:
             return
+        if self._announced is not None:
+            self._announced.add(p.id)
+            if self._gone is not None:
+                self._gone.discard(p.id)
         old = self._roster.get(p.id)
         if old is None:
             self._roster[p.id] = p

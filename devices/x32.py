@@ -36,7 +36,7 @@ from councild.errors import (
 )
 from councild.i18n import _
 from councild.model import ChannelLevel, ChannelNamed, ChannelSwitched, ChannelVoice, Link
-from devices.base import Device, DeviceOptions, Emit
+from devices.base import DeviceOptions, Emit, Snapshot, StatefulDevice
 from devices.vad import VoiceDetector, VoiceSettings
 
 __all__ = [
@@ -99,6 +99,15 @@ RESYNC_ROUNDS = 4
 XREMOTE_RENEW_S = 8.0
 # /meters streams stop after ~10 s: renew with the same margin.
 METERS_RENEW_S = 8.0
+# A stream we asked for that delivers nothing for this long has stopped (some desks stream
+# to one client only, and another client just asked): renew at once. At 20 Hz that is eight
+# missed blobs; with the follow tick it is noticed and renewed within 0.6 s.
+METERS_STALL_S = 0.4
+# Still nothing this long after the last blob: "meters stale" is shown (the director and
+# the voice detector are blind), voice is reported stopped, and renewals go on at
+# METERS_RETRY_S until the stream is back.
+METERS_STALE_S = 1.0
+METERS_RETRY_S = 1.0
 # /status probe period while following: the liveness deadline below tolerates one lost probe.
 STATUS_INTERVAL_S = 1.0
 # No datagram at all for this long = link lost. The brief asks for "lost within 3 s of going
@@ -651,13 +660,15 @@ class _DeskProtocol(asyncio.DatagramProtocol):
         self._desk._on_transport_error(exc or ConnectionLostError("socket closed"))
 
 
-class _BehringerDesk(Device):
+class _BehringerDesk(StatefulDevice):
     """Shared X32/X-Air driver; subclasses pick the variant and the Options."""
 
     VARIANT: ClassVar[Variant] = X32
     # Class attributes so a test can shorten them without touching the module constants.
     xremote_renew_s: ClassVar[float] = XREMOTE_RENEW_S
     meters_renew_s: ClassVar[float] = METERS_RENEW_S
+    meters_stall_s: ClassVar[float] = METERS_STALL_S
+    meters_stale_s: ClassVar[float] = METERS_STALE_S
     status_interval_s: ClassVar[float] = STATUS_INTERVAL_S
     liveness_timeout_s: ClassVar[float] = LIVENESS_TIMEOUT_S
 
@@ -692,6 +703,11 @@ class _BehringerDesk(Device):
         # Read-backs of our own SETs still unanswered, per channel (see set_channel).
         self._readbacks: dict[int, int] = {}
         self.datagrams = 0  # valid datagrams from the desk since start (for the bench)
+        self._meter_rx = 0.0  # loop time of the last /meters/1 blob (or of subscribing)
+        self._meter_asked = 0.0  # loop time of the last /meters request
+        self.meters_stale = False
+        self.meter_renewals = 0  # renewals because the stream stopped (diagnostics, tests)
+        self._link_detail = ""
 
     # --- public ------------------------------------------------------------------------------
 
@@ -720,7 +736,10 @@ class _BehringerDesk(Device):
 
     # --- session -----------------------------------------------------------------------------
 
-    async def _session(self) -> None:
+    def snapshot(self) -> Snapshot:
+        return Snapshot(frozenset(ch for ch, on in self.view.on.items() if on))
+
+    async def _open_link(self) -> None:
         loop = asyncio.get_running_loop()
         infos = await loop.getaddrinfo(self.opts.host, self.opts.port, type=socket.SOCK_DGRAM)
         family, sockaddr = infos[0][0], infos[0][4]
@@ -739,17 +758,25 @@ class _BehringerDesk(Device):
         self._readbacks.clear()
         self._transport, self._peer, self._fatal = transport, peer, None
         self._last_rx = loop.time()
-        try:
-            detail = await self._probe(loop)
-            # Subscribe before reading: a change made during the resync is then pushed to us.
-            self._send(self._codec.xremote())
-            await self._resync()
-            self._connected(detail)
-            await self._follow(loop)
-        finally:
-            self._transport = None
+        self.meters_stale = False
+
+    async def _read_state(self) -> str:
+        loop = asyncio.get_running_loop()
+        detail = await self._probe(loop)
+        # Subscribe before reading: a change made during the resync is then pushed to us.
+        self._send(self._codec.xremote())
+        await self._resync()
+        self._link_detail = detail
+        return detail
+
+    async def _follow_link(self) -> None:
+        await self._follow(asyncio.get_running_loop())
+
+    async def _close_link(self) -> None:
+        transport, self._transport = self._transport, None
+        if transport is not None:
             transport.close()
-            self._end_voice()
+        self._end_voice()
 
     def _send(self, datagram: bytes) -> None:
         if self._transport is not None:
@@ -820,6 +847,7 @@ class _BehringerDesk(Device):
         next_xremote = now + self.xremote_renew_s
         next_meters = now
         next_status = now + self.status_interval_s
+        self._meter_rx = now  # the stream asked for below has its first blob due now
         while True:
             self._raise_fatal()
             now = loop.time()
@@ -830,12 +858,36 @@ class _BehringerDesk(Device):
                 self._send(self._codec.xremote())
                 next_xremote = now + self.xremote_renew_s
             if self.opts.meters and now >= next_meters:
-                self._send(self._codec.subscribe_meters())
+                self._subscribe_meters(now)
+                next_meters = now + self.meters_renew_s
+            if self.opts.meters and self._meters_stopped(now):
+                self._subscribe_meters(now)  # at once: the director is blind without them
+                self.meter_renewals += 1
                 next_meters = now + self.meters_renew_s
             if now >= next_status:
                 self._send(self._codec.status())
                 next_status = now + self.status_interval_s
             await asyncio.sleep(FOLLOW_TICK_S)
+
+    def _subscribe_meters(self, now: float) -> None:
+        self._meter_asked = now
+        self._send(self._codec.subscribe_meters())
+
+    def _meters_stopped(self, now: float) -> bool:
+        """The stream we asked for delivers nothing: renew now? Also shows it stale."""
+        gap = now - self._meter_rx
+        if gap >= self.meters_stale_s and not self.meters_stale:
+            self.meters_stale = True
+            self.log.warning("%s: no meters for %.1f s: meters stale", self.name, gap)
+            self._end_voice()
+            self._set_link(Link.CONNECTED, self._stale_detail())
+        since_asked = now - self._meter_asked
+        retry = METERS_RETRY_S if self.meters_stale else self.meters_stall_s
+        return gap >= self.meters_stall_s and since_asked >= retry
+
+    def _stale_detail(self) -> str:
+        text = _("meters stale")
+        return f"{self._link_detail}; {text}" if self._link_detail else text
 
     def _raise_fatal(self) -> None:
         if self._fatal is not None:
@@ -913,6 +965,11 @@ class _BehringerDesk(Device):
             self._emit(ChannelNamed(device=self.name, channel=ch, name=str(value)))
 
     def _on_meters(self, event: MeterReport) -> None:
+        self._meter_rx = asyncio.get_running_loop().time()
+        if self.meters_stale:
+            self.meters_stale = False
+            self.log.info("%s: meters are back", self.name)
+            self._set_link(Link.CONNECTED, self._link_detail)
         now = time.monotonic()
         interval = self.opts.level_interval
         for ch, dbfs in enumerate(event.inputs, start=1):

@@ -12,8 +12,9 @@ cd "$(dirname "$0")/.."
 # remote councillors' VP8 test picture and the chamber programme feed. The join page serves
 # Debian's janus.js and adapter.js (libjs-*); chromium runs the join page's browser test.
 # openssl makes the self-signed certificate of the join page's TLS test.
+# systemd: systemd-analyze verifies the service unit (present on most machines anyway).
 SYSTEM_PACKAGES=(python3-venv obs-studio obs-plugins xvfb libgl1-mesa-dri socat tmux jackd2 janus
-                 ffmpeg libjs-janus-gateway libjs-webrtc-adapter chromium openssl
+                 ffmpeg libjs-janus-gateway libjs-webrtc-adapter chromium openssl systemd
                  prometheus)  # prometheus: the metrics test scrapes councild; promtool checks the rules
 
 install_system() {
@@ -36,9 +37,17 @@ install_system() {
 }
 
 install_python() {
+    # The exact versions the suite passed with (requirements/test.lock, hash-checked; update
+    # with scripts/lock.sh), then councild itself, editable, without resolving anything more.
     [ -x .venv/bin/python ] || python3 -m venv .venv
-    .venv/bin/python -m pip install -q --upgrade pip >/dev/null 2>&1 || true
-    .venv/bin/python -m pip install -q -e '.[test]'
+    local log
+    log=$(mktemp)
+    # pip's output only when it fails: the editable build's notes are not news on every run.
+    if ! { .venv/bin/python -m pip install -q --require-hashes -r requirements/test.lock &&
+           .venv/bin/python -m pip install -q --no-deps -e .; } >"$log" 2>&1; then
+        cat "$log" >&2; rm -f "$log"; return 1
+    fi
+    rm -f "$log"
 }
 
 case "${1:-}" in
@@ -53,6 +62,8 @@ case "${1:-}" in
         install_python
         shift
         .venv/bin/ruff check .
+        # The package as it is installed elsewhere: the wheel, outside the tree.
+        bash scripts/wheel_check.sh
         set +e
         .venv/bin/python -m pytest "$@"
         rc=$?

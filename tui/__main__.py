@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from tui.app import add_arguments, run_tui
+from tui.app import run_tui
+from tui.options import add_arguments
 
 
 def main() -> int:

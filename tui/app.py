@@ -18,7 +18,7 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
 
-from councild.api import default_socket_path
+from councild.api import client_socket_path
 from councild.errors import ConnectionLostError, OperationTimeoutError
 from councild.i18n import N_, _
 from tui import view
@@ -26,7 +26,7 @@ from tui.dialogs import ConfirmScreen, FindScreen, HelpScreen, ModeScreen
 from tui.link import DaemonLink, get_error
 from tui.messages import Attached, Disconnected, LevelsChanged, LogAppended, StateChanged
 from tui.screens import MainScreen
-from tui.web import DEFAULT_PORT, TOKEN_ENV, run_web
+from tui.web import run_web
 
 # Speaking and waiting times tick by the second; redrawing more often shows nothing new.
 TICK_S = 1.0
@@ -119,6 +119,9 @@ class CouncilApp(App[int]):
         levels = self.link.take_levels() if self.link is not None else None
         if levels:
             self.main.seats.show_levels(levels)
+            ret = levels.get("audio:return")  # councild.hybrid_audio.RETURN_LEVEL
+            if isinstance(ret, int | float):
+                self.main.onair.show_return_level(float(ret))
 
     @on(Disconnected)
     def _disconnected(self, message: Disconnected) -> None:
@@ -282,21 +285,8 @@ class CouncilApp(App[int]):
             yield SystemCommand(_(title), _(help_text), callback)
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--socket", metavar="PATH",
-                        help=_("control socket of councild (default: {path})").format(
-                            path=default_socket_path()))
-    parser.add_argument("--web", action="store_true",
-                        help=_("serve the TUI to a browser (textual-serve) instead"))
-    parser.add_argument("--host", default="127.0.0.1",
-                        help=_("--web: address to listen on; other than loopback needs "
-                               "a token in ${var}").format(var=TOKEN_ENV))
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT,
-                        help=_("--web: port (default {port})").format(port=DEFAULT_PORT))
-
-
 def run_tui(args: argparse.Namespace) -> int:
-    socket = Path(args.socket) if getattr(args, "socket", None) else default_socket_path()
+    socket = Path(args.socket) if getattr(args, "socket", None) else client_socket_path()
     if getattr(args, "web", False):
         return run_web(socket, args.host, args.port)
     app = CouncilApp(socket)

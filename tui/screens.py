@@ -36,24 +36,44 @@ class MainScreen(Screen[None]):
     def __init__(self) -> None:
         super().__init__()
         self._shown: tuple[Mapping[str, Any], bool, float] | None = None
+        # The panels, made once and held: the app renders into them from timers and messages
+        # at any moment (a dialog being pushed, the screen being resized), and a DOM query in
+        # such a moment can find nothing (Textual's NoMatches). A held reference cannot.
+        self._header = SessionHeader(id="header")
+        self._banner = Banner(id="banner")
+        self._speakers = SpeakersTable(id="speakers")
+        self._queue = QueueTable(id="queue")
+        self._seats = SeatTable(id="seats")
+        self._onair = OnAirPanel(id="onair")
+        self._devices = DeviceTable(id="devices")
+        self._event_log = EventLog(id="log")
+        self._alarms = AlarmBanner(id="alarms")
+        self._broadcast = BroadcastPanel(id="broadcast")
+        self._mounted = False  # set once the panels are mounted: nothing is rendered before
 
     def compose(self) -> ComposeResult:
-        yield SessionHeader(id="header")
-        yield Banner(id="banner")
-        yield AlarmBanner(id="alarms")
-        yield BroadcastPanel(id="broadcast")
+        yield self._header
+        yield self._banner
+        yield self._alarms
+        yield self._broadcast
         with Horizontal(id="floor"):
-            yield SpeakersTable(id="speakers")
-            yield QueueTable(id="queue")
+            yield self._speakers
+            yield self._queue
         with Horizontal(id="middle"):
-            yield SeatTable(id="seats")
+            yield self._seats
             with Vertical(id="side"):
-                yield OnAirPanel(id="onair")
-                yield DeviceTable(id="devices")
-        yield EventLog(id="log")
+                yield self._onair
+                yield self._devices
+        yield self._event_log
         yield Footer()
 
+    @property
+    def ready(self) -> bool:
+        """Composed and mounted: the panels can be rendered into."""
+        return self._mounted
+
     def on_mount(self) -> None:
+        self._mounted = True
         titles = {
             "#speakers": _("Speakers"), "#queue": _("Queue"), "#seats": _("Seats"),
             "#onair": _("On air"), "#devices": _("Devices"), "#log": _("Event log"),
@@ -64,48 +84,50 @@ class MainScreen(Screen[None]):
         self.alarms.display = False
         self.broadcast.display = False
         self.seats.focus()
+        if self._shown is not None:  # a state that arrived before the panels were mounted
+            self.show_state(*self._shown)
 
     # --- typed accessors -------------------------------------------------------------------
 
     @property
     def header(self) -> SessionHeader:
-        return self.query_one(SessionHeader)
+        return self._header
 
     @property
     def banner(self) -> Banner:
-        return self.query_one(Banner)
+        return self._banner
 
     @property
     def seats(self) -> SeatTable:
-        return self.query_one(SeatTable)
+        return self._seats
 
     @property
     def speakers(self) -> SpeakersTable:
-        return self.query_one(SpeakersTable)
+        return self._speakers
 
     @property
     def queue(self) -> QueueTable:
-        return self.query_one(QueueTable)
+        return self._queue
 
     @property
     def devices(self) -> DeviceTable:
-        return self.query_one(DeviceTable)
+        return self._devices
 
     @property
     def alarms(self) -> AlarmBanner:
-        return self.query_one(AlarmBanner)
+        return self._alarms
 
     @property
     def broadcast(self) -> BroadcastPanel:
-        return self.query_one(BroadcastPanel)
+        return self._broadcast
 
     @property
     def onair(self) -> OnAirPanel:
-        return self.query_one(OnAirPanel)
+        return self._onair
 
     @property
     def event_log(self) -> EventLog:
-        return self.query_one(EventLog)
+        return self._event_log
 
     # --- attributes down ---------------------------------------------------------------------
 
@@ -118,6 +140,8 @@ class MainScreen(Screen[None]):
     def show_state(self, state: Mapping[str, Any], attached: bool, offset: float) -> None:
         """Render a state; `offset` is how many seconds ago the daemon took it."""
         self._shown = (state, attached, offset)  # only to re-render after a resize
+        if not self._mounted:
+            return  # on_resize renders it once the panels are there
         self.header.show_state(state, attached)
         self.seats.show_state(state)
         self.onair.show_state(state)
@@ -127,6 +151,8 @@ class MainScreen(Screen[None]):
 
     def show_times(self, state: Mapping[str, Any], offset: float) -> None:
         """The parts that change with the clock alone."""
+        if not self._mounted:
+            return
         now = state.get("now")
         now = float(now) + offset if isinstance(now, int | float) else 0.0
         self.speakers.show_state(state, offset)

@@ -169,6 +169,8 @@ def mode_text(mode: str | None) -> str:
 def agenda_text(agenda: Any) -> str:
     if not isinstance(agenda, dict):
         return DASH
+    if agenda.get("number") and agenda.get("label"):  # "TOP 3 — title", as on air
+        return str(agenda["label"])
     return f"{agenda.get('id', '')} {agenda.get('title', '')}".strip() or DASH
 
 

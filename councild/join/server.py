@@ -29,6 +29,7 @@ from aiohttp.abc import AbstractAccessLogger
 
 from councild.config import Config
 from councild.join.access import FailureLimiter, TokenBook
+from councild.join.audio_gate import AudioBridgeGate
 from councild.join.gate import Forward, JanusGate
 from councild.join.status import seat_status
 from councild.join.strings import (
@@ -79,6 +80,7 @@ class Page:
     # Set to a close code to end the Janus relay: only its own handler closes that socket
     # (closing an aiohttp WebSocket from another task while one reads it aborts it).
     janus_end: asyncio.Future[int] | None = None
+    audio_end: asyncio.Future[int] | None = None  # the same, for the AudioBridge relay
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
 
 
@@ -87,7 +89,7 @@ class RedactingAccessLogger(AbstractAccessLogger):
 
     def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
         path = request.path
-        for prefix in ("/join/", "/janus/", "/control/"):
+        for prefix in ("/join/", "/janus/", "/janus-audio/", "/control/"):
             if path.startswith(prefix):
                 path = prefix + "…"
         self.logger.debug("%s %s %s %d %.3f s", request.remote, request.method, path,
@@ -120,6 +122,7 @@ class JoinServer:
         app.add_routes([
             web.get("/join/{token}", self._page),
             web.get("/janus/{token}", self._janus),
+            web.get("/janus-audio/{token}", self._janus_audio),
             web.get("/control/{token}", self._control),
             web.get("/static/{name}", self._static),
         ])
@@ -189,7 +192,10 @@ class JoinServer:
         chamber = self.config.join.chamber
         config = {"lang": lang, "name": person.name if person else councillor,
                   "seat": self._seat_of[councillor], "room": self.room,
-                  "chamber": chamber.id if chamber is not None else None, "strings": strings}
+                  "chamber": chamber.id if chamber is not None else None, "strings": strings,
+                  # hybrid audio: the microphone goes to this AudioBridge room, not the video
+                  "audio": ({"room": self.config.bridge.audio.room}
+                            if self.config.bridge.audio is not None else None)}
         # In a <script> data block only "</" could end it early; \u003c keeps JSON valid.
         data = json.dumps(config, ensure_ascii=False).replace("<", "\\u003c")
         body = self._templates["page.html"].substitute(
@@ -259,6 +265,8 @@ class JoinServer:
             await page.control.close(code=code)
         if page.janus_end is not None and not page.janus_end.done():
             page.janus_end.set_result(code)
+        if page.audio_end is not None and not page.audio_end.done():
+            page.audio_end.set_result(code)
 
     # --- control socket ---------------------------------------------------------------------
 
@@ -370,7 +378,52 @@ class JoinServer:
                 await ws.close(code=end.result() if end.done() else CLOSE_JANUS_DOWN)
         return ws
 
-    async def _pump(self, ws: web.WebSocketResponse, upstream: Any, gate: JanusGate,
+    async def _janus_audio(self, request: web.Request) -> web.StreamResponse:
+        """The page's AudioBridge connection (hybrid audio): its own Janus session, its own
+        participant id (claimed for the councillor like the video one), its own gate."""
+        audio = self.config.bridge.audio
+        if audio is None:
+            return web.Response(status=404)
+        entered = await self._enter(request)
+        if isinstance(entered, web.Response):
+            return entered
+        councillor, instance = entered
+        ws = web.WebSocketResponse(protocols=("janus-protocol",), max_msg_size=MAX_MESSAGE)
+        await ws.prepare(request)
+        page = self.pages.get(councillor)
+        if page is None or page.instance != instance:
+            # the control socket made the page; an audio socket of a replaced page is refused
+            page = await self._take(councillor, instance)
+            if page is None:
+                await ws.close(code=CLOSE_REPLACED)
+                return ws
+        if page.audio_end is not None and not page.audio_end.done():
+            page.audio_end.set_result(CLOSE_REPLACED)
+        person = self.config.councillor(councillor)
+        participant_id = secrets.randbelow(2**52) + 1
+        gate = AudioBridgeGate(audio.room, person.name if person else councillor,
+                               participant_id)
+        try:
+            upstream = await websockets.connect(audio.url, subprotocols=["janus-protocol"],
+                                                max_size=MAX_MESSAGE, open_timeout=5)
+        except (OSError, TimeoutError, websockets.InvalidHandshake) as exc:
+            log.warning("join: Janus unreachable for %s's audio: %s", councillor, exc)
+            await ws.close(code=CLOSE_JANUS_DOWN)
+            return ws
+        end: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        page.audio_end = end
+        self.host.join_claim(str(participant_id), councillor)
+        try:
+            await self._pump(ws, upstream, gate, councillor, end)
+        finally:
+            await upstream.close()
+            self.host.join_claim(str(participant_id), None)
+            if not ws.closed:
+                await ws.close(code=end.result() if end.done() else CLOSE_JANUS_DOWN)
+        return ws
+
+    async def _pump(self, ws: web.WebSocketResponse, upstream: Any,
+                    gate: JanusGate | AudioBridgeGate,
                     councillor: str, end: asyncio.Future[int]) -> None:
         """Relay both ways until either side ends; the page's messages pass the gate."""
         async def down() -> None:

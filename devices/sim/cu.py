@@ -4,7 +4,13 @@ Delegates press their buttons, the CU keeps the speakers and the request list un
 (auto / fifo / manual; vox behaves as auto here) and max speakers, accepts external-control
 commands, and sends a notification line to every client for every change, whoever made it
 (the client that sent the command included). `mic_status` is answered to the asker only,
-in the format defined (unverified) in devices/conference.py.
+in one of the forms devices/conference.py accepts (`status_form`, since what a real CU sends
+is not documented): `notify` (default) — one `mic_on N` per open mic, one `mic_request_on N`
+per request, then `mic_mode …` and `max_speakers …`; `headed` — a bare `mic_status` line
+first and the settings the other way round; `bare` — the lists only, no settings; `line` —
+the one-line `mic_status speakers=… requests=…`. In auto, vox and fifo mode a free place goes
+to the first request by itself. `mode_locked`: the unit ignores `mic_mode` (a CU whose mode
+is set at its own menu).
 
 Serial: `--pty` opens a pseudo-terminal in raw mode and prints the slave path for the driver;
 `--link PATH` also keeps a symlink to it, so a restarted simulator (a new pty) is found at the
@@ -22,7 +28,7 @@ import random
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from councild.i18n import _
 from devices.conference import (
@@ -56,6 +62,8 @@ RANDOM_INTERVAL = (1.0, 4.0)
 STOP_TIMEOUT = 1.0
 
 Notify = list[CUEvent]
+StatusForm = Literal["notify", "headed", "bare", "line"]
+STATUS_FORMS: tuple[StatusForm, ...] = ("notify", "headed", "bare", "line")
 
 
 @dataclass
@@ -73,6 +81,8 @@ class CUState:
     malformed: int = 0
     # True: the CU hangs (reads and ignores everything) — tests the driver's liveness ping.
     frozen: bool = False
+    status_form: StatusForm = "notify"
+    mode_locked: bool = False  # mic_mode from external control is ignored
 
     def status(self) -> MicStatus:
         return MicStatus(
@@ -81,6 +91,19 @@ class CUState:
             max_speakers=self.max_speakers,
             mode=self.mode,
         )
+
+    def status_answer(self) -> Notify:
+        """The lines answering `mic_status`, in `status_form`."""
+        if self.status_form == "line":
+            return [self.status()]
+        lists: Notify = [MicOn(seat=s) for s in self.speakers]
+        lists += [MicRequestOn(seat=s) for s in self.requests]
+        if self.status_form == "bare":
+            return lists
+        if self.status_form == "headed":
+            return [MicStatusQuery(), *lists, MaxSpeakers(value=self.max_speakers),
+                    MicMode(mode=self.mode)]
+        return [*lists, MicMode(mode=self.mode), MaxSpeakers(value=self.max_speakers)]
 
     # --- delegate side --------------------------------------------------------------------
 
@@ -116,7 +139,8 @@ class CUState:
             return []
         self.speakers.remove(seat)
         out: Notify = [MicOff(seat=seat)]
-        if advance and self.mode in (DiscussionMode.AUTO, DiscussionMode.VOX) and self.requests:
+        moves_up = (DiscussionMode.AUTO, DiscussionMode.VOX, DiscussionMode.FIFO)
+        if advance and self.mode in moves_up and self.requests:
             out += self.mic_on(self.requests[0])  # a free place goes to the first request
         return out
 
@@ -152,11 +176,42 @@ class CUState:
         self.max_speakers = n  # speakers above a lowered limit keep talking, as on a CU
         return [MaxSpeakers(value=n)]
 
-    def set_mode(self, mode: DiscussionMode) -> Notify:
-        if mode == self.mode:
+    def set_mode(self, mode: DiscussionMode, external: bool = True) -> Notify:
+        if mode == self.mode or (external and self.mode_locked):
             return []
         self.mode = mode
         return [MicMode(mode=mode)]
+
+
+class _PacedLine:
+    """The unit's UART at `baud` (8N1: ten bits a byte): what it writes leaves at that rate,
+    as on a real serial line (a pty alone delivers at once)."""
+
+    TICK = 0.01  # s between writes to the pty
+
+    def __init__(self, write: Callable[[bytes], None], baud: int) -> None:
+        self._write = write
+        self._rate = baud / 10.0
+        self._buffer = bytearray()
+        self._task: asyncio.Task[None] | None = None
+
+    def write(self, data: bytes) -> None:
+        self._buffer += data
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._drain())
+
+    async def _drain(self) -> None:
+        step = max(1, int(self._rate * self.TICK))
+        while self._buffer:
+            chunk = bytes(self._buffer[:step])
+            del self._buffer[:step]
+            self._write(chunk)
+            await asyncio.sleep(len(chunk) / self._rate)
+
+    def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+        self._buffer.clear()
 
 
 class _Client:
@@ -178,7 +233,10 @@ class CUSimulator:
         pty: bool = False,
         link: str | None = None,
         state: CUState | None = None,
+        baud: int | None = None,
     ) -> None:
+        self.baud = baud  # with the pty: the line's speed (None: as fast as the pty goes)
+        self._paced: _PacedLine | None = None
         self.host = host
         self.port = port  # None: no TCP server
         self.want_pty = pty
@@ -208,7 +266,15 @@ class CUSimulator:
             self._server = await asyncio.start_server(self._serve, self.host, self.port)
             self.port = self._server.sockets[0].getsockname()[1]
         if self.want_pty:
-            client = _Client(lambda data: self.pty.write(data) if self.pty else None)
+            def to_pty(data: bytes) -> None:
+                if self.pty is not None:
+                    self.pty.write(data)
+
+            write = to_pty
+            if self.baud is not None:
+                self._paced = _PacedLine(to_pty, self.baud)
+                write = self._paced.write
+            client = _Client(write)
             self.pty = SimPty(lambda data: self._receive(client, data), self.link)
             self._clients.append(client)
 
@@ -223,6 +289,9 @@ class CUSimulator:
             await asyncio.wait(list(self._tasks), timeout=STOP_TIMEOUT)
         if server is not None:
             await server.wait_closed()
+        if self._paced is not None:
+            self._paced.close()
+            self._paced = None
         pty, self.pty = self.pty, None
         if pty is not None:
             pty.close()
@@ -319,7 +388,7 @@ class CUSimulator:
         self.notify([event])
 
     def handle_micstatusquery(self, client: _Client, event: MicStatusQuery) -> None:
-        client.write(client.codec.send(self.state.status()))
+        client.write(b"".join(client.codec.send(e) for e in self.state.status_answer()))
 
     def handle_malformed(self, client: _Client, event: Malformed) -> None:
         self.state.malformed += 1
@@ -373,16 +442,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     where.add_argument("--port", type=int, default=DEFAULT_TCP_PORT, help="TCP port (0 = any)")
     where.add_argument("--pty", action="store_true", help="serve a pseudo-terminal instead")
     parser.add_argument("--link", default=None, help="with --pty: keep a symlink at this path")
+    parser.add_argument("--baud", type=int, default=None,
+                        help="with --pty: write at this line speed (default: at once)")
     parser.add_argument("--mode", choices=[m.value for m in DiscussionMode], default="auto")
     parser.add_argument("--max-speakers", type=int, default=4)
+    parser.add_argument("--status-form", choices=STATUS_FORMS, default="notify",
+                        help="how the unit answers mic_status (the real form is undocumented)")
+    parser.add_argument("--mode-locked", action="store_true",
+                        help="ignore mic_mode from external control")
     parser.add_argument("--script", choices=["random", "none"], default="none")
     parser.add_argument("--seed", type=int, default=None, help="seed for --script random")
 
 
 async def run(args: argparse.Namespace) -> None:
-    state = CUState(mode=DiscussionMode(args.mode), max_speakers=args.max_speakers)
+    state = CUState(mode=DiscussionMode(args.mode), max_speakers=args.max_speakers,
+                    status_form=args.status_form, mode_locked=args.mode_locked)
     port = None if args.pty else args.port
-    sim = CUSimulator(args.host, port, pty=args.pty, link=args.link, state=state)
+    sim = CUSimulator(args.host, port, pty=args.pty, link=args.link, state=state,
+                      baud=getattr(args, "baud", None))
     async with sim:
         if sim.pty_path is not None:
             print(_("cu simulator on serial pty {path}").format(path=sim.pty_path), flush=True)

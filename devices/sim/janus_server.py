@@ -1,10 +1,11 @@
 """A private Janus (Debian `janus` 1.1.x) on 127.0.0.1, for the demo and the tests.
 
 Every configuration file is written into a folder of ours; only the WebSocket transport and
-the VideoRoom plugin are loaded, so it never touches /etc/janus nor opens other ports. Janus
-offers ICE candidates only on `ice_enforce_list`: "lo" is enough for plain-RTP publishers (the
-simulated councillors); a browser needs the veth of a private network namespace (see
-/work/shared/reference/browser.md and tests/browser) or a real interface.
+the VideoRoom and AudioBridge plugins are loaded, so it never touches /etc/janus nor opens
+other ports. Janus offers ICE candidates only on `ice_enforce_list`: "lo" is enough for
+plain-RTP publishers (the simulated councillors); a browser needs the veth of a private
+network namespace (see /work/shared/reference/browser.md and tests/browser) or a real
+interface.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ STOP_TIMEOUT = 3.0
 SESSION_TIMEOUT = 30
 
 LIB = Path("/usr/lib/x86_64-linux-gnu/janus")
-PLUGINS = ("audiobridge", "duktape", "echotest", "lua", "nosip", "recordplay", "sip",
+PLUGINS = ("duktape", "echotest", "lua", "nosip", "recordplay", "sip",
            "streaming", "textroom", "videocall", "voicemail")
 TRANSPORTS = ("http", "mqtt", "nanomsg", "pfunix", "rabbitmq")
 
@@ -95,6 +96,12 @@ admin: {{
 }}
 """)
     (folder / "janus.plugin.videoroom.jcfg").write_text("general: {\n}\n")
+    # No static rooms (Debian's sample has a demo room 1234 with a known secret): councild
+    # creates its AudioBridge room itself.
+    # local_ip: the address plain-RTP participants are told to send to, and bind; without it
+    # Janus picks the first interface's address. Ports apart from the WebRTC range.
+    (folder / "janus.plugin.audiobridge.jcfg").write_text(
+        'general: {\n    local_ip = "127.0.0.1"\n    rtp_port_range = "40000-44999"\n}\n')
     return folder / "janus.jcfg"
 
 

@@ -29,10 +29,20 @@ from dataclasses import dataclass, field
 from typing import Self
 
 from councild.errors import CouncildError
-from devices.janus import ROOM_EXISTS, JanusClient, JanusMessage, JanusRequestError, Success
+from devices.audiobridge import AUDIOBRIDGE, GROUP_REMOTE, join_request, parse_event
+from devices.janus import (
+    ROOM_EXISTS,
+    JanusClient,
+    JanusEvent,
+    JanusMessage,
+    JanusRequestError,
+    Success,
+)
 from devices.rtp import AUDIO_LEVEL_EXT_ID, LEVEL_SILENT, LEVEL_TALKING, RtpStream
+from devices.rtp_audio import RtpAudioEndpoint
 
-__all__ = ["RemoteCouncillors", "RemoteSimState", "RemoteSimUseCases", "add_arguments", "run"]
+__all__ = ["AudioRemote", "AudioRemoteCouncillors", "RemoteCouncillors", "RemoteSimState",
+           "RemoteSimUseCases", "add_arguments", "run"]
 
 # One Opus packet carries 20 ms: the real cadence of a WebRTC sender.
 PACKET_INTERVAL = 0.02
@@ -251,6 +261,124 @@ class RemoteCouncillors:
                 await self._client.keepalive()
 
 
+# --- AudioBridge participants: real audio (a tone each) --------------------------------------
+
+# Janus comes back from a restart in well under a second; a rejoin is tried this often.
+REJOIN_S = 0.25
+
+
+@dataclass(slots=True)
+class AudioRemote:
+    """One simulated councillor in the AudioBridge: a tone out, the mix they hear in."""
+
+    name: str
+    display: str
+    frequency: float
+    endpoint: RtpAudioEndpoint
+    participant_id: int | None = None
+    participant: str | None = None  # the id Janus knows them by while joined
+    joins: int = 0
+
+
+class AudioRemoteCouncillors:
+    """Plain-RTP participants of an AudioBridge room (group "remote"), each sending a sine
+    tone and decoding what Janus sends them (everyone else) to an ffmpeg output.
+
+    Like the join page, each joins *muted* and waits for the daemon to unmute them when they
+    have the floor, and rejoins by itself (muted again) when Janus restarts. Janus 1.1.2 sends
+    no talking events for plain-RTP participants, so these never "talk" for the director;
+    what they say is heard (the mix is what the hybrid-audio tests measure).
+    """
+
+    def __init__(self, url: str, room: int, *, ffmpeg: str = "ffmpeg",
+                 bitrate: int = 24000) -> None:
+        self.url = url
+        self.room = room
+        self.ffmpeg = ffmpeg
+        self.bitrate = bitrate
+        self.remotes: dict[str, AudioRemote] = {}
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+
+    def add(self, name: str, frequency: float, output: list[str], *, display: str | None = None,
+            participant_id: int | None = None,
+            input_args: list[str] | None = None) -> AudioRemote:
+        """Declare a councillor; they join at start(). `input_args` replaces the tone (e.g. a
+        PCM stream a benchmark generates)."""
+        tone = input_args or ["-re", "-f", "lavfi", "-i",
+                              f"sine=frequency={frequency}:sample_rate=48000,volume=0.3"]
+        endpoint = RtpAudioEndpoint(f"sim:{name}", tone, output, ffmpeg=self.ffmpeg,
+                                    bitrate=self.bitrate, ssrc=0x5100 + len(self.remotes))
+        remote = AudioRemote(name, display or name, frequency, endpoint, participant_id)
+        self.remotes[name] = remote
+        return remote
+
+    async def start(self) -> None:
+        for name in self.remotes:
+            await self.join(name)
+
+    async def join(self, name: str) -> None:
+        remote = self.remotes[name]
+        if name in self._tasks:
+            return
+        await remote.endpoint.open()
+        remote.endpoint.start()
+        self._tasks[name] = asyncio.create_task(self._participate(remote),
+                                                name=f"remote-sim:ab:{name}")
+
+    async def leave(self, name: str) -> None:
+        task = self._tasks.pop(name, None)
+        if task is not None:
+            task.cancel()
+            await asyncio.wait([task])
+        remote = self.remotes[name]
+        await remote.endpoint.stop()
+        remote.participant = None
+
+    async def stop(self) -> None:
+        for name in list(self._tasks):
+            await self.leave(name)
+
+    async def _participate(self, remote: AudioRemote) -> None:
+        while True:
+            try:
+                client = await JanusClient.connect(self.url, lambda message: None,
+                                                   plugin=AUDIOBRIDGE)
+            except CouncildError:
+                await asyncio.sleep(REJOIN_S)
+                continue
+            try:
+                joined = await client.plugin(join_request(
+                    self.room, display=remote.display, group=GROUP_REMOTE, muted=True,
+                    participant_id=remote.participant_id,
+                    rtp=("127.0.0.1", remote.endpoint.relay.port)), until_event=True)
+                event = parse_event(joined.room.data if isinstance(joined, JanusEvent)
+                                    and joined.room else {"audiobridge": "none"})
+                if event.rtp is None:
+                    raise CouncildError(f"join answered without rtp: {event.data!r}")
+                remote.participant = event.participant
+                remote.joins += 1
+                remote.endpoint.set_janus(event.rtp)
+                keep = asyncio.create_task(self._keepalive(client))
+                try:
+                    await asyncio.wait({client.reader, keep},
+                                       return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    keep.cancel()
+                    await asyncio.wait([keep])
+            except (CouncildError, OSError, TimeoutError):
+                pass  # the room is not there yet (the daemon creates it), or Janus went away
+            finally:
+                remote.endpoint.set_janus(None)
+                remote.participant = None
+                await client.close()
+            await asyncio.sleep(REJOIN_S)
+
+    async def _keepalive(self, client: JanusClient) -> None:
+        while True:
+            await asyncio.sleep(KEEPALIVE_INTERVAL)
+            await client.keepalive()
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--url", default="ws://127.0.0.1:8188", help="Janus WebSocket API")
     parser.add_argument("--room", type=int, default=1234, help="VideoRoom room number")
@@ -262,6 +390,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="rotate: each talks in turn; silent: nobody talks")
     parser.add_argument("--video", action="store_true",
                         help="also publish a VP8 test picture each (needs ffmpeg)")
+    parser.add_argument("--audio-room", type=int, default=0,
+                        help="also join this AudioBridge room, each with a tone (needs ffmpeg)")
+    parser.add_argument("--tones", default="600,900,750,1100,1300",
+                        help="comma-separated tone frequencies (Hz) for --audio-room")
 
 
 def _names(args: argparse.Namespace) -> list[str]:
@@ -279,6 +411,15 @@ async def run(args: argparse.Namespace) -> None:
         raise SystemExit(f"${args.secret_env} must hold the room secret")
     sim = RemoteCouncillors(args.url, args.room, secret, _names(args), video=args.video)
     await sim.start()
+    audio: AudioRemoteCouncillors | None = None
+    if args.audio_room:
+        audio = AudioRemoteCouncillors(args.url, args.audio_room)
+        tones = [float(t) for t in args.tones.split(",") if t.strip()] or [600.0]
+        for i, name in enumerate(_names(args)):
+            audio.add(name, tones[i % len(tones)], [])
+            print(f"remote councillor {name!r}: {tones[i % len(tones)]:g} Hz in AudioBridge "
+                  f"room {args.audio_room} (joins muted; the floor unmutes)", flush=True)
+        await audio.start()
     for remote in sim.state.remotes.values():
         print(f"remote councillor {remote.name!r}: participant {remote.participant}, "
               f"RTP to udp://{remote.address[0]}:{remote.address[1]}"
@@ -294,6 +435,8 @@ async def run(args: argparse.Namespace) -> None:
                 sim.usecases.talk(name, False)
                 await asyncio.sleep(ROTATE_PAUSE_S)
     finally:
+        if audio is not None:
+            await audio.stop()
         await sim.stop()
 
 

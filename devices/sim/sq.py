@@ -4,7 +4,9 @@ Behaves like the desk as far as councild cares: answers an SQ GET with the absol
 form (to the asker only), applies a SET, and pushes every change to the *other* connected
 clients — a surface change goes to all of them. (Whether the real desk echoes a SET to its
 sender is unverified; the driver copes either way.) `--variant qu` speaks the Qu/dLive
-note-on form instead, which has no GET.
+note-on form instead, which has no GET. `process_delay` makes the desk take that long per
+incoming message, in order, as a real desk's MIDI handling does: answers to a burst of GETs
+then trickle in, and anything sent after the GETs is applied after the last answer.
 
 Run standalone: `councild sim sq --port 51325 [--variant qu] [--script random]`.
 """
@@ -75,7 +77,9 @@ class SQSimulator:
         midi_channel: int = 1,
         first_note: int = QU_FIRST_NOTE,
         state: SQState | None = None,
+        process_delay: float = 0.0,
     ) -> None:
+        self.process_delay = process_delay
         self.host = host
         self.port = port
         self.variant = variant
@@ -138,6 +142,8 @@ class SQSimulator:
                     continue
                 codec.receive_data(data)
                 while isinstance(event := codec.next_event(), AHEvent):
+                    if self.process_delay > 0 and not isinstance(event, Closed):
+                        await asyncio.sleep(self.process_delay)
                     self._dispatch(writer, event)
         except (ConnectionError, OSError):
             pass  # a client vanishing is normal for a desk

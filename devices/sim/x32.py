@@ -4,11 +4,15 @@ It speaks the wire protocol of protocols.md §1 through the same OSC helpers as 
 and follows the desk's semantics, not the driver's expectations:
 
 - GET (bare address) → the value, sent back to the sender's ip:port.
-- SET → no acknowledgement; the change is pushed to every *other* live `/xremote`
-  subscriber, never echoed to the client that sent it.
+- SET → no acknowledgement; a change is pushed to every *other* live `/xremote`
+  subscriber, never echoed to the client that sent it — and a SET that leaves the value as
+  it was is pushed to nobody (the desk reports changes, not commands).
 - `/xremote` lasts `subscription_s` (10 s) unless renewed; at most 4 subscribers.
 - `/info`, `/xinfo`, `/status` answer; unknown addresses get silence.
-- `/meters ,si /meters/1 tf` streams /meters/1 blobs every 50 ms × tf for ~10 s.
+- `/meters ,si /meters/1 tf` streams /meters/1 blobs every 50 ms × tf for ~10 s. With
+  `meters_one_client` (some X32 implementations) the stream goes to one client only: the
+  last to ask takes it, and the one before receives nothing until it asks again.
+- Channel names nobody set are empty strings, as on the desk.
 
 Three parts, as every simulator here: `X32Simulator` (the service), `X32SimState` (what the
 desk holds and what it last received) and `X32SimUseCases` (scenarios: a delegate talks, the
@@ -91,7 +95,7 @@ class X32SimState:
         for ch in range(1, n + 1):
             # A council desk starts with every delegate microphone closed.
             state.on[ch] = False
-            state.names[ch] = f"Mic {ch:02d}"
+            state.names[ch] = ""  # the desk's default: unset
             state.faders[ch] = 0.75  # 0 dB
             state.colors[ch] = 2
             state.levels[ch] = SILENCE_DBFS
@@ -130,7 +134,10 @@ class X32Simulator:
         subscription_s: float = SUBSCRIPTION_S,
         meter_stream_s: float = METER_STREAM_S,
         server_name: str | None = None,
+        meters_one_client: bool = False,
     ) -> None:
+        self.meters_one_client = meters_one_client
+        self.meters_halted = False  # the desk's meter engine stopped (see X32SimUseCases)
         self.variant = XAIR if xair else X32
         self.state = state or X32SimState.initial(self.variant, channels)
         self.usecases = X32SimUseCases(self)
@@ -265,11 +272,15 @@ class X32Simulator:
         self._subscribers = live
 
     def handle_meters(self, msg: OscMessage, addr: Address) -> None:
+        if self.meters_halted:
+            return
         if not msg.args or msg.args[0] != "/meters/1":
             return  # only bank 1 is simulated; the desk's other banks get silence here
         ints = [a for a in msg.args[1:] if isinstance(a, int)]
         factor = min(max(ints[-1], 1), 99) if ints else 1
         now = asyncio.get_running_loop().time()
+        if self.meters_one_client:
+            self._meters.clear()  # this client takes the stream
         self._meters[addr] = _MeterStream(
             expires=now + self.meter_stream_s, period=METER_PERIOD_S * factor, next_due=now
         )
@@ -283,8 +294,10 @@ class X32Simulator:
         value = self._coerce(kind, msg.args[0])
         if value is None:
             return  # wrong type: the desk ignores it
+        before = self._get(kind, ch)
         self._set(kind, ch, value)
-        self.push(msg.address, self._get(kind, ch), exclude=addr)
+        if self._get(kind, ch) != before:  # an unchanged value is not pushed
+            self.push(msg.address, self._get(kind, ch), exclude=addr)
 
     # --- parameter storage -----------------------------------------------------------------
 
@@ -342,8 +355,10 @@ class X32Simulator:
         coerced = self._coerce(kind, value)
         if coerced is None:
             raise TypeError(f"{address}: {value!r} has the wrong type")
+        before = self._get(kind, ch)
         self._set(kind, ch, coerced)
-        self.push(address, self._get(kind, ch))
+        if self._get(kind, ch) != before:
+            self.push(address, self._get(kind, ch))
 
     # --- meters ------------------------------------------------------------------------------
 
@@ -398,6 +413,12 @@ class X32SimUseCases:
     def surface_unmute(self, channel: int) -> None:
         self.surface_switch(channel, True)
 
+    def halt_meters(self, halted: bool = True) -> None:
+        """The desk stops streaming meters to anyone, and ignores /meters (or resumes)."""
+        self.sim.meters_halted = halted
+        if halted:
+            self.sim._meters.clear()
+
     def surface_mute(self, channel: int) -> None:
         self.surface_switch(channel, False)
 
@@ -451,13 +472,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="random: delegates talk and the surface switches channels; none: idle",
     )
     parser.add_argument("--seed", type=int, default=None, help="seed for --script random")
+    parser.add_argument("--meters-one-client", action="store_true",
+                        help="stream /meters/1 to the last client that asked only")
 
 
 async def run(args: argparse.Namespace) -> None:
     """Run until cancelled, printing where the simulator listens."""
     variant = XAIR if args.xair else X32
     port = variant.default_port if args.port is None else args.port
-    sim = X32Simulator(xair=args.xair, host=args.host, port=port, channels=args.channels)
+    sim = X32Simulator(xair=args.xair, host=args.host, port=port, channels=args.channels,
+                       meters_one_client=getattr(args, "meters_one_client", False))
     host, bound = await sim.start()
     print(
         _("{name} simulator listening on udp://{host}:{port}").format(

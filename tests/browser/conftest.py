@@ -30,6 +30,7 @@ import pytest
 
 from councild.api import ApiClient
 from devices.janus import JanusClient, JanusEvent, JanusMessage, RoomEvent, RoomEventKind
+from tests.audio.capture import PcmCapture, open_capture, output_args
 from tests.bridge.janus_server import JanusServer, free_port
 from tests.browser import netns
 from tests.chamber import DaemonProcess, chamber_toml
@@ -58,10 +59,21 @@ PROCESS_EXIT = 5.0
 CHROMIUM_NAMES = {"chromium", "chrome", "chrome_crashpad", "chrome_crashpad_handler"}
 TONE_SECONDS = 10
 TONE_RATE = 48_000
+# Hybrid audio scenarios: the AudioBridge room, and the chamber's send (the fake microphone
+# is 440 Hz, so the chamber is told apart by its own tone).
+AUDIO_ROOM = 2234
+CHAMBER_TONE = 700.0
 
 
-def _remote_seats(bridge_port: int, join_port: int, tokens: Path, obs_port: int | None) -> str:
+def _remote_seats(bridge_port: int, join_port: int, tokens: Path, obs_port: int | None,
+                  audio_port: int | None = None) -> str:
     parts = []
+    if audio_port is not None:  # hybrid audio: the chamber return decoded to our capture
+        send = ["-re", "-f", "lavfi", "-i",
+                f"sine=frequency={CHAMBER_TONE:g}:sample_rate=48000,volume=0.3"]
+        parts.append(f'[bridge.audio]\nurl = "ws://127.0.0.1:{bridge_port}"\n'
+                     f'room = {AUDIO_ROOM}\nsecret_env = "{SECRET_ENV}"\n'
+                     f'send = {json.dumps(send)}\noutput = {json.dumps(output_args(audio_port))}\n')
     for councillor, seat in REMOTE.items():
         n = councillor[1:]
         parts.append(f'[[councillors]]\nid = "{councillor}"\nname = "Member {n}"\n'
@@ -89,11 +101,12 @@ def _remote_seats(bridge_port: int, join_port: int, tokens: Path, obs_port: int 
 
 
 def config_text(bridge_port: int, join_port: int, tokens: Path,
-                obs_port: int | None = None) -> str:
+                obs_port: int | None = None, audio_port: int | None = None) -> str:
     """The test chamber with members 1-6 in the room and m7, m8 at home (remote seats);
-    with `obs_port`, on air: a director, a wide shot and a "Remote 1" slot in that OBS."""
-    return chamber_toml(members=6,
-                        extra=_remote_seats(bridge_port, join_port, tokens, obs_port))
+    with `obs_port`, on air: a director, a wide shot and a "Remote 1" slot in that OBS;
+    with `audio_port`, hybrid audio, the chamber return decoded to that UDP port."""
+    return chamber_toml(members=6, extra=_remote_seats(bridge_port, join_port, tokens,
+                                                       obs_port, audio_port))
 
 
 class GroupDaemon(DaemonProcess):
@@ -301,8 +314,15 @@ async def chamber(janus_ns: JanusServer, short_tmp: Path, monkeypatch: pytest.Mo
             request.node.on_air = on_air
             monkeypatch.setenv(OBS_PASSWORD_ENV, on_air.obs.password)
             obs_port = on_air.obs.port
+        audio_port = None
+        if request.node.get_closest_marker("hybrid_audio") is not None:
+            capture = await open_capture()
+            stack.callback(capture.close)
+            request.node.capture = capture
+            audio_port = capture.port
         config = short_tmp / "config.toml"
-        config.write_text(config_text(janus_ns.port, join_port, tokens_file, obs_port))
+        config.write_text(config_text(janus_ns.port, join_port, tokens_file, obs_port,
+                                      audio_port))
         daemon = GroupDaemon(config, short_tmp / "s.db", short_tmp / "api.sock",
                              short_tmp / "log")
         api: ApiClient | None = None
@@ -315,6 +335,12 @@ async def chamber(janus_ns: JanusServer, short_tmp: Path, monkeypatch: pytest.Mo
                 return bool((await room.state())["devices"]["bridge"]["link"] == "connected")
 
             await until(bridge_up, DAEMON_READY, interval=0.05)
+            if audio_port is not None:
+                async def audio_up() -> bool:
+                    devices = (await room.state())["devices"]
+                    return bool(devices["audiobridge"]["link"] == "connected")
+
+                await until(audio_up, DAEMON_READY, interval=0.05)
             yield room
         finally:
             if api is not None:
@@ -346,6 +372,14 @@ async def _on_air(janus_ns: JanusServer, join_port: int,
             yield OnAir(obs, watch)
         finally:
             await watch.stop()
+
+
+@pytest.fixture
+def return_capture(chamber: Chamber, request: pytest.FixtureRequest) -> PcmCapture:
+    """What the chamber return decodes, in a scenario marked `hybrid_audio`."""
+    found: PcmCapture | None = getattr(request.node, "capture", None)
+    assert found is not None, "mark the scenario @pytest.mark.hybrid_audio"
+    return found
 
 
 @pytest.fixture

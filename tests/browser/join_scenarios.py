@@ -13,9 +13,11 @@ import pytest
 from playwright.async_api import expect
 
 from devices.janus import RoomEventKind
+from tests.audio.capture import PcmCapture
 from tests.browser.conftest import (
     CHAMBER_ID,
     CHAMBER_SIZE,
+    CHAMBER_TONE,
     Browser,
     Chamber,
     Control,
@@ -222,3 +224,54 @@ async def test_granted_councillor_is_on_program_with_their_camera(
 
 async def _at_least(share: Any, minimum: float) -> bool:
     return bool(await share >= minimum)
+
+
+# What the page hears: the AudioBridge mix it plays, analysed by the page's own WebAudio.
+MIX_LEVELS_JS = """async ([own, chamber]) => {
+  const stream = document.getElementById('mix-audio').srcObject;
+  const ctx = new AudioContext();
+  const analyser = ctx.createAnalyser();
+  analyser.fftSize = 8192;
+  analyser.smoothingTimeConstant = 0;
+  ctx.createMediaStreamSource(stream).connect(analyser);
+  await new Promise((done) => setTimeout(done, 1500));
+  const bins = new Float32Array(analyser.frequencyBinCount);
+  analyser.getFloatFrequencyData(bins);
+  const at = (f) => {
+    const i = Math.round(f / (ctx.sampleRate / analyser.fftSize));
+    return Math.max(...bins.slice(i - 3, i + 4));
+  };
+  const out = [at(own), at(chamber)];
+  await ctx.close();
+  return out;
+}"""
+MIC_TONE = 440.0  # the fake microphone (conftest's tone.wav)
+
+
+@pytest.mark.hybrid_audio
+async def test_hybrid_audio_mic_reaches_the_chamber_and_the_page_hears_the_chamber_not_itself(
+        chamber: Chamber, control: Control, browsers: OpenBrowser,
+        return_capture: PcmCapture) -> None:
+    browser = await open_page(chamber, browsers)
+    await expect(browser.page.locator("body")).to_have_attribute(
+        "data-mix", "playing", timeout=MEDIA * 1000)
+    assert (await browser.config())["audio"] == {"room": 2234}
+    # muted until the floor: the page's tone is not at the chamber return
+    await floor_status(browser, "muted")
+    assert return_capture.levels(MIC_TONE)[MIC_TONE] < -60
+    await chamber.op("grant", seat="R7")
+    await floor_status(browser, "speaking")
+    await until(lambda: return_capture.levels(MIC_TONE)[MIC_TONE] >= -45, MEDIA)
+    # "talking" of the remote seat comes from the AudioBridge's talking events (the
+    # browser's audio-level header): the steady tone talks
+    async def talking() -> bool:
+        return bool((await chamber.seat("R7"))["talking"])
+
+    await until(talking, MEDIA)
+    own, from_chamber = await browser.page.evaluate(MIX_LEVELS_JS, [MIC_TONE, CHAMBER_TONE])
+    assert from_chamber > -70, (own, from_chamber)
+    assert own <= from_chamber - 30, (own, from_chamber)
+    # the programme's own sound is not played: the chamber is heard in the mix only
+    assert await browser.page.evaluate("document.getElementById('chamber-video').muted")
+    await chamber.op("revoke", seat="R7")
+    await until(lambda: return_capture.levels(MIC_TONE)[MIC_TONE] < -60, STATUS)

@@ -5,10 +5,12 @@ from __future__ import annotations
 from devices.conference import (
     DiscussionMode,
     MaxSpeakers,
+    MicMode,
     MicOff,
     MicOn,
     MicRequestOff,
     MicRequestOn,
+    MicStatusQuery,
 )
 from devices.sim.cu import CUState
 
@@ -73,3 +75,32 @@ def test_request_list_limit_and_max_speakers_notification() -> None:
     assert s.status().max_speakers == 3
     assert s.status().speakers == (1,)
     assert s.status().requests == (2,)
+
+
+def test_fifo_moves_the_first_request_up_when_a_speaker_stops() -> None:
+    s = CUState(mode=DiscussionMode.FIFO, max_speakers=2, speakers=[1, 2], requests=[7])
+    assert s.mic_off(1) == [MicOff(seat=1), MicRequestOff(seat=7), MicOn(seat=7)]
+    assert s.speakers == [2, 7]
+
+
+def test_a_locked_mode_ignores_external_control() -> None:
+    s = CUState(mode=DiscussionMode.FIFO, mode_locked=True)
+    assert s.set_mode(DiscussionMode.MANUAL) == []
+    assert s.mode is DiscussionMode.FIFO
+    assert s.set_mode(DiscussionMode.MANUAL, external=False) == [
+        MicMode(mode=DiscussionMode.MANUAL)]
+
+
+def test_status_answer_forms() -> None:
+    s = CUState(mode=DiscussionMode.AUTO, max_speakers=3, speakers=[4], requests=[5, 6])
+    lists = [MicOn(seat=4), MicRequestOn(seat=5), MicRequestOn(seat=6)]
+    s.status_form = "notify"
+    assert s.status_answer() == [*lists, MicMode(mode=DiscussionMode.AUTO),
+                                 MaxSpeakers(value=3)]
+    s.status_form = "headed"
+    assert s.status_answer() == [MicStatusQuery(), *lists, MaxSpeakers(value=3),
+                                 MicMode(mode=DiscussionMode.AUTO)]
+    s.status_form = "bare"
+    assert s.status_answer() == lists
+    s.status_form = "line"
+    assert s.status_answer() == [s.status()]

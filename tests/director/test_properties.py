@@ -52,6 +52,7 @@ rule_params = st.fixed_dictionaries(
         "chair_bias": st.sampled_from([0.0, 0.5, 2.0]),
         "cut_on_grant": st.booleans(),
         "settle_time": st.sampled_from([0.5, 3.0]),
+        "turn_pause": st.sampled_from([0.0, 0.8, 2.0]),
     }
 )
 
@@ -118,6 +119,12 @@ class DirectorMachine(RuleBasedStateMachine):
     @rule(seat=st.sampled_from(SEATS), active=st.booleans())
     def voice(self, seat: str, active: bool) -> None:
         self._feed(VoiceChanged(seat=seat, active=active))
+
+    @rule(seat=st.sampled_from(SEATS), active=st.booleans(),
+          back=st.floats(min_value=0.0, max_value=3.0))
+    def speech(self, seat: str, active: bool, back: float) -> None:
+        """Rule 9: classified speech, with an onset / last word up to 3 s back."""
+        self._feed(VoiceChanged(seat=seat, active=active, speech=True, since=self.now - back))
 
     @rule(
         open_seats=st.lists(st.sampled_from(SEATS), unique=True, max_size=5),
@@ -198,6 +205,8 @@ timed_inputs = st.lists(
         st.floats(min_value=0.0, max_value=5.0),
         st.one_of(
             st.builds(VoiceChanged, seat=st.sampled_from(SEATS), active=st.booleans()),
+            st.builds(VoiceChanged, seat=st.sampled_from(SEATS), active=st.booleans(),
+                      speech=st.just(True), since=st.floats(min_value=-5.0, max_value=200.0)),
             st.builds(Granted, seat=st.sampled_from(SEATS)),
             st.builds(CameraSettled, camera=st.sampled_from(CAMERAS)),
             st.builds(CameraMoving, camera=st.sampled_from(CAMERAS)),

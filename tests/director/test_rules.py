@@ -290,6 +290,68 @@ def test_a_seat_without_a_shot_is_shown_on_the_wide_shot() -> None:
     assert run.d.snapshot().program_seat == "remote-7"
 
 
+# --- rule 9: classified speech -------------------------------------------------------------
+
+
+def speech(seat: str, since: float) -> VoiceChanged:
+    """The level classifier confirmed speech that began at `since`."""
+    return VoiceChanged(seat=seat, active=True, speech=True, since=since)
+
+
+def speech_end(seat: str, last: float) -> VoiceChanged:
+    return VoiceChanged(seat=seat, active=False, speech=True, since=last)
+
+
+def test_classified_speech_takes_the_picture_when_reported_without_the_switch_in_delay() -> None:
+    run = fresh(static_config(switch_in_delay=1.2, chair_bias=0.0))
+    run.at(10.45, speech("1", since=10.0))  # confirmed 0.45 s after the first word
+    assert run.cuts() == [(10.45, "s1")]
+
+
+def test_a_turn_after_a_pause_is_taken_once_the_last_speaker_is_silent_for_turn_pause() -> None:
+    run = fresh(static_config(switch_in_delay=1.2, hysteresis=2.0, min_hold=4.0,
+                              turn_pause=0.8, group_when=0))
+    run.at(0.45, speech("1", since=0.0))
+    run.at(10.3, speech_end("1", last=10.0))
+    run.at(10.6, speech("2", since=10.15))  # started 0.15 s after the last word
+    run.advance(30.0)
+    # Not at 10.6 (seat 1 silent only 0.6 s), not after the hysteresis: at 10.8.
+    assert run.cuts() == [(0.45, "s1"), (10.8, "s2")]
+
+
+def test_a_classified_interjection_over_a_live_speaker_stays_off_screen() -> None:
+    run = fresh(static_config(hysteresis=2.0, min_hold=0.5, group_when=0))
+    run.at(0.45, speech("1", since=0.0))
+    run.at(10.45, speech("2", since=10.0))
+    run.at(11.2, speech_end("2", last=10.9))  # 0.9 s over seat 1, who goes on speaking
+    run.advance(30.0)
+    assert run.cuts() == [(0.45, "s1")]
+
+
+def test_a_classified_takeover_needs_delay_plus_hysteresis_from_its_onset() -> None:
+    run = fresh(static_config(switch_in_delay=1.2, hysteresis=2.0, min_hold=0.5, group_when=0))
+    run.at(0.45, speech("1", since=0.0))
+    run.at(10.45, speech("2", since=10.0))
+    run.advance(30.0)
+    assert run.cuts() == [(0.45, "s1"), (13.2, "s2")]
+
+
+def test_a_breath_shorter_than_turn_pause_keeps_a_classified_speech_going() -> None:
+    run = fresh(static_config(turn_pause=0.8, min_hold=0.5, group_when=0, hysteresis=5.0))
+    run.at(0.45, speech("1", since=0.0))
+    run.at(5.3, speech_end("1", last=5.0))
+    run.at(5.3, speech("2", since=4.0))  # talking over seat 1 since before the breath
+    run.at(5.6, speech("1", since=5.6))  # the next sentence, 0.6 s after the last word
+    run.advance(8.0)
+    assert run.cuts() == [(0.45, "s1")]
+
+
+def test_a_classified_onset_later_than_the_report_counts_as_the_report() -> None:
+    run = fresh(static_config())
+    run.at(5.0, speech("1", since=99.0))
+    assert run.cuts() == [(5.0, "s1")]
+
+
 # --- rule 8: free camera --------------------------------------------------------------------
 
 

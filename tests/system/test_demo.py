@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -83,18 +84,51 @@ async def test_demo_with_remote_councillors_and_the_join_page(short_tmp: Path) -
             seats = {s["id"]: s for s in (await demo.state())["seats"]}
             return all(seats[f"R{i}"]["bridge"]["present"] for i in (1, 2))
 
-        await until(remote_present, 15, interval=0.2)
+        # What the remote councillors need, in order, each with its own bound. The bridge
+        # device first: the daemon may have tried Janus before it listened and then waits out
+        # its reconnect backoff (capped at 5 s); on a cold machine Janus's first start, with
+        # its plugins loaded from disk, has taken several seconds more.
+        await _until_or_explain(demo, lambda: _linked(demo, "bridge"), 30,
+                                "the bridge device never connected to the demo's Janus")
+        # Then the simulated councillors, already in the room, are seen at their seats: one
+        # participant list from Janus after the (re)connect, a few seconds at most.
+        await _until_or_explain(demo, remote_present, 15,
+                                "the simulated remote councillors are not at R1/R2")
         state = await demo.state()
         assert state["guests"] == []  # the simulated councillors are known by their tokens
         await until(lambda: _linked(demo, "chamber"), 15, interval=0.2)
+        # hybrid audio: the room, the chamber's send and return, the tone councillors at
+        # their seats (muted unless they have the floor)
+        for device in ("audiobridge", "chamber-send", "chamber-return"):
+            await until(lambda d=device: _linked(demo, d), 15, interval=0.2)
+
+        async def voices_at_seats() -> bool:
+            audio = (await demo.state())["audio"]
+            return {p["seat"] for p in audio["participants"]} == {"R1", "R2"}
+
+        await until(voices_at_seats, 15, interval=0.2)
         async with aiohttp.ClientSession() as http, http.get(link.group(1)) as page:
             assert page.status == 200
             assert "Mara Jung" in await page.text()
     finally:
         assert demo.stop() == 0, demo.stderr()
-    for pattern in ("councild-remote-", "sine=frequency=330", "testsrc=size=320x180"):
+    for pattern in ("councild-remote-", "sine=frequency=330", "testsrc=size=320x180",
+                    "sine=frequency=600", "sine=frequency=440:sample_rate=48000,volume"):
         # the demo's Janus, its chamber feed's ffmpeg, its remote councillors' encoders
         assert _running(pattern) == "", f"left running after the demo: {pattern}"
+
+
+async def _until_or_explain(demo: Demo, predicate: Any, timeout: float, what: str) -> None:
+    """`until`, failing with what the demo's state and log said, not only "not met"."""
+    try:
+        await until(predicate, timeout, interval=0.2)
+    except AssertionError:
+        try:
+            state = await demo.state()
+            detail = f"devices {state['devices']}"
+        except (OSError, ConnectionError) as exc:
+            detail = f"no state: {exc}"
+        raise AssertionError(f"{what} within {timeout} s; {detail}\n{demo.stderr()}") from None
 
 
 def _running(pattern: str) -> str:

@@ -256,3 +256,18 @@ async def test_log_filter_and_click_select(daemon: Daemon) -> None:
         await pilot.click("#seats", offset=(2, 1 + 1 + 3))  # border line + header + row 3
         assert seats.selected_key == "3"
         assert app.main.focused is seats
+
+
+async def test_hybrid_audio_return_meter_and_devices() -> None:
+    state = {"audio": {"room": 2234, "return_dbfs": -30.0, "participants": []},
+             "devices": {"chamber-return": {"driver": "ffmpeg", "link": "lost", "errors": 0,
+                                            "detail": "ffmpeg exited with code 1: hw:9"}}}
+    app = CouncilApp(None, clock=lambda: 0.0, fixture=(state, []))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(lambda: app.attached)
+        await pilot.pause()
+        assert "Remote return: " in app.main.onair.plain and "-30" in app.main.onair.plain
+        app.main.onair.show_return_level(-12.0)  # what the 20 Hz level stream does
+        assert "-12" in app.main.onair.plain
+        device = rows(app.main.devices)["chamber-return"]
+        assert "hw:9" in device[-1]

@@ -28,10 +28,15 @@ class EventLog(Vertical):
         # Who sits where, from the latest state: the sentences name seat label and councillor.
         self.seats: Mapping[str, Mapping[str, Any]] = {}
         self.agenda: Mapping[str, str] = {}
+        # Held, not queried: entries arrive at any moment, mounted or not (see MainScreen).
+        self._log = Log(id="log-lines", max_lines=LOG_KEEP)
 
     def compose(self) -> ComposeResult:
         yield Input(placeholder=_("filter the log (e.g. grant 12)"), id="log-filter")
-        yield Log(id="log-lines", max_lines=LOG_KEEP)
+        yield self._log
+
+    def on_mount(self) -> None:
+        self._render_all()  # what arrived before the log was mounted
 
     @property
     def lines(self) -> list[str]:
@@ -46,14 +51,14 @@ class EventLog(Vertical):
     def append(self, entry: Mapping[str, Any]) -> None:
         line = view.log_line(entry, self.seats, self.agenda)
         self._lines.append(line)
-        if view.matches(line, self._filter):
-            self.query_one(Log).write_line(line)
+        if view.matches(line, self._filter) and self._log.is_mounted:
+            self._log.write_line(line)
 
     def note(self, text: str, wall: float) -> None:
         """A line from the TUI itself (connection changes), marked as such."""
         self._lines.append(f"{view.clock_time(wall)} tui    {text}")
-        if view.matches(self._lines[-1], self._filter):
-            self.query_one(Log).write_line(self._lines[-1])
+        if view.matches(self._lines[-1], self._filter) and self._log.is_mounted:
+            self._log.write_line(self._lines[-1])
 
     @on(Input.Changed, "#log-filter")
     def _filter_changed(self, event: Input.Changed) -> None:
@@ -62,6 +67,7 @@ class EventLog(Vertical):
         self._render_all()
 
     def _render_all(self) -> None:
-        log = self.query_one(Log)
-        log.clear()
-        log.write_lines(self.lines)
+        if not self._log.is_mounted:
+            return
+        self._log.clear()
+        self._log.write_lines(self.lines)

@@ -86,4 +86,22 @@ class OnAirPanel(TextPanel):
         if isinstance(cameras, dict) and cameras:
             out.append("\n" + _("Cameras") + ": ", style="dim")
             out.append("  ".join(view.camera_text(str(n), c) for n, c in sorted(cameras.items())))
+        audio = view.get(state, "audio")
+        if isinstance(audio, dict):  # hybrid audio: what the chamber hears of the remotes
+            self._state = state
+            level = self.return_level if self.return_level is not None \
+                else audio.get("return_dbfs")
+            out.append("\n" + _("Remote return") + ": ", style="dim")
+            out.append(view.level_bar(level if isinstance(level, int | float) else None))
         self.show(out)
+
+    return_level: float | None = None
+    _state: Mapping[str, Any] | None = None
+
+    def show_return_level(self, dbfs: float) -> None:
+        """The return meter from the level stream (20 Hz), without a new state."""
+        if self.return_level == dbfs:
+            return
+        self.return_level = dbfs
+        if self._state is not None:
+            self.show_state(self._state)

@@ -1,6 +1,9 @@
 // The remote councillor's join page: publishes camera and microphone into the session's
 // VideoRoom, plays the chamber programme, and drives the floor over the control socket
-// (docs/join.md). Every text comes from config.strings; the page has none of its own.
+// (docs/join.md). With hybrid audio (config.audio) the microphone goes to the AudioBridge
+// instead, over a second proxied Janus connection, and the page plays the mix it gets there
+// (the chamber and the other remote councillors, never itself) with the programme's picture;
+// the programme's own sound is not played. Every text comes from config.strings.
 /* global Janus */
 "use strict";
 
@@ -175,6 +178,7 @@
     ui.camera.disabled = true;
     ui.mic.disabled = true;
     media.stop();
+    voice.stop();
     control.close();
   }
 
@@ -297,7 +301,7 @@
         // A councillor who chose "no camera" before a reconnect stays without one
         const camera = !(ui.camera.options.length > 0 && ui.camera.value === "");
         withVideo = false;
-        publish(camera ? ["audio", "video"] : ["audio"]);
+        publish(config.audio ? (camera ? ["video"] : []) : (camera ? ["audio", "video"] : ["audio"]));
         if (config.chamber !== null) {
           noticePublishers(msg.publishers);
           subscribeChamber();
@@ -322,6 +326,7 @@
     // who started without a camera picks one (a renegotiation that adds the video line).
     function publish(kinds) {
       const handle = publisher;
+      if (kinds.length === 0) return; // hybrid audio without a camera: nothing for this room
       const choice = (select) => (select.value ? { deviceId: { exact: select.value } } : true);
       const select = { audio: ui.mic, video: ui.camera };
       handle.createOffer({
@@ -329,17 +334,17 @@
         success: (offer) => {
           if (handle !== publisher) return;
           withVideo = withVideo || kinds.includes("video");
-          handle.send({ message: { request: "configure", audio: true, video: withVideo },
-            jsep: offer });
+          handle.send({ message: { request: "configure", audio: kinds.includes("audio"),
+            video: withVideo }, jsep: offer });
           setNotice("media", null);
         },
         error: (error) => {
           const name = error && error.name;
-          if (kinds.length === 2 && (name === "NotFoundError" ||
+          if (kinds.includes("video") && (name === "NotFoundError" ||
               name === "OverconstrainedError" || name === "NotReadableError")) {
             // No usable camera (or it is busy): take part with the microphone alone
             withVideo = false;
-            publish(["audio"]);
+            publish(config.audio ? [] : ["audio"]);
             return;
           }
           setNotice("media", name === "NotAllowedError" || name === "SecurityError"
@@ -371,7 +376,8 @@
         return;
       }
       fillSelect(ui.camera, devices.filter((d) => d.kind === "videoinput"), local.video, true);
-      fillSelect(ui.mic, devices.filter((d) => d.kind === "audioinput"), local.audio, false);
+      fillSelect(ui.mic, devices.filter((d) => d.kind === "audioinput"),
+        config.audio ? voice.track() : local.audio, false);
     }
 
     function fillSelect(select, devices, track, offerNone) {
@@ -415,7 +421,10 @@
         publish(["video"]);
       }
     });
-    ui.mic.addEventListener("change", () => { if (ui.mic.value) switchDevice("audio", ui.mic); });
+    ui.mic.addEventListener("change", () => {
+      if (!ui.mic.value) return;
+      if (config.audio) voice.restart(); else switchDevice("audio", ui.mic);
+    });
     if (navigator.mediaDevices) {
       navigator.mediaDevices.addEventListener("devicechange", () => { if (publisher) listDevices(); });
     }
@@ -476,6 +485,8 @@
           if (on) chamberTracks.set(mid, track); else chamberTracks.delete(mid);
           const tracks = Array.from(chamberTracks.values());
           Janus.attachMediaStream(ui.chamber, tracks.length ? new MediaStream(tracks) : null);
+          // hybrid audio: the chamber is heard in the AudioBridge mix, not the programme
+          ui.chamber.muted = Boolean(config.audio);
           if (tracks.length) playChamber();
         },
         oncleanup: () => { chamberTracks.clear(); },
@@ -510,7 +521,120 @@
       ui.play.hidden = true;
     });
 
-    return { start, stop };
+    return { start, stop, listDevices };
+  })();
+
+  // --- hybrid audio: the microphone into the AudioBridge, its mix played -------------------
+
+  const voice = (function () {
+    let janus = null;
+    let handle = null;
+    let delay = BACKOFF_FIRST_MS;
+    let retryTimer = null;
+    let mic = null; // the microphone track sent to the AudioBridge
+    const mix = el("mix-audio");
+
+    function start() {
+      if (stopped || !config.audio) return;
+      const session = new Janus({
+        server: wsBase + "/janus-audio/" + encodeURIComponent(token) + "?i=" + instance,
+        iceServers: [],
+        success: () => attach(session),
+        error: (error) => { if (session === janus) lost(error); },
+        destroyed: () => {},
+      });
+      janus = session;
+    }
+
+    function lost(error) {
+      console.warn("join: AudioBridge session lost:", error);
+      teardown();
+      if (stopped) return;
+      retryTimer = setTimeout(() => { retryTimer = null; start(); }, delay);
+      delay = Math.min(delay * 2, BACKOFF_MAX_MS);
+    }
+
+    function teardown() {
+      const old = janus;
+      janus = handle = null;
+      if (old) old.destroy({ cleanupHandles: true, notifyDestroyed: false });
+      if (mic) { mic.stop(); mic = null; }
+      mix.srcObject = null;
+      delete document.body.dataset.mix;
+    }
+
+    function stop() {
+      clearTimeout(retryTimer);
+      retryTimer = null;
+      if (handle) handle.hangup();
+      teardown();
+    }
+
+    function restart() { // another microphone: a new connection with it
+      if (!config.audio || stopped) return;
+      stop();
+      start();
+    }
+
+    function attach(session) {
+      session.attach({
+        plugin: "janus.plugin.audiobridge",
+        opaqueId: "join-audio-" + instance,
+        success: (h) => {
+          if (session !== janus) return;
+          handle = h;
+          // the proxy sets who we are (name, id, group) and that we join muted
+          h.send({ message: { request: "join", room: config.audio.room },
+            error: (error) => lost(error) });
+        },
+        error: (error) => { if (session === janus) lost(error); },
+        onmessage: (msg, jsep) => {
+          if (session !== janus) return;
+          if (msg.audiobridge === "joined" && msg.id !== undefined) offer(handle);
+          else if (msg.error) {
+            console.warn("join: AudioBridge:", msg.error_code, msg.error);
+            if (!document.body.dataset.mix) { lost(msg.error); return; }
+          }
+          if (jsep && handle) handle.handleRemoteJsep({ jsep });
+        },
+        onlocaltrack: (track, on) => {
+          if (on) { mic = track; media.listDevices(); } else if (mic === track) mic = null;
+        },
+        onremotetrack: (track, mid, on) => {
+          Janus.attachMediaStream(mix, on ? new MediaStream([track]) : null);
+          if (on) play();
+        },
+        webrtcState: (up) => { if (up && session === janus) delay = BACKOFF_FIRST_MS; },
+      });
+    }
+
+    function offer(h) {
+      if (!h) return;
+      const capture = ui.mic.value ? { deviceId: { exact: ui.mic.value } } : true;
+      h.createOffer({
+        tracks: [{ type: "audio", capture, recv: true }],
+        success: (jsep) => h.send({ message: { request: "configure" }, jsep }),
+        error: (error) => {
+          const name = error && error.name;
+          setNotice("media", name === "NotAllowedError" || name === "SecurityError"
+            ? S.media_denied
+            : fill(S.media_failed, { error: (error && error.message) || String(error) }));
+        },
+      });
+    }
+
+    function play() {
+      const attempt = mix.play();
+      if (!attempt) return;
+      attempt.catch((error) => {
+        if (error.name === "NotAllowedError") ui.play.hidden = false;
+      });
+    }
+
+    ui.play.addEventListener("click", play);
+    mix.addEventListener("playing", () => { document.body.dataset.mix = "playing"; });
+
+    return { start, stop, restart, track: () => mic };
   })();
 
   // --- start ------------------------------------------------------------------------------
@@ -521,6 +645,6 @@
   Janus.init({
     debug: false,
     dependencies: Janus.useDefaultDependencies(),
-    callback: media.start,
+    callback: () => { media.start(); voice.start(); },
   });
 })();
