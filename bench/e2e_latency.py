@@ -15,7 +15,11 @@ previous program event, which OBS sends right after a frame): the difference of 
 percentiles is what councild adds. (Fixed spacing instead locks each path to its own
 phase and shows a bias of up to a frame either way.)
 
-    python bench/e2e_latency.py [--switches 300]
+The broadcast health poll (GetStreamStatus, GetRecordStatus, GetStats once a second on the
+same OBS connection) must not delay a cut: the bench runs the daemon twice, with the poll
+off and on, and prints both; RESULT's added_* keys are with the poll on (the default).
+
+    python bench/e2e_latency.py [--switches 300] [--poll both|on|off]
 """
 
 from __future__ import annotations
@@ -74,32 +78,47 @@ def pct(values: list[float], q: int) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[q - 1]
 
 
-async def main(switches: int) -> None:
+async def main(switches: int, polls: list[bool]) -> None:
     seats = 8
+    results: dict[bool, tuple[float, float]] = {}
     async with X32Simulator() as desk:
         text = chamber(desk.port, 4455, FAST).replace("max_open = 2", "max_open = 1")
         config = parse(text)
         collection = collection_for(config, canvas=(640, 360))
         async with HeadlessObs(collection=collection, canvas=(640, 360)) as obs:
-            with tempfile.TemporaryDirectory(prefix="cd-bench-") as tmp:
-                cfg_path = Path(tmp) / "config.toml"
-                cfg_path.write_text(chamber(desk.port, obs.port, FAST)
-                                    .replace("max_open = 2", "max_open = 1"))
-                sock = Path(tmp) / "api.sock"
-                env = {**os.environ, PASSWORD_ENV: obs.password}
-                daemon = subprocess.Popen(  # noqa: ASYNC220 - returns at once
-                    [sys.executable, "-m", "councild.cli", "run", "-c", str(cfg_path),
-                     "--db", str(Path(tmp) / "s.db"), "--socket", str(sock)],
-                    env=env, stderr=subprocess.DEVNULL, cwd=ROOT)
-                try:
-                    await run_rounds(desk, obs, sock, seats, switches)
-                finally:
-                    daemon.terminate()
-                    daemon.wait(10)
+            for poll in polls:
+                with tempfile.TemporaryDirectory(prefix="cd-bench-") as tmp:
+                    cfg_path = Path(tmp) / "config.toml"
+                    cfg_path.write_text(chamber(desk.port, obs.port, FAST)
+                                        .replace("max_open = 2", "max_open = 1")
+                                        + f"\n[broadcast]\npoll = {str(poll).lower()}\n")
+                    sock = Path(tmp) / "api.sock"
+                    env = {**os.environ, PASSWORD_ENV: obs.password}
+                    daemon = subprocess.Popen(  # noqa: ASYNC220 - returns at once
+                        [sys.executable, "-m", "councild.cli", "run", "-c", str(cfg_path),
+                         "--db", str(Path(tmp) / "s.db"), "--socket", str(sock)],
+                        env=env, stderr=subprocess.DEVNULL, cwd=ROOT)
+                    try:
+                        print(f"--- broadcast health poll {'on' if poll else 'off'}")
+                        results[poll] = await run_rounds(desk, obs, sock, seats, switches)
+                    finally:
+                        daemon.terminate()
+                        daemon.wait(10)
+    fields = []
+    if True in results:
+        fields.append("added_p50_ms={:.2f} added_p99_ms={:.2f}".format(*results[True]))
+    if False in results:
+        fields.append("poll_off_added_p50_ms={:.2f} poll_off_added_p99_ms={:.2f}".format(
+            *results[False]))
+    if True in results and False in results:
+        moved50 = results[True][0] - results[False][0]
+        moved99 = results[True][1] - results[False][1]
+        fields.append(f"poll_moved_p50_ms={moved50:.2f} poll_moved_p99_ms={moved99:.2f}")
+    print("RESULT " + " ".join(fields))
 
 
 async def run_rounds(desk: X32Simulator, obs: HeadlessObs, sock: Path, seats: int,
-                     switches: int) -> None:
+                     switches: int) -> tuple[float, float]:
     watch = Watch()
     observer = ObsClient(ObsOptions(host="127.0.0.1", port=obs.port), lambda e: None,
                          password=obs.password, name="observer")
@@ -174,10 +193,14 @@ async def run_rounds(desk: X32Simulator, obs: HeadlessObs, sock: Path, seats: in
     paired = [a - b for a, b in zip(via, plain, strict=True)]
     print(f"{'paired difference':<26} {pct(paired, 50):>8.2f} {pct(paired, 95):>8.2f} "
           f"{pct(paired, 99):>8.2f} {max(paired):>8.2f}   (same phase, per round)")
-    print(f"RESULT added_p50_ms={added50:.2f} added_p99_ms={added99:.2f}")
+    return added50, added99
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--switches", type=int, default=300)
-    asyncio.run(main(parser.parse_args().switches))
+    parser.add_argument("--poll", choices=["both", "on", "off"], default="both",
+                        help="the daemon's broadcast health poll (default: both, off first)")
+    args = parser.parse_args()
+    modes = {"both": [False, True], "on": [True], "off": [False]}[args.poll]
+    asyncio.run(main(args.switches, modes))

@@ -16,6 +16,7 @@ import logging
 import os
 import socket
 import stat
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -329,6 +330,8 @@ class ApiServer:
         self._handlers: set[asyncio.Task[Any]] = set()
         self.logs = ServerLogs()
         self._stopping = False
+        # Called with (op, seconds) after every authenticated request (councild/metrics.py).
+        self.observe: Callable[[str, float], None] | None = None
 
     @property
     def has_token(self) -> bool:
@@ -478,6 +481,7 @@ class ApiServer:
             return error_reply(getattr(exc, "request_id", None), exc.code, exc.message)
         if not conn.authenticated:
             return self._authenticate(request, conn)
+        started = time.perf_counter()
         try:
             return await self._handler(request, conn)
         except ApiError as exc:
@@ -485,6 +489,9 @@ class ApiServer:
         except Exception as exc:
             log.exception("api: %s failed", request.op)
             return error_reply(request.id, "internal", f"{type(exc).__name__}: {exc}")
+        finally:
+            if self.observe is not None:
+                self.observe(request.op, time.perf_counter() - started)
 
     def _authenticate(self, request: ApiRequest, conn: Connection) -> dict[str, Any]:
         token = request.args.get("token")

@@ -156,7 +156,24 @@ CTL_ARGS: dict[str, list[str]] = {
     "grant": ["seat"], "revoke": ["seat"], "request": ["seat"], "cancel": ["seat"],
     "press": ["seat"], "priority": ["on"], "mode": ["mode"], "max_open": ["value"],
     "agenda": ["item?"],
+    # The broadcast: `ctl stream start|stop`, `ctl record start|stop|pause|resume` (or the
+    # API op names themselves, stream_start …).
+    "stream": ["action"], "record": ["action"],
+    "stream_start": [], "stream_stop": [], "record_start": [], "record_stop": [],
+    "record_pause": [], "record_resume": [],
 }
+BROADCAST_WORDS = {"stream": ("start", "stop"), "record": ("start", "stop", "pause", "resume")}
+
+
+def _ctl_op(op: str, values: list[str]) -> tuple[str, list[str]]:
+    """`stream start` → the API op stream_start (and no arguments left)."""
+    words = BROADCAST_WORDS.get(op)
+    if words is None:
+        return op, values
+    if len(values) != 1 or values[0] not in words:
+        raise ValueError(_("usage: councild ctl {op} {words}").format(
+            op=op, words="|".join(words)))
+    return f"{op}_{values[0]}", []
 
 
 def _ctl_request(op: str, values: list[str], reply: bool) -> dict[str, Any]:
@@ -219,6 +236,11 @@ def format_state(state: dict[str, Any]) -> str:
             lower=f" — {lower['name']}, {lower['detail']}" if lower else "",
             flags=(_(" [locked]") if program.get("locked") else "")
             + (_(" [dry run: OBS not connected]") if program.get("dry_run") else "")))
+    broadcast = state.get("broadcast")
+    if broadcast:
+        from councild.broadcast_text import broadcast_lines
+
+        lines.extend(broadcast_lines(broadcast))
     for name, d in state["devices"].items():
         lines.append(_("device {name}: {link} {detail}").format(
             name=name, link=d["link"], detail=d["detail"]).rstrip())
@@ -245,8 +267,9 @@ async def _ctl(args: argparse.Namespace) -> int:
                 elif message.get("event") == "state":
                     print(format_state(message["state"]) + "\n", flush=True)
             return EXIT_OK
-        request = _ctl_request(args.op, args.args, args.reply)
-        reply = await client.request(args.op, **request)
+        op, values = _ctl_op(args.op, args.args)
+        request = _ctl_request(op, values, args.reply)
+        reply = await client.request(op, **request)
     except ValueError as exc:
         print(exc, file=sys.stderr)
         return EXIT_CONFIG
@@ -280,6 +303,7 @@ def cmd_ctl(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    from councild.chapters import NoOriginError
     from councild.export import export
 
     key = args.session
@@ -296,7 +320,14 @@ def cmd_export(args: argparse.Namespace) -> int:
         return EXIT_FAILED
     st = store.Store(db)
     try:
-        text = export(st, args.format, key)
+        text = export(st, args.format, key, origin=args.origin, part=args.part,
+                      minimum=args.min_chapter)
+    except NoOriginError as exc:
+        kind, _sep, part = str(exc.args[0]).partition(" ")
+        what = {"record": _("recording"), "stream": _("stream")}.get(kind, kind)
+        print(_("this session has no {what} to time the chapters by").format(
+            what=f"{what} {part}".strip()), file=sys.stderr)
+        return EXIT_FAILED
     except LookupError as exc:
         print(_("no such session: {key}").format(key=exc.args[0]), file=sys.stderr)
         return EXIT_FAILED
@@ -535,7 +566,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_ctl)
 
     p = sub.add_parser("export", help=_("write a session's speaker timeline"))
-    p.add_argument("--format", choices=["csv", "json", "vtt"], default="csv")
+    p.add_argument("--format", choices=["csv", "json", "vtt", "chapters"], default="csv",
+                   help=_("chapters: the lines video platforms read in a description"))
+    p.add_argument("--origin", choices=["record", "stream", "session"],
+                   help=_("vtt/chapters: time 0 is the recording's start, the stream's or "
+                          "the session's (default: the recording when there is one)"))
+    p.add_argument("--part", type=int, default=1,
+                   help=_("which recording or stream of the session, from 1"))
+    p.add_argument("--min-chapter", type=float, default=10.0,
+                   help=_("chapters: the shortest chapter in seconds (YouTube: 10)"))
     p.add_argument("--session", help=_("session key (default: the latest)"))
     p.add_argument("-c", "--config", help=_("chamber config (with --session-file)"))
     p.add_argument("--session-file", metavar="FILE",

@@ -322,6 +322,38 @@ class Store(_Table):
     path: Path | None = None  # default: $XDG_STATE_HOME/councild/councild.db
 
 
+class Broadcast(_Table):
+    """Stream and recording health (councild/broadcast.py): the poll and the alarm bounds."""
+
+    poll: bool = True  # false: no health poll (commands and OBS's events still work)
+    poll_interval: Annotated[float, Field(ge=0.2, le=10)] = 1.0
+    dropped_frames_percent: Annotated[float, Field(gt=0, le=100)] = 1.0  # over the window
+    dropped_window: Annotated[float, Field(ge=2, le=300)] = 10.0
+    disk_low_minutes: Annotated[float, Field(ge=0)] = 30.0
+    bitrate_window: Annotated[float, Field(ge=1, le=60)] = 5.0
+    # Set a recording chapter in OBS at each agenda item where OBS can (obs-websocket 5.5,
+    # OBS 30.2+, Hybrid MP4); ignored where it cannot.
+    record_chapters: bool = True
+
+
+class Metrics(_Table):
+    """The Prometheus exposition endpoint (councild/metrics.py): GET /metrics. Loopback by
+    default; a Prometheus on another machine needs a `bind` it can reach (the metrics carry
+    no secrets: link states, counts, rates)."""
+
+    enabled: bool = False
+    bind: str = Field(default="127.0.0.1:9464",
+                      pattern=r"^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$")
+
+    @property
+    def host(self) -> str:
+        return self.bind.rpartition(":")[0].strip("[]")
+
+    @property
+    def port(self) -> int:
+        return int(self.bind.rpartition(":")[2])
+
+
 class Config(_Table):
     session: Session
     councillors: list[Councillor] = []
@@ -338,6 +370,8 @@ class Config(_Table):
     join: Join = Join()
     api: Api = Api()
     store: Store = Store()
+    broadcast: Broadcast = Broadcast()
+    metrics: Metrics = Metrics()
     # Full party or group name → what the lower third shows ("Christlich Demokratische
     # Union" = "CDU"); adds to the built-in table in councild/labels.py.
     parties: dict[str, str] = {}

@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING, Any
 from councild import api, device_sync, floor, snapshot
 from councild.api_token import api_token_check
 from councild.bridge import RemoteSeats, load_tokens
+from councild.broadcast_control import OPS as BROADCAST_OPS
+from councild.broadcast_control import BroadcastControl, BroadcastError
 from councild.config import CAMERA_DRIVERS, Config
 from councild.errors import FloorError, NotSupportedError
 from councild.i18n import _
@@ -80,6 +82,9 @@ log = logging.getLogger("councild.daemon")
 CHECKPOINT_INTERVAL = 10.0  # seconds; keeps the WAL small without an fsync on the hot path
 EVENT_LOG_LENGTH = 500  # entries kept for clients that attach later (the TUI's event log)
 LEVEL_INTERVAL = 0.05  # seconds between level broadcasts: 20 Hz is what a meter needs
+# A stop of the stream or the recording from a keypad or Companion button takes a second
+# press within this many seconds: one press by mistake must not end the broadcast.
+STOP_CONFIRM_S = 3.0
 
 
 @dataclass
@@ -139,6 +144,8 @@ class Daemon:
                          if isinstance(keys := getattr(o, "keys", None), dict)},
         )
         self._lamps: dict[str, Any] = {}
+        self._broadcast_lamps: dict[str, bool] = {}
+        self._stop_pressed: dict[tuple[str, str], float] = {}  # (device, op) → when
         self.remote: RemoteSeats | None = None
         self.join: JoinServer | None = None
         self.chamber: Any = None  # councild.join.chamber.ChamberFeed
@@ -151,6 +158,8 @@ class Daemon:
             self.device_views["chamber"] = DeviceView(driver="chamber-feed")
         self._director_config = director_config(config)
         self.vision: Vision | None = None
+        self.broadcast: BroadcastControl | None = None  # stream and recording, with OBS
+        self.metrics: Any = None  # councild.metrics.MetricsServer, with [metrics] enabled
         if self._director_config is not None and config.obs.enabled:
             self.device_views["obs"] = DeviceView(driver="obs-websocket")
 
@@ -206,6 +215,21 @@ class Daemon:
             )
             await self.vision.start()
             self.vision.restore_floor(tuple(s.seat for s in self.state.speakers))
+            if self.vision.obs is not None:
+                self.broadcast = BroadcastControl(
+                    self.vision.obs, self.config.broadcast, obs_host=self.config.obs.host,
+                    note=self._note_director, record=self._broadcast_record,
+                    changed=self._changed, clock=self.clock)
+                await self.broadcast.start()
+        if self.config.metrics.enabled:
+            from councild.metrics import MetricsServer  # prometheus_client: only if used
+
+            ops = frozenset(["ping", "state", "subscribe", "unsubscribe", *api.FLOOR_OPS,
+                             *api.DIRECTOR_OPS, "mute_remote", *BROADCAST_OPS])
+            self.metrics = MetricsServer(self.state_dict, self.config.metrics.host,
+                                         self.config.metrics.port, ops)
+            await self.metrics.start()
+            self.server.observe = self.metrics.observe_api
         self._schedule_deadline()
         self._spawn(self._checkpoints(), "store:checkpoint")
         log.info("councild: session %r, %d seats, socket %s", session.key,
@@ -259,6 +283,8 @@ class Daemon:
             await self.join.stop()
         if self.chamber is not None:
             await self.chamber.stop()
+        if self.broadcast is not None:
+            await self.broadcast.stop()
         if self.audio is not None:
             await self.audio.stop()
         if self.vision is not None:
@@ -272,6 +298,8 @@ class Daemon:
         for task in list(self._tasks):
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        if self.metrics is not None:
+            await self.metrics.stop()
         await self.server.stop()
         if self._store is not None:
             with contextlib.suppress(Exception):  # a failed snapshot: the next start replays
@@ -355,6 +383,8 @@ class Daemon:
                                   grants=state.mode is not Mode.VOICE)
             if any(isinstance(e, AgendaChanged) for e in effects):
                 self.vision.agenda_changed()
+        if self.broadcast is not None and any(isinstance(e, AgendaChanged) for e in effects):
+            self.broadcast.agenda_changed(self._agenda_title())
         self._schedule_deadline()
         self._changed()
         return effects
@@ -536,6 +566,9 @@ class Daemon:
             log.info("%s: %s", device, exc)
             return
         op = request.pop("op")
+        if op in BROADCAST_OPS:  # OBS answers later: carried out in a task of its own
+            self._spawn(self._keypad_broadcast(op, device), f"broadcast:{op}")
+            return
         reply = self.apply_op(api.ApiRequest(None, op, request), device)
         if not reply.get("ok"):
             error = reply["error"]
@@ -720,6 +753,34 @@ class Daemon:
             self._lamps = lamps
             for device in surfaces:
                 self._feedback(device, lamps)
+        self._feedback_broadcast(state.get("broadcast"))
+
+    def _feedback_broadcast(self, broadcast: dict[str, Any] | None) -> None:
+        """Live, recording and alarm lamps on surfaces that have them (OSC: Companion)."""
+        if broadcast is None:
+            return
+        lamps = {"live": broadcast["stream"]["state"] in ("live", "reconnecting"),
+                 "recording": broadcast["record"]["state"] in ("recording", "paused"),
+                 "alarm": bool(broadcast["alarms"])}
+        if lamps == self._broadcast_lamps:
+            return
+        self._broadcast_lamps = lamps
+        for device in self.devices.values():
+            setter = getattr(device, "set_broadcast_lamps", None)
+            if setter is None:
+                continue
+            try:
+                result = setter(lamps)
+            except Exception as exc:  # noqa: BLE001 - a surface that is down must not stop us
+                log.debug("%s: broadcast lamps failed: %s", device.name, exc)
+                continue
+            if asyncio.iscoroutine(result):  # a Stream Deck paints in a worker thread
+                async def wait(result: Any = result, name: str = device.name) -> None:
+                    try:
+                        await result
+                    except Exception as exc:  # noqa: BLE001
+                        log.debug("%s: broadcast lamps failed: %s", name, exc)
+                self._spawn(wait(), f"broadcast-lamps:{device.name}")
 
     def _feedback(self, device: Device, lamps: dict[str, Any]) -> None:
         """Seat lamps on keypads and button surfaces (MIDI LEDs, Stream Deck keys, OSC)."""
@@ -794,6 +855,7 @@ class Daemon:
                         for w in s.reply_queue + s.queue],
             "seats": seats,
             "program": self.vision.state_dict() if self.vision is not None else None,
+            "broadcast": self.broadcast.state_dict() if self.broadcast is not None else None,
             "guests": self.remote.guests() if self.remote is not None else [],
             "remote_muted": self.remote.all_muted if self.remote is not None else False,
             "audio": self.audio.view() if self.audio is not None else None,
@@ -870,7 +932,47 @@ class Daemon:
         if op == "unsubscribe":
             conn.subscribed = False
             return {"id": request.id, "ok": True}
+        if op in BROADCAST_OPS:
+            return await self.broadcast_op(request, "api")
         return self.apply_op(request, "api")
+
+    # --- the broadcast (councild/broadcast_control.py) ------------------------------------
+
+    async def broadcast_op(self, request: api.ApiRequest, source: str) -> dict[str, Any]:
+        """Stream start/stop, recording start/stop/pause/resume; refused in words."""
+        if self.broadcast is None:
+            self._broadcast_record(source, "rejected", {"op": request.op, "error": "no_obs"})
+            self._note_director(source, {"type": "refused", "op": request.op, "code": "no_obs"})
+            return api.error_reply(request.id, "no_obs", _("OBS is not configured"))
+        try:
+            extra = await self.broadcast.command(request.op, source)
+        except BroadcastError as exc:
+            self._broadcast_record(source, "rejected", {"op": request.op, "error": exc.code,
+                                                        "message": exc.message})
+            self._note_director(source, {"type": "refused", "op": request.op,
+                                         "code": exc.code, "message": exc.message})
+            return api.error_reply(request.id, exc.code, exc.message)
+        self._note_director(source, {"type": request.op, **extra})
+        return {"id": request.id, "ok": True, **extra, "state": self.state_dict()}
+
+    async def _keypad_broadcast(self, op: str, device: str) -> None:
+        if op in ("stream_stop", "record_stop"):
+            now = time.monotonic()
+            first = self._stop_pressed.pop((device, op), None)
+            if first is None or now - first > STOP_CONFIRM_S:
+                self._stop_pressed[(device, op)] = now
+                self._note_director(device, {"type": "confirm_stop", "op": op,
+                                             "seconds": STOP_CONFIRM_S})
+                return
+        reply = await self.broadcast_op(api.ApiRequest(None, op, {}), device)
+        if not reply.get("ok"):
+            log.info("%s: %s refused: %s", device, op, reply["error"]["message"])
+
+    def _broadcast_record(self, source: str, type_: str, body: dict[str, Any]) -> None:
+        """Commands, OBS's output states and alarms in the session record, at wall time."""
+        if self._store is not None:
+            self._store.note(self._session_id, source, "broadcast", type_, body,
+                             wall=self.clock())
 
     def apply_op(self, request: api.ApiRequest, source: str) -> dict[str, Any]:
         """One control operation, from the API or a keypad; the reply the API would give."""
@@ -924,5 +1026,5 @@ class Daemon:
                                  wall=self.clock())
             return {"id": request.id, "ok": True, "state": self.state_dict()}
         known = ", ".join(["ping", "state", "subscribe", "unsubscribe", *api.FLOOR_OPS,
-                           *api.DIRECTOR_OPS, "mute_remote"])
+                           *api.DIRECTOR_OPS, "mute_remote", *BROADCAST_OPS])
         raise api.ApiError("unknown_op", f"unknown op {op!r} (known: {known})")

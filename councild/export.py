@@ -14,6 +14,15 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from councild import floor
+from councild.chapters import (
+    MIN_CHAPTER,
+    Chapter,
+    Origin,
+    agenda_chapters,
+    description_lines,
+    origins,
+    pick_origin,
+)
 from councild.errors import FloorError
 from councild.labels import agenda_label
 from councild.model import Mode
@@ -114,23 +123,47 @@ def _vtt_time(seconds: float) -> str:
 
 
 def to_vtt(session: SessionRow, turns: list[Turn], until: float,
-           agenda_titles: dict[str, str]) -> str:
-    """WebVTT chapters, time 0 = the start of the session's record (the stream's start)."""
-    lines = ["WEBVTT", "", f"NOTE {session.title} ({session.date})", ""]
-    origin = session.started
+           agenda_titles: dict[str, str], origin: Origin | None = None,
+           agenda: list[Chapter] | None = None) -> str:
+    """WebVTT chapters on the origin's clock (default: the start of the session's record):
+    the agenda items (cue ids `agenda-N`) and the speaker turns (`turn-N`), in start order
+    as WebVTT requires."""
+    clock = origin or Origin("session", session.started)
+    lines = ["WEBVTT", "", f"NOTE {session.title} ({session.date})"]
+    if clock.kind == "record" and clock.path:
+        lines.append(f"NOTE recording {clock.path}")
+    lines.append("")
+    video_end = clock.length if clock.length is not None else clock.to_media(until)
+    cues: list[tuple[float, float, str, str]] = []
+    for i, ch in enumerate(agenda or [], 1):
+        end = ch.end if ch.end is not None else video_end
+        cues.append((ch.start, max(ch.start, end or ch.start), f"agenda-{i}", ch.title))
     for i, t in enumerate(turns, 1):
-        end = t.end if t.end is not None else until
+        start = clock.to_media(t.start)
+        if start is None:
+            continue  # after this video ended
+        end = clock.to_media(t.end if t.end is not None else until)
+        end = end if end is not None else (video_end or start)
+        if t.end is not None and t.end <= clock.start:
+            continue  # over before this video began
         title = t.name or t.seat
         if t.party:
             title += f" ({t.party})"
         if t.agenda_item:
             title += f" – {agenda_titles.get(t.agenda_item, t.agenda_item)}"
-        lines += [str(i), f"{_vtt_time(t.start - origin)} --> {_vtt_time(end - origin)}",
+        cues.append((start, end, f"turn-{i}", title))
+    cues.sort(key=lambda c: c[0])  # stable: an agenda cue stays before a turn at its time
+    for start, end, ident, title in cues:
+        lines += [ident, f"{_vtt_time(start)} --> {_vtt_time(end)}",
                   title.replace("-->", "->"), ""]
     return "\n".join(lines)
 
 
-def export(store: Store, fmt: str, session_key: str | None = None) -> str:
+def export(store: Store, fmt: str, session_key: str | None = None, *,
+           origin: str | None = None, part: int = 1, minimum: float = MIN_CHAPTER) -> str:
+    """`origin` (vtt, chapters): record | stream | session, None = the recording when there
+    is one; `part`: which recording (or stream), from 1. chapters.NoOriginError when the
+    session has no such recording or stream."""
     session = store.session(session_key)
     if session is None:
         raise LookupError(session_key or "no session recorded yet")
@@ -142,8 +175,12 @@ def export(store: Store, fmt: str, session_key: str | None = None) -> str:
         return to_json(session, turns, until)
     if fmt == "csv":
         return to_csv(turns)
-    if fmt == "vtt":
+    if fmt in ("vtt", "chapters"):
         titles = {a["id"]: agenda_label(a.get("number", ""), a["title"])
                   for a in session.roster["agenda"]}
-        return to_vtt(session, turns, until, titles)
+        clock = pick_origin(origins(rows, session.started), origin, part)
+        agenda = agenda_chapters(rows, clock, titles, session.title)
+        if fmt == "chapters":
+            return "\n".join(description_lines(agenda, minimum)) + "\n"
+        return to_vtt(session, turns, until, titles, clock, agenda)
     raise ValueError(fmt)

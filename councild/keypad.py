@@ -22,10 +22,12 @@ from councild.errors import CouncildError
 from councild.model import KeyPressed
 
 __all__ = [
+    "BROADCAST_OPS",
     "DEFAULT_KEYS",
     "MAX_DIGITS",
     "Action",
     "AdvanceAgenda",
+    "Broadcast",
     "ClearQueue",
     "EntryKey",
     "GrantSeat",
@@ -136,6 +138,22 @@ class MuteRemote(Action):
     on: bool
 
 
+# Stream and recording commands a key may give (councild/broadcast_control.py carries them out).
+BROADCAST_OPS = ("stream_start", "stream_stop", "record_start", "record_stop", "record_pause",
+                 "record_resume")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Broadcast(Action):
+    """Start or stop the stream, start/stop/pause/resume the recording (`op`, an API op)."""
+
+    op: str
+
+    def __post_init__(self) -> None:
+        if self.op not in BROADCAST_OPS:
+            raise ValueError(f"not a broadcast op: {self.op!r}")
+
+
 def longest_speaking(state: Mapping[str, Any]) -> str | None:
     """The delegate who has spoken longest, from a control-API state; the chair only if alone.
 
@@ -183,6 +201,8 @@ def action_to_api(action: Action, state: Mapping[str, Any] | None = None) -> dic
             return {"op": "agenda"}
         case MuteRemote(on=on):
             return {"op": "mute_remote", "on": on}
+        case Broadcast(op=op):
+            return {"op": op}
     raise TypeError(f"not a keypad action: {action!r}")
 
 
@@ -287,6 +307,7 @@ _PRESS_ACTIONS: dict[str, Any] = {
     "mute_remote": lambda _a: MuteRemote(on=True),
     "unmute_remote": lambda _a: MuteRemote(on=False),
     "grant": lambda a: GrantSeat(seat=a),
+    **{op: (lambda o: lambda _a: Broadcast(op=o))(op) for op in BROADCAST_OPS},
 }
 _HOLD_ACTIONS = {"priority"}
 _SEAT_ARG = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")  # the config's seat-id shape
@@ -295,7 +316,8 @@ _SEAT_ARG = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")  # the config's seat-id shape
 def parse_function(spec: str) -> KeyFunction:
     """Parse an action name: "0".."9", enter, backspace, escape, next, revoke, revoke:12,
     revoke_all, priority, clear, wide, lock, unlock, agenda, mute_remote, unmute_remote,
-    grant:12."""
+    grant:12, stream_start, stream_stop, record_start, record_stop, record_pause,
+    record_resume."""
     name, _sep, arg = spec.strip().partition(":")
     if len(name) == 1 and name in "0123456789" and not arg:
         return KeyFunction(_Kind.DIGIT, name)

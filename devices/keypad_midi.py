@@ -177,7 +177,9 @@ class MidiKeypadOptions(DeviceOptions):
     api: Literal["alsa", "jack"] = "alsa"
     client_name: str = "councild"
     keys: dict[str, str] = Field(default_factory=dict)  # note36 = "next" ...
-    leds: dict[str, int] = Field(default_factory=dict)  # seat id → pad note for its LED
+    # seat id → pad note for its LED; "broadcast:live", "broadcast:recording" and
+    # "broadcast:alarm" light a pad while the stream runs, the recording runs, an alarm is up
+    leds: dict[str, int] = Field(default_factory=dict)
     led_channel: int = Field(default=0, ge=0, le=15)
     velocity_free: int = Field(default=0, ge=0, le=127)
     velocity_requesting: int = Field(default=5, ge=0, le=127)
@@ -236,7 +238,16 @@ class MidiKeypad(Device):
 
     def set_seat_states(self, lamps: Mapping[str, SeatLamp]) -> int:
         """Light the pads of seats whose state changed; returns how many messages went out."""
-        self._lamps = dict(lamps)
+        broadcast = {k: v for k, v in self._lamps.items() if k.startswith("broadcast:")}
+        self._lamps = {**lamps, **broadcast}
+        return self._show()
+
+    def set_broadcast_lamps(self, lamps: Mapping[str, bool]) -> int:
+        """The broadcast pads ("broadcast:live" ...): lit (the speaking velocity; the alarm
+        the over-time one) or dark."""
+        for name, on in lamps.items():
+            lit = SeatLamp.OVER if name == "alarm" else SeatLamp.SPEAKING
+            self._lamps[f"broadcast:{name}"] = lit if on else SeatLamp.FREE
         return self._show()
 
     def _show(self) -> int:

@@ -23,7 +23,7 @@ from pydantic import Field, field_validator
 
 from councild.errors import ConnectionLostError
 from councild.i18n import _
-from councild.keypad import KeyMap, SeatLamp
+from councild.keypad import BROADCAST_OPS, KeyMap, SeatLamp
 from councild.model import KeyPressed
 from devices.base import Device, DeviceOptions, Emit
 
@@ -56,7 +56,13 @@ ACTION_LABELS = {
     "clear": "CLEAR", "wide": "WIDE", "lock": "LOCK", "unlock": "UNLOCK", "agenda": "AGENDA",
     "mute_remote": "MUTE", "unmute_remote": "UNMUTE", "enter": "ENTER", "backspace": "←",
     "escape": "ESC",
+    "stream_start": "GO LIVE", "stream_stop": "END LIVE", "record_start": "REC",
+    "record_stop": "END REC", "record_pause": "PAUSE", "record_resume": "RESUME",
 }
+# Broadcast keys show what runs: red while the stream (or recording) they control runs,
+# amber while a broadcast alarm is raised, the plain action colour otherwise.
+ON_AIR_COLOUR = (200, 0, 0)
+ALARM_COLOUR = (230, 170, 0)
 
 
 def render_key(size: tuple[int, int], label: str, colour: tuple[int, int, int]) -> Image.Image:
@@ -74,9 +80,12 @@ def render_key(size: tuple[int, int], label: str, colour: tuple[int, int, int]) 
 
 
 def key_faces(
-    keymap: KeyMap, key_count: int, lamps: Mapping[str, SeatLamp], labels: Mapping[str, str]
+    keymap: KeyMap, key_count: int, lamps: Mapping[str, SeatLamp], labels: Mapping[str, str],
+    broadcast: Mapping[str, bool] | None = None,
 ) -> dict[int, tuple[str, tuple[int, int, int]]]:
-    """(label, colour) for every bound key of a deck: what each key should show now."""
+    """(label, colour) for every bound key of a deck: what each key should show now.
+    `broadcast`: the daemon's live / recording / alarm lamps."""
+    lit = broadcast or {}
     faces: dict[int, tuple[str, tuple[int, int, int]]] = {}
     for index in range(key_count):
         function = keymap.lookup(f"key{index}")
@@ -88,6 +97,11 @@ def key_faces(
                             LAMP_COLOURS[lamps.get(seat, SeatLamp.FREE)])
         elif function.name == "revoke" and function.arg:
             faces[index] = (f"✕{labels.get(function.arg, function.arg)}", ACTION_COLOUR)
+        elif function.name in BROADCAST_OPS:
+            runs = lit.get("live" if function.name.startswith("stream") else "recording")
+            colour = (ALARM_COLOUR if lit.get("alarm") else ON_AIR_COLOUR if runs
+                      else ACTION_COLOUR)
+            faces[index] = (ACTION_LABELS[function.name], colour)
         else:
             faces[index] = (ACTION_LABELS.get(function.name, function.name), ACTION_COLOUR)
     return faces
@@ -130,6 +144,7 @@ class StreamDeckKeypad(Device):
         self.keymap = KeyMap.build(options.keys, defaults=False)
         self._deck: Any = None
         self._lamps: dict[str, SeatLamp] = {}
+        self._broadcast: dict[str, bool] = {}
         self._shown: dict[int, tuple[str, tuple[int, int, int]]] = {}
         self._paint_lock = asyncio.Lock()
         self.held: set[str] = set()
@@ -140,12 +155,18 @@ class StreamDeckKeypad(Device):
         self._lamps = dict(lamps)
         return await self._paint()
 
+    async def set_broadcast_lamps(self, lamps: Mapping[str, bool]) -> int:
+        """Live, recording, alarm: repaint the broadcast keys whose face changed."""
+        self._broadcast = dict(lamps)
+        return await self._paint()
+
     async def _paint(self) -> int:
         async with self._paint_lock:
             deck = self._deck
             if deck is None:
                 return 0
-            faces = key_faces(self.keymap, deck.key_count(), self._lamps, self.opts.labels)
+            faces = key_faces(self.keymap, deck.key_count(), self._lamps, self.opts.labels,
+                              self._broadcast)
             changed = {k: f for k, f in faces.items() if self._shown.get(k) != f}
             if changed:
                 # JPEG encoding and USB writes take milliseconds per key: not on the loop.

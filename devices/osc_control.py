@@ -38,8 +38,10 @@ from councild.errors import (
 )
 from councild.i18n import _
 from councild.keypad import (
+    BROADCAST_OPS,
     Action,
     AdvanceAgenda,
+    Broadcast,
     ClearQueue,
     GrantSeat,
     KeyMap,
@@ -66,6 +68,7 @@ __all__ = [
     "OscControlCodec",
     "OscControlError",
     "OscControlOptions",
+    "broadcast_datagram",
     "seat_state_datagram",
 ]
 
@@ -187,6 +190,7 @@ _COMMANDS: dict[str, Callable[[list[Any]], Action | None]] = {
     "lock": _one_flag(lambda on: LockProgram(on=on)),
     "agenda": _no_args(AdvanceAgenda),
     "mute_remote": _one_flag(lambda on: MuteRemote(on=on)),
+    **{op: _no_args((lambda o: lambda: Broadcast(op=o))(op)) for op in BROADCAST_OPS},
 }
 
 
@@ -238,6 +242,15 @@ class OscControlCodec:
             raise OscControlError(f"unknown address {address[:80]!r}")
         action = parse(args)
         return ControlAction(action=action) if action is not None else None
+
+
+def broadcast_datagram(name: str, on: bool) -> bytes:
+    """Feedback: `/councild/broadcast/<live|recording|alarm> ,i 0|1`."""
+    if not _KEY.match(name):
+        raise LocalProtocolError(f"bad broadcast lamp {name!r}")
+    builder = OscMessageBuilder(address=f"{PREFIX}/broadcast/{name}")
+    builder.add_arg(1 if on else 0)
+    return builder.build().dgram
 
 
 def seat_state_datagram(seat: str, lamp: SeatLamp) -> bytes:
@@ -340,6 +353,8 @@ class OscControl(Device):
         self._transport: asyncio.DatagramTransport | None = None
         self._lost: asyncio.Future[None] | None = None
         self._sent_lamps: dict[str, SeatLamp] = {}
+        self._sent_broadcast: dict[str, bool] = {}
+        self._broadcast: dict[str, bool] = {}
         self._lamps: dict[str, SeatLamp] = {}
         self.rejected = 0  # datagrams from sources not in `allow`
         self.actions = 0  # actions handed to on_action
@@ -355,6 +370,21 @@ class OscControl(Device):
         """Send the seats whose state changed to the feedback address; returns how many."""
         self._lamps = dict(lamps)
         return self._send_feedback()
+
+    def set_broadcast_lamps(self, lamps: Mapping[str, bool]) -> int:
+        """Stream live, recording, broadcast alarm: sent when they change (and all of them
+        again after the input restarts)."""
+        self._broadcast = dict(lamps)
+        if self._feedback is None or self._transport is None:
+            return 0
+        sent = 0
+        for name, on in self._broadcast.items():
+            if self._sent_broadcast.get(name) is on:
+                continue
+            self._transport.sendto(broadcast_datagram(name, on), self._feedback)
+            self._sent_broadcast[name] = on
+            sent += 1
+        return sent
 
     def _send_feedback(self) -> int:
         if self._feedback is None or self._transport is None:
@@ -380,10 +410,12 @@ class OscControl(Device):
         self._transport = transport
         self._codec = OscControlCodec()
         self._sent_lamps.clear()  # a restarted Companion needs everything again
+        self._sent_broadcast.clear()
         try:
             host, port = self.local_address or (self.opts.host, self.opts.port)
             self._connected(f"udp://{host}:{port}")
             self._send_feedback()
+            self.set_broadcast_lamps(self._broadcast)
             await self._lost
         finally:
             self._transport = None

@@ -87,9 +87,15 @@ class HeadlessObs:
         workdir: Path | str | None = None,
         obs_binary: str = "obs",
         xvfb_binary: str = "Xvfb",
+        profile: dict[str, dict[str, str]] | None = None,
+        stream_service: dict[str, Any] | None = None,
     ) -> None:
         self.canvas = canvas
         self.fps = fps
+        # Extra basic.ini sections/keys (e.g. [SimpleOutput] FilePath, a cheap encoder) and
+        # the profile's service.json ({"type": "rtmp_custom", "settings": {...}}).
+        self.profile = profile or {}
+        self.stream_service = stream_service
         self.collection = collection or build_collection(
             "councild-test",
             [SceneSpec(name="Wide"), SceneSpec(name="Chair")],
@@ -346,8 +352,11 @@ class HeadlessObs:
                     "FPSCommon": str(self.fps),
                 },
                 "Output": {"Mode": "Simple"},
-            },
+            } | {k: v for k, v in self.profile.items() if k not in ("General", "Video", "Output")}
+            | {"Output": {"Mode": "Simple", **self.profile.get("Output", {})}},
         )
+        if self.stream_service is not None:
+            (profile / "service.json").write_text(json.dumps(self.stream_service))
 
 
 def _write_ini(path: Path, sections: dict[str, dict[str, str]]) -> None:

@@ -74,11 +74,13 @@ __all__ = [
     "ObsRemoteProtocolError",
     "ObsRequestError",
     "OpCode",
+    "OutputStateChanged",
     "Request",
     "RequestBatch",
     "RequestBatchResponse",
     "RequestResponse",
     "authentication_string",
+    "parse_output_state",
 ]
 
 log = logging.getLogger("councild.obs")
@@ -1174,6 +1176,53 @@ class ObsClient(LinkReporter):
     async def get_stats(self) -> Mapping[str, Any]:
         return await self.request("GetStats")
 
+    # --- the broadcast: stream and recording (councild/broadcast.py reads these) -----------
+
+    async def get_version(self) -> Mapping[str, Any]:
+        """obsVersion, obsWebSocketVersion, availableRequests (capability detection)."""
+        return await self.request("GetVersion")
+
+    async def get_stream_status(self) -> Mapping[str, Any]:
+        """outputActive, outputReconnecting, outputTimecode, outputDuration, outputCongestion,
+        outputBytes, outputSkippedFrames, outputTotalFrames."""
+        return await self.request("GetStreamStatus")
+
+    async def get_record_status(self) -> Mapping[str, Any]:
+        """outputActive, outputPaused, outputTimecode, outputDuration, outputBytes."""
+        return await self.request("GetRecordStatus")
+
+    async def get_stream_service(self) -> Mapping[str, Any]:
+        """streamServiceType and streamServiceSettings (server, key, ...)."""
+        return await self.request("GetStreamServiceSettings")
+
+    async def get_record_directory(self) -> str:
+        return str((await self.request("GetRecordDirectory"))["recordDirectory"])
+
+    async def start_stream(self) -> None:
+        await self.request("StartStream")
+
+    async def stop_stream(self) -> None:
+        await self.request("StopStream")
+
+    async def start_record(self) -> None:
+        await self.request("StartRecord")
+
+    async def stop_record(self) -> str | None:
+        """The path of the file OBS wrote, where OBS says it (obs-websocket 5.x: outputPath)."""
+        data = await self.request("StopRecord")
+        path = data.get("outputPath") if isinstance(data, Mapping) else None
+        return str(path) if path else None
+
+    async def pause_record(self) -> None:
+        await self.request("PauseRecord")
+
+    async def resume_record(self) -> None:
+        await self.request("ResumeRecord")
+
+    async def create_record_chapter(self, name: str | None = None) -> None:
+        """obs-websocket 5.5 (OBS 30.2+), Hybrid MP4 only; check availableRequests first."""
+        await self.request("CreateRecordChapter", {"chapterName": name} if name else {})
+
     # --- internals ---------------------------------------------------------------------------
 
     def _connection(self) -> ObsConnection:
@@ -1385,3 +1434,39 @@ class ObsClient(LinkReporter):
         task = asyncio.create_task(guarded(), name=name)
         self._callback_tasks.add(task)
         task.add_done_callback(self._callback_tasks.discard)
+
+
+# --- output state events -------------------------------------------------------------------
+
+OUTPUT_STATE_EVENTS = frozenset({"StreamStateChanged", "RecordStateChanged"})
+
+
+@dataclass(frozen=True, slots=True)
+class OutputStateChanged:
+    """StreamStateChanged / RecordStateChanged, read: which output, its state without the
+    OBS_WEBSOCKET_OUTPUT_ prefix (starting, started, stopping, stopped, reconnecting,
+    reconnected, paused, resumed), whether it is active, and the file (recording only)."""
+
+    output: str  # "stream" | "record"
+    state: str
+    active: bool
+    path: str | None = None
+
+
+def parse_output_state(event: ObsEvent) -> OutputStateChanged | None:
+    """None for other events and for a state event without a usable outputState.
+    obs-websocket 5.1 sends outputPath on RecordStateChanged only when the recording
+    stopped; later versions also on start. Both are accepted."""
+    if event.event_type not in OUTPUT_STATE_EVENTS:
+        return None
+    raw = event.data.get("outputState")
+    if not isinstance(raw, str) or not raw:
+        return None
+    state = raw.removeprefix("OBS_WEBSOCKET_OUTPUT_").lower()
+    path = event.data.get("outputPath")
+    return OutputStateChanged(
+        output="stream" if event.event_type == "StreamStateChanged" else "record",
+        state=state,
+        active=bool(event.data.get("outputActive", False)),
+        path=str(path) if isinstance(path, str) and path else None,
+    )

@@ -14,7 +14,8 @@ cd "$(dirname "$0")/.."
 # openssl makes the self-signed certificate of the join page's TLS test.
 # systemd: systemd-analyze verifies the service unit (present on most machines anyway).
 SYSTEM_PACKAGES=(python3-venv obs-studio obs-plugins xvfb libgl1-mesa-dri socat tmux jackd2 janus
-                 ffmpeg libjs-janus-gateway libjs-webrtc-adapter chromium openssl systemd)
+                 ffmpeg libjs-janus-gateway libjs-webrtc-adapter chromium openssl systemd
+                 prometheus)  # prometheus: the metrics test scrapes councild; promtool checks the rules
 
 install_system() {
     local missing=()

@@ -21,6 +21,7 @@ from textual.screen import Screen
 from councild.api import client_socket_path
 from councild.errors import ConnectionLostError, OperationTimeoutError
 from councild.i18n import N_, _
+from tui import view
 from tui.dialogs import ConfirmScreen, FindScreen, HelpScreen, ModeScreen
 from tui.link import DaemonLink, get_error
 from tui.messages import Attached, Disconnected, LevelsChanged, LogAppended, StateChanged
@@ -51,6 +52,9 @@ class CouncilApp(App[int]):
         Binding("w", "wide", _("Wide"), show=False),
         Binding("f", "force", _("Force shot"), show=False),
         Binding("u", "release", _("Release shot"), show=False),
+        Binding("s", "stream", _("Stream"), show=False),
+        Binding("e", "record", _("Record"), show=False),
+        Binding("E", "record_pause", _("Pause recording"), show=False, key_display="E"),
         Binding("slash", "find", _("Find"), key_display="/"),
         Binding("question_mark", "help", _("Help"), key_display="?"),
         Binding("q", "quit", _("Quit"), show=False),
@@ -129,6 +133,11 @@ class CouncilApp(App[int]):
 
     def _show(self, state: dict[str, Any]) -> None:
         self.daemon_state = state
+        self.main.event_log.seats = view.seats_by_id(state)
+        agenda = state.get("agenda")
+        if isinstance(agenda, dict) and agenda.get("id") is not None:
+            self.main.event_log.agenda = {**self.main.event_log.agenda,
+                                          str(agenda["id"]): str(agenda.get("title") or "")}
         self.received_at = self.clock()
         self.main.show_state(state, self.attached, 0.0)
 
@@ -205,6 +214,31 @@ class CouncilApp(App[int]):
     def action_agenda(self) -> None:
         self.send("agenda")
 
+    def _broadcast_state(self, part: str) -> str | None:
+        broadcast = self.daemon_state.get("broadcast")
+        if not isinstance(broadcast, dict):
+            return None
+        value = broadcast.get(part)
+        return str(value.get("state")) if isinstance(value, dict) else None
+
+    def action_stream(self) -> None:
+        """Start the stream, or (asking first) stop it."""
+        if self._broadcast_state("stream") in ("live", "reconnecting", "starting"):
+            self._confirm(_("Stop the livestream? Viewers lose the picture."), "stream_stop")
+        else:
+            self.send("stream_start")
+
+    def action_record(self) -> None:
+        """Start the recording, or (asking first) stop it."""
+        if self._broadcast_state("record") in ("recording", "paused", "starting"):
+            self._confirm(_("Stop the recording?"), "record_stop")
+        else:
+            self.send("record_start")
+
+    def action_record_pause(self) -> None:
+        state = self._broadcast_state("record")
+        self.send("record_resume" if state == "paused" else "record_pause")
+
     def action_mode(self) -> None:
         def chosen(mode: str | None) -> None:
             if mode:
@@ -238,6 +272,12 @@ class CouncilApp(App[int]):
             (N_("Wide shot"), N_("cut to the wide shot"), self.action_wide),
             (N_("Force shot"), N_("cut to the selected seat's shot"), self.action_force),
             (N_("Release shot"), N_("give the picture back to the director"), self.action_release),
+            (N_("Stream start/stop"), N_("start the livestream, or stop it (asks first)"),
+             self.action_stream),
+            (N_("Recording start/stop"), N_("start the recording, or stop it (asks first)"),
+             self.action_record),
+            (N_("Recording pause"), N_("pause or resume the recording"),
+             self.action_record_pause),
             (N_("Find councillor"), N_("jump to a councillor"), self.action_find),
             (N_("Keys"), N_("show the keys and symbols"), self.action_help),
         )

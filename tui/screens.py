@@ -12,6 +12,7 @@ from textual.screen import Screen
 from textual.widgets import Footer
 
 from councild.i18n import _
+from tui.widgets.broadcast import AlarmBanner, BroadcastPanel
 from tui.widgets.eventlog import EventLog
 from tui.widgets.panels import Banner, OnAirPanel, SessionHeader
 from tui.widgets.tables import (
@@ -46,11 +47,15 @@ class MainScreen(Screen[None]):
         self._onair = OnAirPanel(id="onair")
         self._devices = DeviceTable(id="devices")
         self._event_log = EventLog(id="log")
+        self._alarms = AlarmBanner(id="alarms")
+        self._broadcast = BroadcastPanel(id="broadcast")
         self._mounted = False  # set once the panels are mounted: nothing is rendered before
 
     def compose(self) -> ComposeResult:
         yield self._header
         yield self._banner
+        yield self._alarms
+        yield self._broadcast
         with Horizontal(id="floor"):
             yield self._speakers
             yield self._queue
@@ -76,6 +81,8 @@ class MainScreen(Screen[None]):
         for selector, title in titles.items():
             self.query_one(selector).border_title = title
         self.banner.display = False
+        self.alarms.display = False
+        self.broadcast.display = False
         self.seats.focus()
         if self._shown is not None:  # a state that arrived before the panels were mounted
             self.show_state(*self._shown)
@@ -107,6 +114,14 @@ class MainScreen(Screen[None]):
         return self._devices
 
     @property
+    def alarms(self) -> AlarmBanner:
+        return self._alarms
+
+    @property
+    def broadcast(self) -> BroadcastPanel:
+        return self._broadcast
+
+    @property
     def onair(self) -> OnAirPanel:
         return self._onair
 
@@ -130,6 +145,8 @@ class MainScreen(Screen[None]):
         self.header.show_state(state, attached)
         self.seats.show_state(state)
         self.onair.show_state(state)
+        self.broadcast.show_state(state)
+        self.alarms.show_state(state)
         self.show_times(state, offset)
 
     def show_times(self, state: Mapping[str, Any], offset: float) -> None:

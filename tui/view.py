@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from councild.i18n import _
+from councild.log_text import sentence
 
 DASH = "–"
 # dBFS span of the level bar: below -60 a council mic is room noise; 0 is digital full scale.
@@ -218,21 +219,12 @@ def lock_text(program: Any) -> str:
 # --- the event log --------------------------------------------------------------------------
 
 
-def _describe(item: Any) -> str:
-    if not isinstance(item, dict):
-        return text(item)
-    args = " ".join(f"{k}={v}" for k, v in item.items() if k != "type" and v is not None)
-    return f"{item.get('type', '?')} {args}".strip()
-
-
-def log_line(entry: Mapping[str, Any]) -> str:
-    """One event-log entry as a line: time, source, event, effects."""
-    effects = [e for e in get(entry, "effects", default=[]) if isinstance(e, dict)]
+def log_line(entry: Mapping[str, Any], seats: Mapping[str, Mapping[str, Any]] | None = None,
+             agenda: Mapping[str, str] | None = None) -> str:
+    """One event-log entry as a line: time, source, and what happened in words
+    (councild/log_text.py), with the seats' labels and councillors where known."""
     line = f"{clock_time(entry.get('time'))} {text(entry.get('source')):<6} "
-    line += _describe(entry.get("event"))
-    if effects:
-        line += " → " + ", ".join(_describe(e) for e in effects)
-    return line
+    return line + sentence(entry, seats or {}, agenda)
 
 
 def matches(line: str, needle: str) -> bool:

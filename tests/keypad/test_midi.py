@@ -180,7 +180,7 @@ async def midi_keypad() -> AsyncIterator[tuple[MidiKeypad, Recorder]]:
     # Parts of the names, as a chamber configures "APC MINI": JACK renames a client that
     # comes back while its old name lingers (testpad-01), as ALSA numbers a re-plugged card.
     options = MidiKeypad.Options(port=":pads", output=":leds", api="jack",
-                                 leds={"4": 36, "5": 37})
+                                 leds={"4": 36, "5": 37, "broadcast:live": 40})
     pad = MidiKeypad("pads", options, rec)
     await pad.start()
     try:
@@ -196,16 +196,22 @@ async def test_pads_and_leds_over_jack(jack: str) -> None:
             await until(lambda: pad.health.link is Link.CONNECTED, timeout=10)
             assert pad.health.detail == "testpad:pads"
             # On connect every configured pad is lit for "free" (velocity 0).
-            await until(lambda: len(controller.poll()) == 2)
-            assert controller.received == [[0x90, 36, 0], [0x90, 37, 0]]
+            await until(lambda: len(controller.poll()) == 3)
+            assert controller.received == [[0x90, 36, 0], [0x90, 37, 0], [0x90, 40, 0]]
             controller.send(0x90, 36, 127)
             controller.send(0x80, 36, 0)
             controller.send(0xB0, 20, 127)
             await until(lambda: len(rec.keys()) == 3)
             assert rec.keys() == [("note36", True), ("note36", False), ("cc20", True)]
             assert pad.set_seat_states({"4": SeatLamp.SPEAKING, "5": SeatLamp.FREE}) == 1
-            await until(lambda: len(controller.poll()) == 3)
+            await until(lambda: len(controller.poll()) == 4)
             assert controller.received[-1] == [0x90, 36, 1]
+            # The stream goes live: its pad lights, and a later seat change leaves it lit.
+            assert pad.set_broadcast_lamps({"live": True, "recording": False,
+                                            "alarm": False}) == 1
+            await until(lambda: len(controller.poll()) == 5)
+            assert controller.received[-1] == [0x90, 40, 1]
+            assert pad.set_seat_states({"4": SeatLamp.FREE}) == 1
     finally:
         controller.unplug()
 
@@ -223,8 +229,8 @@ async def test_unplugged_controller_is_lost_then_found_again(jack: str) -> None:
         controller = VirtualController()
         await until(lambda: rec.connected_count() == 2, timeout=15)
         # A re-plugged controller shows nothing: every LED is sent again.
-        await until(lambda: len(controller.poll()) == 2)
-        assert sorted(controller.received) == [[0x90, 36, 3], [0x90, 37, 0]]
+        await until(lambda: len(controller.poll()) == 3)
+        assert sorted(controller.received) == [[0x90, 36, 3], [0x90, 37, 0], [0x90, 40, 0]]
         controller.send(0x90, 37, 100)
         await until(lambda: rec.keys()[-1] == ("note37", True))
     controller.unplug()

@@ -17,6 +17,7 @@ from councild.daemon import Daemon
 from councild.errors import ConfigError
 from councild.keypad import (
     AdvanceAgenda,
+    Broadcast,
     ClearQueue,
     GrantSeat,
     Keypad,
@@ -39,6 +40,7 @@ from devices.osc_control import (
     OscControl,
     OscControlCodec,
     OscControlError,
+    broadcast_datagram,
     seat_state_datagram,
 )
 from devices.sim.keypad import OscSender, osc_datagram
@@ -75,6 +77,9 @@ def decode(datagram: bytes) -> list[object]:
         ("/councild/lock", ["off"], LockProgram(on=False)),
         ("/councild/agenda", [], AdvanceAgenda()),
         ("/councild/mute_remote", [1], MuteRemote(on=True)),
+        ("/councild/stream_start", [], Broadcast(op="stream_start")),
+        ("/councild/stream_stop", [1], Broadcast(op="stream_stop")),
+        ("/councild/record_pause", [], Broadcast(op="record_pause")),
     ],
 )
 def test_vectors(address: str, args: list[Any], action: object) -> None:
@@ -147,6 +152,12 @@ def test_well_formed_osc_with_any_arguments_never_escapes(command: str, args: li
     with contextlib.suppress(OscControlError):
         for event in decode(datagram):
             assert isinstance(event, ControlAction | ControlKey)
+
+
+def test_broadcast_feedback_datagram() -> None:
+    msg = OscMessage(broadcast_datagram("live", True))
+    assert msg.address == "/councild/broadcast/live"
+    assert msg.params == [1]
 
 
 def test_feedback_datagram() -> None:

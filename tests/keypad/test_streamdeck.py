@@ -113,6 +113,20 @@ def test_key_faces_from_the_key_map() -> None:
     }
 
 
+def test_broadcast_keys_show_what_runs() -> None:
+    from devices.keypad_streamdeck import ALARM_COLOUR, ON_AIR_COLOUR
+
+    keymap = KeyMap.build({"key0": "stream_stop", "key1": "record_stop",
+                           "key2": "record_pause"}, defaults=False)
+    idle = key_faces(keymap, KEYS, {}, {})
+    assert idle == {0: ("END LIVE", ACTION_COLOUR), 1: ("END REC", ACTION_COLOUR),
+                    2: ("PAUSE", ACTION_COLOUR)}
+    live = key_faces(keymap, KEYS, {}, {}, {"live": True, "recording": False, "alarm": False})
+    assert live[0] == ("END LIVE", ON_AIR_COLOUR) and live[1][1] == ACTION_COLOUR
+    alarm = key_faces(keymap, KEYS, {}, {}, {"live": True, "recording": True, "alarm": True})
+    assert {face[1] for face in alarm.values()} == {ALARM_COLOUR}
+
+
 @contextlib.asynccontextmanager
 async def deck_keypad(
     monkeypatch: pytest.MonkeyPatch, plugged: list[PluggableDummy]

@@ -73,7 +73,7 @@ def fixture_state() -> dict[str, Any]:
                        "last_seen": None, "since": T0 - 5},
         },
         "program": {
-            "shot": "seat-2", "scene": "Seat 2", "preview": "wide", "locked": False,
+            "shot": "seat-2", "scene": "Seat 2", "seat": "2", "preview": "wide", "locked": False,
             "lower_third": {"name": "Aylin Yılmaz", "detail": "SPD"},
             "cameras": {"cam1": {"state": "on_air", "preset": 2},
                         "cam2": {"state": "moving", "preset": 7}},
@@ -84,7 +84,7 @@ def fixture_state() -> dict[str, Any]:
 def fixture_log() -> list[dict[str, Any]]:
     return [
         {"time": T0 - 400, "source": "api", "event": {"type": "SetAgenda", "item": "2"},
-         "effects": [{"type": "AgendaChanged", "index": 1}]},
+         "effects": [{"type": "AgendaChanged", "item": "2"}]},
         {"time": T0 - 312, "source": "api", "event": {"type": "Grant", "seat": "4"},
          "effects": [{"type": "OpenMic", "seat": "4"}]},
         {"time": T0 - 275, "source": "desk", "event": {"type": "Grant", "seat": "2"},
@@ -99,3 +99,25 @@ def fixture_log() -> list[dict[str, Any]]:
 def make_fixture_app() -> CouncilApp:
     return CouncilApp(None, clock=lambda: T0, fixture=(fixture_state(), fixture_log()))
 
+
+
+def fixture_broadcast() -> dict[str, Any]:
+    """Live for 1:23:45 at 3.2 Mbit/s dropping frames, recording 1:20:11 with 4 h 10 min
+    of disk left, one alarm raised."""
+    return {
+        "connected": True,
+        "stream": {"state": "live", "timecode": 5025.0, "bitrate": 3_200_000,
+                   "dropped_percent": 1.8, "skipped_frames": 812, "total_frames": 150750,
+                   "congestion": 0.21, "bytes": 2_010_000_000, "reconnects": 0},
+        "record": {"state": "recording", "timecode": 4811.0, "bytes": 2_100_000_000,
+                   "path": "/srv/rec/2026-11-25 18-00-00.mkv", "minutes_left": 250.0},
+        "obs": {"cpu": 7.1, "render_skipped_frames": 0, "render_total_frames": 150750,
+                "disk_free": 250 * 60 * 437_000},
+        "alarms": [{"alarm": "dropped_frames", "since": T0 - 8, "percent": 1.8}],
+        "chapters_supported": False,
+    }
+
+
+def make_broadcast_fixture_app() -> CouncilApp:
+    state = fixture_state() | {"broadcast": fixture_broadcast()}
+    return CouncilApp(None, clock=lambda: T0, fixture=(state, fixture_log()))

@@ -61,8 +61,8 @@ async def test_panels_follow_daemon_events(daemon: Daemon) -> None:
         await until(lambda: list(rows(app.main.speakers)) == ["6"], FOLLOW_S)
         assert list(rows(app.main.queue)) == ["5"]
         # The event log got the grant as it happened.
-        await until(lambda: any("Grant seat=6" in line for line in app.main.event_log.lines),
-                    FOLLOW_S)
+        await until(lambda: any("Floor to 06 Member 6" in line
+                                for line in app.main.event_log.lines), FOLLOW_S)
         # Header: the agenda item moves when the daemon's does.
         daemon.submit(SetAgenda(item=None), "test")
         await until(lambda: "1 Opening" in app.main.header.plain, FOLLOW_S)
@@ -245,10 +245,10 @@ async def test_log_filter_and_click_select(daemon: Daemon) -> None:
         daemon.submit(Request(seat="2"), "test")
         daemon.submit(Grant(seat="5"), "test")
         log = app.main.event_log
-        await until(lambda: any("Grant seat=5" in line for line in log.lines), FOLLOW_S)
+        await until(lambda: any("Floor to 05 Member 5" in line for line in log.lines), FOLLOW_S)
         await pilot.click("#log-filter")
-        await pilot.press(*"grant")
-        await until(lambda: bool(log.lines) and all("Grant" in line for line in log.lines))
+        await pilot.press(*"floor")
+        await until(lambda: bool(log.lines) and all("Floor" in line for line in log.lines))
         # Typing in the filter must not have fired the g (grant) key.
         assert [sp.seat for sp in daemon.state.speakers] == ["5"]
         # A click on a roster row selects it (header is line 0, the chair line 1).

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.tui.fixture_app import make_fixture_app
+from tests.tui.fixture_app import make_broadcast_fixture_app, make_fixture_app
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -43,3 +43,15 @@ class TestDialogs:
             await pilot.pause()
 
         assert snap_compare(make_fixture_app(), terminal_size=(80, 24), run_before=help_open)
+
+
+class TestBroadcast:
+    """The broadcast panel and the alarm banner (a daemon with OBS, live and recording)."""
+
+    def test_80x24(self, snap_compare: Any) -> None:
+        assert snap_compare(make_broadcast_fixture_app(), terminal_size=(80, 24),
+                            run_before=_settle)
+
+    def test_160x48(self, snap_compare: Any) -> None:
+        assert snap_compare(make_broadcast_fixture_app(), terminal_size=(160, 48),
+                            run_before=_settle)

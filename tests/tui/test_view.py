@@ -104,8 +104,11 @@ def test_log_line_and_filter() -> None:
     entry = {"time": T0, "source": "api", "event": {"type": "Grant", "seat": "12"},
              "effects": [{"type": "OpenMic", "seat": "12"}]}
     line = view.log_line(entry)
-    assert line == "12:00:00 api    Grant seat=12 → OpenMic seat=12"  # TZ=UTC (conftest)
-    assert view.matches(line, "grant 12")
+    assert line == "12:00:00 api    Floor to 12"  # TZ=UTC (conftest); no roster: the id
+    seats = {"12": {"id": "12", "label": "12", "name": "Heike Krüger"}}
+    line = view.log_line(entry, seats)
+    assert line == "12:00:00 api    Floor to 12 Heike Krüger"
+    assert view.matches(line, "floor 12")
     assert view.matches(line, "")
     assert not view.matches(line, "revoke")
     assert view.log_line({}) == "– –      –"

@@ -25,6 +25,9 @@ class EventLog(Vertical):
         super().__init__(id=id)
         self._lines: deque[str] = deque(maxlen=LOG_KEEP)
         self._filter = ""
+        # Who sits where, from the latest state: the sentences name seat label and councillor.
+        self.seats: Mapping[str, Mapping[str, Any]] = {}
+        self.agenda: Mapping[str, str] = {}
         # Held, not queried: entries arrive at any moment, mounted or not (see MainScreen).
         self._log = Log(id="log-lines", max_lines=LOG_KEEP)
 
@@ -42,11 +45,11 @@ class EventLog(Vertical):
 
     def replace(self, entries: Iterable[Mapping[str, Any]]) -> None:
         self._lines.clear()
-        self._lines.extend(view.log_line(e) for e in entries)
+        self._lines.extend(view.log_line(e, self.seats, self.agenda) for e in entries)
         self._render_all()
 
     def append(self, entry: Mapping[str, Any]) -> None:
-        line = view.log_line(entry)
+        line = view.log_line(entry, self.seats, self.agenda)
         self._lines.append(line)
         if view.matches(line, self._filter) and self._log.is_mounted:
             self._log.write_line(line)

@@ -72,6 +72,9 @@ class OnAirPanel(TextPanel):
         scene = program.get("scene")
         if scene:
             out.append(f" ({scene})")
+        seat = program.get("seat")
+        if seat is not None:  # who is on the picture: seat label and councillor
+            out.append(" · " + view.who(view.seats_by_id(state), str(seat)), style="bold")
         out.append("\n" + _("Lock") + ": ", style="dim")
         locked = program.get("locked")
         out.append(view.lock_text(program), style="bold reverse" if locked else "")
