@@ -16,10 +16,9 @@ room's audio to an address of the page's choice).
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from councild.join.gate import ALLOWED_VERBS, NOT_ALLOWED, STRIPPED_TOP, Forward, Refuse
+from councild.join.gate import PluginGate
 
 __all__ = ["AUDIOBRIDGE", "AudioBridgeGate"]
 
@@ -31,45 +30,10 @@ CONFIGURE_KEYS = frozenset({"request", "bitrate", "quality", "expected_loss", "p
 ALLOWED_REQUESTS = frozenset({"join", "configure", "leave"})
 
 
-class AudioBridgeGate:
-    """One page's AudioBridge connection: checks and rewrites what the browser sends."""
+class AudioBridgeGate(PluginGate):
+    """A page's AudioBridge connection: its microphone, as its own councillor, muted."""
 
-    def __init__(self, room: int, display: str, participant_id: int) -> None:
-        self.room = room
-        self.display = display
-        self.participant_id = participant_id
-        self.refused = 0
-        self._joined = False
-
-    def from_browser(self, text: str | bytes) -> Forward | Refuse:
-        try:
-            msg = json.loads(text)
-        except (ValueError, UnicodeDecodeError):
-            return self._refuse(None, "not JSON")
-        if not isinstance(msg, dict):
-            return self._refuse(None, "not a JSON object")
-        tx = msg.get("transaction")
-        tx = tx if isinstance(tx, str) else None
-        verb = msg.get("janus")
-        if not isinstance(verb, str) or verb not in ALLOWED_VERBS:
-            return self._refuse(tx, f"request {verb!r} not allowed")
-        for key in STRIPPED_TOP:
-            msg.pop(key, None)
-        if verb == "create":
-            msg.pop("id", None)
-        elif verb == "attach":
-            if msg.get("plugin") != AUDIOBRIDGE:
-                return self._refuse(tx, f"plugin {msg.get('plugin')!r} not allowed here")
-            msg.pop("opaque_id", None)
-        elif verb == "message":
-            body = msg.get("body")
-            if not isinstance(body, dict):
-                return self._refuse(tx, "message without a body")
-            checked = self._body(body)
-            if isinstance(checked, str):
-                return self._refuse(tx, checked)
-            msg["body"] = checked
-        return Forward(json.dumps(msg, separators=(",", ":"), ensure_ascii=False))
+    PLUGIN = AUDIOBRIDGE
 
     def _body(self, body: dict[str, Any]) -> dict[str, Any] | str:
         request = body.get("request")
@@ -93,11 +57,3 @@ class AudioBridgeGate:
                 return "unmuting is the floor's, not the page's"
             return {k: v for k, v in body.items() if k in CONFIGURE_KEYS}
         return {"request": "leave"}
-
-    def _refuse(self, tx: str | None, reason: str) -> Refuse:
-        self.refused += 1
-        reply: dict[str, Any] = {"janus": "error",
-                                 "error": {"code": NOT_ALLOWED, "reason": "not allowed"}}
-        if tx is not None:
-            reply["transaction"] = tx
-        return Refuse(json.dumps(reply), reason)

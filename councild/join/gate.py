@@ -14,9 +14,9 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
-__all__ = ["Forward", "JanusGate", "Refuse", "from_janus"]
+__all__ = ["Forward", "JanusGate", "PluginGate", "Refuse", "from_janus"]
 
 VIDEOROOM = "janus.plugin.videoroom"
 # Janus requests (the "janus" field) a page needs; "info" and "ping" are harmless but unused.
@@ -74,15 +74,19 @@ class Refuse:
     reason: str  # for the log
 
 
-class JanusGate:
-    """One page's Janus connection: checks and rewrites what the browser sends."""
+class PluginGate:
+    """One page's connection to one Janus plugin: the envelope checks every gate shares (JSON
+    object, allowed verbs, no credentials, no chosen session ids, only this gate's plugin);
+    a subclass names its plugin and checks, and may rewrite, each message body."""
+
+    PLUGIN: ClassVar[str]
 
     def __init__(self, room: int, display: str, participant_id: int) -> None:
         self.room = room
         self.display = display
         self.participant_id = participant_id
         self.refused = 0
-        self._publisher_joined = False
+        self._joined = False  # a page joins its room once
 
     def from_browser(self, text: str | bytes) -> Forward | Refuse:
         try:
@@ -101,19 +105,38 @@ class JanusGate:
         if verb == "create":
             msg.pop("id", None)  # a page does not choose (or guess) session ids
         elif verb == "attach":
-            if msg.get("plugin") != VIDEOROOM:
+            if msg.get("plugin") != self.PLUGIN:
                 return self._refuse(tx, f"plugin {msg.get('plugin')!r} not allowed")
             msg.pop("opaque_id", None)
         elif verb == "message":
             body = msg.get("body")
             if not isinstance(body, dict):
                 return self._refuse(tx, "message without a body")
-            problem = self._body(body)
-            if problem is not None:
-                return self._refuse(tx, problem)
+            checked = self._body(body)
+            if isinstance(checked, str):
+                return self._refuse(tx, checked)
+            msg["body"] = checked
         return Forward(json.dumps(msg, separators=(",", ":"), ensure_ascii=False))
 
-    def _body(self, body: dict[str, Any]) -> str | None:
+    def _body(self, body: dict[str, Any]) -> dict[str, Any] | str:
+        """The body to forward, or why it is refused."""
+        raise NotImplementedError
+
+    def _refuse(self, tx: str | None, reason: str) -> Refuse:
+        self.refused += 1
+        reply: dict[str, Any] = {"janus": "error",
+                                 "error": {"code": NOT_ALLOWED, "reason": "not allowed"}}
+        if tx is not None:
+            reply["transaction"] = tx
+        return Refuse(json.dumps(reply), reason)
+
+
+class JanusGate(PluginGate):
+    """A page's VideoRoom connection: publish its camera as the councillor, subscribe."""
+
+    PLUGIN = VIDEOROOM
+
+    def _body(self, body: dict[str, Any]) -> dict[str, Any] | str:
         request = body.get("request")
         if not isinstance(request, str) or request not in ALLOWED_REQUESTS:
             return f"videoroom request {request!r} not allowed"
@@ -124,9 +147,9 @@ class JanusGate:
                 return f"room {body.get('room')!r} not allowed"
             ptype = body.get("ptype")
             if ptype == "publisher":
-                if self._publisher_joined:
+                if self._joined:
                     return "this page has joined already"
-                self._publisher_joined = True
+                self._joined = True
                 body["display"] = self.display
                 body["id"] = self.participant_id
             elif ptype != "subscriber":
@@ -134,12 +157,4 @@ class JanusGate:
         elif request in ("configure", "publish"):
             body.pop("display", None)  # the councillor's name is not the page's to change
             body.pop("descriptions", None)  # per-stream texts are shown to the room as well
-        return None
-
-    def _refuse(self, tx: str | None, reason: str) -> Refuse:
-        self.refused += 1
-        reply: dict[str, Any] = {"janus": "error",
-                                 "error": {"code": NOT_ALLOWED, "reason": "not allowed"}}
-        if tx is not None:
-            reply["transaction"] = tx
-        return Refuse(json.dumps(reply), reason)
+        return body
