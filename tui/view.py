@@ -147,13 +147,22 @@ def link_text(link: str | None) -> str:
     return f"{LINK_SYMBOLS.get(link or '', '?')} {words.get(link or '', text(link))}"
 
 
-def device_kind(link: str | None, errors: int) -> str:
+def device_kind(link: str | None, errors: int, warning: bool = False) -> str:
     """Styling class for a device row: "bad", "warn" or "ok"."""
     if link in ("lost", "closed"):
         return "bad"
-    if link in ("connecting", "reconnecting") or errors:
+    if link in ("connecting", "reconnecting") or errors or warning:
         return "warn"
     return "ok"
+
+
+def device_detail(device: Mapping[str, Any]) -> str:
+    """A device's detail, its warning first (e.g. a conference unit whose own limit differs
+    from the configuration): the technician must not have to find it in the event log."""
+    detail, warning = device.get("detail"), device.get("warning")
+    if isinstance(warning, str) and warning:
+        return f"⚠ {warning}" + (f" · {detail}" if isinstance(detail, str) and detail else "")
+    return text(detail)
 
 
 def mode_text(mode: str | None) -> str:

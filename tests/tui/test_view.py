@@ -76,6 +76,16 @@ def test_link_text_and_kind() -> None:
     assert view.device_kind("lost", 0) == "bad"
     assert view.device_kind("connected", 2) == "warn"
     assert view.device_kind("connected", 0) == "ok"
+    assert view.device_kind("connected", 0, warning=True) == "warn"
+
+
+def test_a_device_warning_leads_its_detail() -> None:
+    unit = {"link": "connected", "detail": "DCS 6000, manual mode",
+            "warning": "the unit allows 4 open mics, the configuration says 2"}
+    assert view.device_detail(unit) == ("⚠ the unit allows 4 open mics, the configuration "
+                                        "says 2 · DCS 6000, manual mode")
+    assert view.device_detail({**unit, "warning": ""}) == "DCS 6000, manual mode"
+    assert view.device_detail({"warning": "w"}) == "⚠ w"
 
 
 def test_get_tolerates_missing_and_mistyped() -> None:

@@ -155,20 +155,23 @@ class DeviceTable(KeyedTable):
             # Devices in trouble first: at 80×24 only the top rows are visible.
             rank = {"bad": 0, "warn": 1, "ok": 2}
             valid = [(str(n), d) for n, d in devices.items() if isinstance(d, dict)]
-            valid.sort(key=lambda nd: (rank[view.device_kind(nd[1].get("link"),
-                                                             _errors(nd[1]))], nd[0]))
+            valid.sort(key=lambda nd: (rank[_kind(nd[1])], nd[0]))
             for name, d in valid:
                 link = d.get("link")
                 errors = _errors(d)
                 seen = d.get("last_seen")
                 rows.append((str(name), (
                     str(name),
-                    Text(view.link_text(link), style=STYLES[view.device_kind(link, errors)]),
+                    Text(view.link_text(link), style=STYLES[_kind(d)]),
                     str(errors),
                     view.ago(now - seen) if isinstance(seen, int | float) else view.DASH,
-                    view.text(d.get("detail")),
+                    view.device_detail(d),
                 )))
         self.sync(rows)
+
+
+def _kind(device: Mapping[str, Any]) -> str:
+    return view.device_kind(device.get("link"), _errors(device), bool(device.get("warning")))
 
 
 def _errors(device: Mapping[str, Any]) -> int:
