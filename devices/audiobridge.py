@@ -32,7 +32,6 @@ accepted: a missing display is "", a missing muted/talking is False.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 from collections.abc import Callable, Mapping
@@ -346,17 +345,11 @@ class AudioBridge(Device):
             self.opts.url, self._on_message,
             on_malformed=lambda exc: self._malformed("janus message", exc),
             on_seen=self._seen, plugin=AUDIOBRIDGE)
-        keepalive: asyncio.Task[None] | None = None
         try:
             await self._setup(client)
             self._client = client
             self._on_change(None)
-            keepalive = asyncio.create_task(self._keepalive(client),
-                                            name=f"{self.name}:keepalive")
-            done, _ = await asyncio.wait({client.reader, keepalive},
-                                         return_when=asyncio.FIRST_COMPLETED)
-            for task in done:
-                task.result()
+            await client.run(self.opts.keepalive, self.name)
         except JanusRequestError as exc:
             if exc.unauthorized:
                 raise AuthenticationError(
@@ -366,9 +359,6 @@ class AudioBridge(Device):
         finally:
             self._client = None
             self._set_chamber(None)
-            if keepalive is not None:
-                keepalive.cancel()
-                await asyncio.wait([keepalive])
             await client.close()
 
     async def _setup(self, client: JanusClient) -> None:
@@ -422,11 +412,6 @@ class AudioBridge(Device):
         if secret is None:
             detail += f"; ${self.opts.secret_env} unset: no muting"
         self._connected(detail)
-
-    async def _keepalive(self, client: JanusClient) -> None:
-        while True:
-            await asyncio.sleep(self.opts.keepalive)
-            await client.keepalive()
 
     def _set_chamber(self, address: tuple[str, int] | None) -> None:
         if address == self.chamber_address:

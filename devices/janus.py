@@ -567,6 +567,24 @@ class JanusClient:
         tx, text = self.codec.keepalive(self.session_id)
         await self.request(tx, text, what="keepalive")
 
+    async def run(self, keepalive_s: float, name: str) -> None:
+        """Keep the session alive every `keepalive_s` until the link ends; raises the reason
+        it ended (the reader's error, or a keepalive that timed out)."""
+
+        async def keep() -> None:
+            while True:
+                await asyncio.sleep(keepalive_s)
+                await self.keepalive()
+
+        task = asyncio.create_task(keep(), name=f"{name}:keepalive")
+        try:
+            done, _ = await asyncio.wait({self.reader, task}, return_when=asyncio.FIRST_COMPLETED)
+            for finished in done:
+                finished.result()
+        finally:
+            task.cancel()
+            await asyncio.wait([task])  # never swallows our own cancellation
+
     def dispatch(self, msg: JanusMessage) -> None:
         entry = self._pending.get(msg.transaction) if msg.transaction else None
         if entry is not None:
@@ -721,16 +739,10 @@ class JanusBridge(Device):
         client = await JanusClient.connect(
             self.opts.url, self._on_message,
             on_malformed=lambda exc: self._malformed("janus message", exc), on_seen=self._seen)
-        keepalive: asyncio.Task[None] | None = None
         try:
             await self._setup(client)
             self._client = client
-            keepalive = asyncio.create_task(self._keepalive(client),
-                                            name=f"{self.name}:keepalive")
-            done, _ = await asyncio.wait({client.reader, keepalive},
-                                         return_when=asyncio.FIRST_COMPLETED)
-            for task in done:
-                task.result()  # raises the reason the link ended
+            await client.run(self.opts.keepalive, self.name)
         except JanusRequestError as exc:
             if exc.unauthorized:
                 raise AuthenticationError(
@@ -740,9 +752,6 @@ class JanusBridge(Device):
             raise
         finally:
             self._client = None
-            if keepalive is not None:
-                keepalive.cancel()
-                await asyncio.wait([keepalive])  # never swallows our own cancellation
             await client.close()
 
     async def _setup(self, client: JanusClient) -> None:
@@ -782,11 +791,6 @@ class JanusBridge(Device):
         if secret is None:
             detail += f"; ${self.opts.secret_env} unset: no moderation"
         self._connected(detail)
-
-    async def _keepalive(self, client: JanusClient) -> None:
-        while True:
-            await asyncio.sleep(self.opts.keepalive)
-            await client.keepalive()  # a timeout here ends the link
 
     # --- roster ----------------------------------------------------------------------------
 

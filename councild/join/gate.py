@@ -12,6 +12,7 @@ participant is before Janus announces it, and no token ever appears in the room.
 from __future__ import annotations
 
 import json
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -74,7 +75,7 @@ class Refuse:
     reason: str  # for the log
 
 
-class PluginGate:
+class PluginGate(ABC):
     """One page's connection to one Janus plugin: the envelope checks every gate shares (JSON
     object, allowed verbs, no credentials, no chosen session ids, only this gate's plugin);
     a subclass names its plugin and checks, and may rewrite, each message body."""
@@ -118,9 +119,9 @@ class PluginGate:
             msg["body"] = checked
         return Forward(json.dumps(msg, separators=(",", ":"), ensure_ascii=False))
 
+    @abstractmethod
     def _body(self, body: dict[str, Any]) -> dict[str, Any] | str:
         """The body to forward, or why it is refused."""
-        raise NotImplementedError
 
     def _refuse(self, tx: str | None, reason: str) -> Refuse:
         self.refused += 1

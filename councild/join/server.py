@@ -408,11 +408,8 @@ class JoinServer:
         person = self.config.councillor(councillor)
         participant_id = secrets.randbelow(2**52) + 1
         gate = JanusGate(self.room, person.name if person else councillor, participant_id)
-        try:
-            upstream = await websockets.connect(self.janus_url, subprotocols=["janus-protocol"],
-                                                max_size=MAX_MESSAGE, open_timeout=5)
-        except (OSError, TimeoutError, websockets.InvalidHandshake) as exc:
-            log.warning("join: Janus unreachable for %s's page: %s", councillor, exc)
+        upstream = await _janus_upstream(self.janus_url, councillor, "page")
+        if upstream is None:
             await ws.close(code=CLOSE_JANUS_DOWN)
             return ws
         end: asyncio.Future[int] = asyncio.get_running_loop().create_future()
@@ -455,11 +452,8 @@ class JoinServer:
         participant_id = secrets.randbelow(2**52) + 1
         gate = AudioBridgeGate(audio.room, person.name if person else councillor,
                                participant_id)
-        try:
-            upstream = await websockets.connect(audio.url, subprotocols=["janus-protocol"],
-                                                max_size=MAX_MESSAGE, open_timeout=5)
-        except (OSError, TimeoutError, websockets.InvalidHandshake) as exc:
-            log.warning("join: Janus unreachable for %s's audio: %s", councillor, exc)
+        upstream = await _janus_upstream(audio.url, councillor, "audio")
+        if upstream is None:
             await ws.close(code=CLOSE_JANUS_DOWN)
             return ws
         end: asyncio.Future[int] = asyncio.get_running_loop().create_future()
@@ -509,3 +503,15 @@ class JoinServer:
                 with contextlib.suppress(asyncio.CancelledError, websockets.ConnectionClosed,
                                          ConnectionError, RuntimeError):
                     await task
+
+
+async def _janus_upstream(url: str, councillor: str,
+                          what: str) -> websockets.ClientConnection | None:
+    """The proxy's own connection to Janus for one page socket; None (logged) when Janus
+    cannot be reached, and the page is told so by its close code."""
+    try:
+        return await websockets.connect(url, subprotocols=["janus-protocol"],
+                                        max_size=MAX_MESSAGE, open_timeout=5)
+    except (OSError, TimeoutError, websockets.InvalidHandshake) as exc:
+        log.warning("join: Janus unreachable for %s's %s: %s", councillor, what, exc)
+        return None
