@@ -48,7 +48,14 @@ def _lib_folder(kind: str) -> str:
     return str(LIB / kind)
 
 
-def write_config(folder: Path, ws_port: int, rtp_range: str = "30000-39999",
+# Janus's own media ports stay below Linux's ephemeral range (32768–60999): a port picked by
+# binding port 0 (the tests' free_port, a daemon's listener) can then never be one Janus has
+# taken or takes next, which failed a test with "address already in use" now and then.
+MEDIA_PORTS = "20000-26999"
+AUDIOBRIDGE_PORTS = "27000-29999"  # plain-RTP participants, apart from the WebRTC range
+
+
+def write_config(folder: Path, ws_port: int, rtp_range: str = MEDIA_PORTS,
                  ice_enforce_list: str = "lo") -> Path:
     disable_plugins = ",".join(f"libjanus_{p}.so" for p in PLUGINS)
     disable_transports = ",".join(f"libjanus_{t}.so" for t in TRANSPORTS)
@@ -99,9 +106,10 @@ admin: {{
     # No static rooms (Debian's sample has a demo room 1234 with a known secret): councild
     # creates its AudioBridge room itself.
     # local_ip: the address plain-RTP participants are told to send to, and bind; without it
-    # Janus picks the first interface's address. Ports apart from the WebRTC range.
+    # Janus picks the first interface's address.
     (folder / "janus.plugin.audiobridge.jcfg").write_text(
-        'general: {\n    local_ip = "127.0.0.1"\n    rtp_port_range = "40000-44999"\n}\n')
+        'general: {\n    local_ip = "127.0.0.1"\n'
+        f'    rtp_port_range = "{AUDIOBRIDGE_PORTS}"\n}}\n')
     return folder / "janus.jcfg"
 
 
