@@ -46,7 +46,10 @@ from scenes.obs import ObsClient, ObsInventory, ObsOptions
 
 log = logging.getLogger("councild.vision")
 
-PREVIEW_CHECKS = 20  # GetCurrentPreviewScene round trips (~1 ms each) before giving up
+# Studio mode: OBS applies SetCurrentPreviewScene on its UI thread, after the reply; under
+# load that has taken tens of milliseconds. Wait for it (bounded), ask once more half-way.
+PREVIEW_WAIT_S = 2.0
+PREVIEW_POLL_S = 0.01
 REMOTE_SHOT = "remote:"  # director shot of a remote seat: "remote:<seat id>"
 ROLE_LABELS = {Role.CHAIR: N_("Chair"), Role.CLERK: N_("Clerk"), Role.GUEST: "", Role.MEMBER: ""}
 # Why the level classifier ignored a voice, for the event log.
@@ -404,13 +407,24 @@ class Vision:
 
     async def _preview_is(self, scene: str) -> None:
         """Studio mode: make sure OBS has taken the new preview before the transition, which
-        otherwise can take the old one (seen under load)."""
+        otherwise transitions to the old one (seen under load)."""
         assert self.obs is not None
-        for _attempt in range(PREVIEW_CHECKS):
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        asked_again = False
+        while True:
             data = await self.obs.request("GetCurrentPreviewScene")
             if (data.get("sceneName") or data.get("currentPreviewSceneName")) == scene:
                 return
-        log.warning("obs: preview did not become %r; transitioning anyway", scene)
+            waited = loop.time() - start
+            if waited >= PREVIEW_WAIT_S:
+                break
+            if not asked_again and waited >= PREVIEW_WAIT_S / 2:
+                asked_again = True
+                await self.obs.request("SetCurrentPreviewScene", {"sceneName": scene})
+            await asyncio.sleep(PREVIEW_POLL_S)
+        log.warning("obs: preview did not become %r in %.1f s; transitioning anyway",
+                    scene, PREVIEW_WAIT_S)
 
     def _on_obs_ready(self, inventory: ObsInventory) -> None:
         """After every (re)connect: put the current picture back, through the same ordered
