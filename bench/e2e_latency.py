@@ -43,7 +43,7 @@ from councild.config import parse  # noqa: E402
 from councild.obs_setup import collection_for  # noqa: E402
 from devices.sim.x32 import X32Simulator  # noqa: E402
 from scenes.headless import HeadlessObs  # noqa: E402
-from scenes.obs import ObsClient, ObsOptions  # noqa: E402
+from scenes.obs_client import ObsClient, ObsOptions  # noqa: E402
 from scenes.shots import EXECUTION, LowerThirdSources, picture_change  # noqa: E402
 from tests.system.conftest import PASSWORD_ENV, chamber  # noqa: E402
 

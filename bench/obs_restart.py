@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from scenes.headless import HeadlessObs  # noqa: E402
-from scenes.obs import ObsClient, ObsInventory, ObsOptions  # noqa: E402
+from scenes.obs_client import ObsClient, ObsInventory, ObsOptions  # noqa: E402
 from tests.scenes_obs.conftest import CANVAS, LOWER_THIRD, SCENES  # noqa: E402
 
 SHOT = "Seat 1"

@@ -36,7 +36,8 @@ from councild.model import (
 from councild.obs_setup import feed_source
 from councild.remote import Identity, KnownCouncillor, SlotAllocator, match_participant
 from devices.janus import OPUS_PT, VP8_PT
-from scenes.obs import MediaSource, ObsClient
+from scenes.obs_client import ObsClient
+from scenes.obs_protocol import MediaSource
 
 log = logging.getLogger("councild.bridge")
 

@@ -28,9 +28,9 @@ from councild.broadcast import AlarmChange, BroadcastHealth, Thresholds
 from councild.config import Broadcast as BroadcastOptions
 from councild.errors import CouncildError
 from councild.i18n import _
-from scenes.obs import (
+from scenes.obs_client import ObsClient
+from scenes.obs_protocol import (
     BatchExecution,
-    ObsClient,
     ObsEvent,
     ObsRequestError,
     Request,

@@ -24,6 +24,7 @@ from councild.errors import ConfigError
 from councild.model import Mode, Role
 from devices import DRIVERS, driver_class
 from devices.base import DeviceOptions
+from scenes.obs_client import ObsOptions
 
 CAMERA_DRIVERS = frozenset({"visca"})
 
@@ -112,12 +113,11 @@ class LowerThird(_Table):
     detail_source: str = "Lower third detail"
 
 
-class Obs(_Table):
+class Obs(ObsOptions):
+    """host, port and password_env are scenes.obs_client.ObsOptions, declared once there (the
+    password is read from that environment variable, never the file)."""
+
     enabled: bool = True
-    host: str = "127.0.0.1"
-    port: int = Field(default=4455, ge=1, le=65535)
-    # The password is a secret: it is read from this environment variable, never the file.
-    password_env: str = "COUNCILD_OBS_PASSWORD"
     studio_mode: bool = False
     lower_third: LowerThird = LowerThird()
 

@@ -42,7 +42,7 @@ from councild.voice_classifier import (
 )
 from devices.base import Device
 from scenes import shots
-from scenes.obs import ObsClient, ObsInventory, ObsOptions
+from scenes.obs_client import ObsClient, ObsInventory, ObsOptions
 
 log = logging.getLogger("councild.vision")
 

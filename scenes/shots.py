@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from scenes.obs import BatchExecution, Request
+from scenes.obs_protocol import BatchExecution, Request
 
 EXECUTION = BatchExecution.SERIAL_REALTIME
 

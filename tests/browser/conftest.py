@@ -293,7 +293,7 @@ class OnAir:
     """The headless OBS of an `on_air` scenario and an independent client watching it."""
 
     obs: Any  # scenes.headless.HeadlessObs
-    watch: Any  # scenes.obs.ObsClient
+    watch: Any  # scenes.obs_client.ObsClient
 
 
 @pytest.fixture
@@ -356,7 +356,7 @@ async def _on_air(janus_ns: JanusServer, join_port: int,
     from councild.config import parse
     from councild.obs_setup import collection_for
     from scenes.headless import HeadlessObs
-    from scenes.obs import ObsClient, ObsOptions
+    from scenes.obs_client import ObsClient, ObsOptions
     from tests.scenes_obs.conftest import require_obs
 
     require_obs()

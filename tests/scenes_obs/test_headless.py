@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from scenes.headless import DEAD_PROXY, HeadlessObs, add_arguments, free_tcp_port, run
-from scenes.obs import ObsConnection
+from scenes.obs_connection import ObsConnection
 from tests.helpers import until
 
 from .conftest import require_obs

@@ -1,18 +1,18 @@
-"""The sans-IO obs-websocket codec: golden vectors, the state table, arbitrary input."""
+"""The sans-IO obs-websocket codec: golden vectors, the state table, arbitrary input.
+
+Bad input comes out of next_event() as a Malformed (councild.sansio), never as a raise."""
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from councild.errors import AuthenticationError
-from scenes.obs import (
-    NEED_DATA,
+from councild.sansio import NEED_DATA, Malformed
+from scenes.obs_protocol import (
     BatchExecution,
     Closed,
     Hello,
@@ -20,10 +20,8 @@ from scenes.obs import (
     Identify,
     ObsEvent,
     ObsLocalProtocolError,
-    ObsOptions,
     ObsProtocol,
     ObsProtocolState,
-    ObsRemoteProtocolError,
     Request,
     RequestBatch,
     RequestBatchResponse,
@@ -89,9 +87,9 @@ BATCH_RESPONSE = json.dumps(
 
 def identified(password: str | None = DOC_PASSWORD) -> ObsProtocol:
     codec = ObsProtocol(password)
-    codec.receive_message(HELLO_AUTH)
+    codec.receive_data(HELLO_AUTH)
     codec.send(Identify())
-    codec.receive_message(IDENTIFIED)
+    codec.receive_data(IDENTIFIED)
     while codec.next_event() is not NEED_DATA:
         pass
     return codec
@@ -105,7 +103,7 @@ def test_handshake_with_auth_produces_exact_identify() -> None:
     codec = ObsProtocol(DOC_PASSWORD)
     assert codec.state is ObsProtocolState.AWAIT_HELLO
     assert codec.next_event() is NEED_DATA
-    codec.receive_message(HELLO_AUTH.encode())  # binary frames decode the same
+    codec.receive_data(HELLO_AUTH.encode())  # binary frames decode the same
     hello = codec.next_event()
     assert hello == Hello(
         obs_websocket_version="5.1.0", rpc_version=1, challenge=DOC_CHALLENGE, salt=DOC_SALT
@@ -117,14 +115,14 @@ def test_handshake_with_auth_produces_exact_identify() -> None:
         "d": {"rpcVersion": 1, "eventSubscriptions": 2047, "authentication": DOC_AUTH},
     }
     assert codec.state is ObsProtocolState.IDENTIFYING
-    codec.receive_message(IDENTIFIED)
+    codec.receive_data(IDENTIFIED)
     assert codec.next_event() == Identified(rpc_version=1)
     assert codec.state is ObsProtocolState.IDENTIFIED
 
 
 def test_identify_without_auth_carries_no_authentication() -> None:
     codec = ObsProtocol(None)
-    codec.receive_message(HELLO_OPEN)
+    codec.receive_data(HELLO_OPEN)
     assert isinstance(codec.next_event(), Hello)
     wire = json.loads(codec.send(Identify(event_subscriptions=4)))
     assert wire == {"op": 1, "d": {"rpcVersion": 1, "eventSubscriptions": 4}}
@@ -132,7 +130,7 @@ def test_identify_without_auth_carries_no_authentication() -> None:
 
 def test_identify_needs_password_when_obs_asks() -> None:
     codec = ObsProtocol(None)
-    codec.receive_message(HELLO_AUTH)
+    codec.receive_data(HELLO_AUTH)
     with pytest.raises(ObsLocalProtocolError, match="password"):
         codec.send(Identify())
     assert codec.state is ObsProtocolState.HELLO
@@ -178,7 +176,7 @@ def test_request_and_batch_wire_format() -> None:
 def test_responses_and_events_parse() -> None:
     codec = identified()
     for message in (EVENT, RESPONSE, BATCH_RESPONSE):
-        codec.receive_message(message)
+        codec.receive_data(message)
     assert codec.next_event() == ObsEvent(
         event_type="CurrentProgramSceneChanged", intent=4, data={"sceneName": "Seat 1"}
     )
@@ -213,22 +211,23 @@ def test_responses_and_events_parse() -> None:
         ("", ObsProtocolState.AWAIT_HELLO),
     ],
 )
-def test_unexpected_input_raises_remote_error_and_keeps_state(
+def test_unexpected_input_is_malformed_and_keeps_state(
     message: str, state: ObsProtocolState
 ) -> None:
     codec = ObsProtocol(DOC_PASSWORD)
-    with pytest.raises(ObsRemoteProtocolError):
-        codec.receive_message(message)
+    codec.receive_data(message)
+    assert isinstance(codec.next_event(), Malformed)
     assert codec.state is state
     assert codec.next_event() is NEED_DATA
-    codec.receive_message(HELLO_AUTH)  # still usable afterwards
+    codec.receive_data(HELLO_AUTH)  # still usable afterwards
     assert isinstance(codec.next_event(), Hello)
 
 
 def test_hello_twice_is_an_error() -> None:
     codec = identified()
-    with pytest.raises(ObsRemoteProtocolError, match="HELLO"):
-        codec.receive_message(HELLO_AUTH)
+    codec.receive_data(HELLO_AUTH)
+    event = codec.next_event()
+    assert isinstance(event, Malformed) and "HELLO" in event.detail
     assert codec.state is ObsProtocolState.IDENTIFIED
 
 
@@ -258,16 +257,24 @@ def test_close_is_an_explicit_input() -> None:
     assert codec.next_event() == Closed(code=4009, reason="Authentication failed.")
     assert codec.next_event() is NEED_DATA
     assert codec.state is ObsProtocolState.CLOSED
-    with pytest.raises(ObsRemoteProtocolError):
-        codec.receive_message(EVENT)
+    codec.receive_data(EVENT)
+    assert isinstance(codec.next_event(), Malformed)
     with pytest.raises(ObsLocalProtocolError):
         codec.send(Request(request_type="GetVersion", request_id="c9"))
 
 
+def test_end_of_stream_is_a_close_without_a_code() -> None:
+    codec = identified()
+    codec.receive_data(None)
+    assert codec.next_event() == Closed(code=None)
+    assert codec.state is ObsProtocolState.CLOSED
+
+
 def test_message_size_is_capped() -> None:
     codec = ObsProtocol(DOC_PASSWORD, max_message_bytes=100)
-    with pytest.raises(ObsRemoteProtocolError, match="exceeds"):
-        codec.receive_message('{"op":0,"d":{"pad":"' + "x" * 200 + '"}}')
+    codec.receive_data('{"op":0,"d":{"pad":"' + "x" * 200 + '"}}')
+    event = codec.next_event()
+    assert isinstance(event, Malformed) and "exceeds" in event.detail
 
 
 def test_repr_never_shows_the_password() -> None:
@@ -281,12 +288,11 @@ def _codec_in(state: int) -> ObsProtocol:
 
 
 @given(data=st.binary(max_size=300), state=st.sampled_from([0, 1]))
-def test_arbitrary_bytes_raise_only_the_codec_error(data: bytes, state: int) -> None:
+def test_arbitrary_bytes_never_raise(data: bytes, state: int) -> None:
     codec = _codec_in(state)
-    try:
-        codec.receive_message(data)
-    except ObsRemoteProtocolError:
-        assert codec.next_event() is NEED_DATA
+    codec.receive_data(data)
+    assert codec.next_event() is not NEED_DATA  # a message or a Malformed, exactly one
+    assert codec.next_event() is NEED_DATA
 
 
 JSON = st.recursive(
@@ -325,27 +331,9 @@ OBS_LIKE = st.recursive(
 
 
 @given(op=st.integers(-1, 10) | JSON, d=OBS_LIKE | JSON, state=st.sampled_from([0, 1]))
-def test_arbitrary_json_messages_raise_only_the_codec_error(op: Any, d: Any, state: int) -> None:
+def test_arbitrary_json_messages_never_raise(op: Any, d: Any, state: int) -> None:
     codec = _codec_in(state)
-    try:
-        codec.receive_message(json.dumps({"op": op, "d": d}))
-    except ObsRemoteProtocolError:
-        return
+    codec.receive_data(json.dumps({"op": op, "d": d}))
     event = codec.next_event()
-    assert event is not NEED_DATA  # accepted input always yields exactly one event
+    assert event is not NEED_DATA  # any input yields exactly one event (maybe Malformed)
     assert codec.next_event() is NEED_DATA
-
-
-def test_password_comes_from_env_then_private_file(tmp_path: Path) -> None:
-    secret = tmp_path / "obs-password"
-    secret.write_text("from-file\n")
-    secret.chmod(0o600)
-    options = ObsOptions(password_env="OBS_PW", password_file=secret)
-    assert options.read_password({"OBS_PW": "from-env"}) == "from-env"
-    assert options.read_password({}) == "from-file"
-    secret.chmod(0o644)
-    with pytest.raises(AuthenticationError, match="chmod 600"):
-        options.read_password({})
-    with pytest.raises(AuthenticationError, match="cannot read"):
-        ObsOptions(password_file=tmp_path / "missing").read_password({})
-    assert ObsOptions().read_password({}) is None

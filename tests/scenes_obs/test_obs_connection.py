@@ -18,7 +18,8 @@ from websockets.exceptions import ConnectionClosed
 from councild.errors import AuthenticationError, ConnectionLostError, OperationTimeoutError
 from councild.model import DeviceStatus, Event, Link
 from scenes.headless import free_tcp_port
-from scenes.obs import ObsClient, ObsConnection, ObsOptions
+from scenes.obs_client import ObsClient, ObsOptions
+from scenes.obs_connection import ObsConnection
 from tests.helpers import until
 
 Script = Callable[[ServerConnection, dict[str, Any]], Any]
@@ -221,7 +222,7 @@ async def test_client_reconnects_after_drop_and_calls_on_ready_again(fake: Scrip
     try:
         await client.wait_ready()
         with pytest.raises(ConnectionLostError):
-            await client.get_stats()
+            await client.request("GetStats")
         await until(lambda: len(ready) == 2, timeout=5)
         assert client.health.reconnects == 1
         assert client.connect_attempts == 2

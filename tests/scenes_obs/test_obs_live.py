@@ -13,15 +13,12 @@ from councild.errors import AuthenticationError
 from councild.model import DeviceStatus, Event, Link
 from scenes.collection import obs_color
 from scenes.headless import HeadlessObs
-from scenes.obs import (
-    AUTH_RETRY_DELAY,
+from scenes.obs_client import AUTH_RETRY_DELAY, ObsClient, ObsOptions
+from scenes.obs_connection import ObsConnection
+from scenes.obs_protocol import (
     STATUS_RESOURCE_NOT_FOUND,
-    EventSubscription,
     MediaSource,
-    ObsClient,
-    ObsConnection,
     ObsEvent,
-    ObsOptions,
     ObsRequestError,
 )
 from tests.helpers import until
@@ -30,6 +27,14 @@ from .conftest import LOWER_THIRD, REQUIRED_INPUTS, SCENES, SEAT1_COLOR
 from .png import decode_png
 
 SCENE_NAMES = tuple(scene.name for scene in SCENES)
+
+
+async def set_text(client: ObsClient, input_name: str, text: str) -> None:
+    """The text of a text_ft2_source_v2 input (a lower-third line), its font kept."""
+    await client.request(
+        "SetInputSettings",
+        {"inputName": input_name, "inputSettings": {"text": text}, "overlay": True},
+    )
 
 
 def statuses(events: list[Event]) -> list[DeviceStatus]:
@@ -135,8 +140,8 @@ async def test_async_subscriber_runs_and_unsubscribe_stops_it(client: ObsClient)
 
 async def test_set_text_reads_back(client: ObsClient) -> None:
     text = "Šárka Nováková – Grüne"
-    await client.set_text(LOWER_THIRD.name_source, text)
-    await client.set_text(LOWER_THIRD.detail_source, "Item 4: budget")
+    await set_text(client, LOWER_THIRD.name_source, text)
+    await set_text(client, LOWER_THIRD.detail_source, "Item 4: budget")
     settings = await client.get_input_settings(LOWER_THIRD.name_source)
     assert settings["text"] == text
     assert settings["font"]["face"] == LOWER_THIRD.font_face  # overlay kept the font
@@ -159,56 +164,19 @@ async def test_media_source_settings_read_back(client: ObsClient) -> None:
 
 
 async def test_scene_item_can_be_hidden_and_shown(client: ObsClient) -> None:
+    item = await client.request(
+        "GetSceneItemId", {"sceneName": "Seat 1", "sourceName": LOWER_THIRD.name_source}
+    )
+    where = {"sceneName": "Seat 1", "sceneItemId": item["sceneItemId"]}
+
     async def enabled() -> bool:
-        item = await client.request(
-            "GetSceneItemId", {"sceneName": "Seat 1", "sourceName": LOWER_THIRD.name_source}
-        )
-        data = await client.request(
-            "GetSceneItemEnabled", {"sceneName": "Seat 1", "sceneItemId": item["sceneItemId"]}
-        )
+        data = await client.request("GetSceneItemEnabled", where)
         return bool(data["sceneItemEnabled"])
 
-    await client.set_scene_item_enabled("Seat 1", LOWER_THIRD.name_source, False)
+    await client.request("SetSceneItemEnabled", {**where, "sceneItemEnabled": False})
     assert await enabled() is False
-    await client.set_scene_item_enabled("Seat 1", LOWER_THIRD.name_source, True)
+    await client.request("SetSceneItemEnabled", {**where, "sceneItemEnabled": True})
     assert await enabled() is True
-
-
-@pytest.mark.parametrize(
-    "subscriptions",
-    [EventSubscription.ALL, EventSubscription(0)],  # without events: the stale-id retry
-    ids=["events", "no-events"],
-)
-async def test_scene_item_toggle_survives_the_item_being_recreated(
-    obs: HeadlessObs, subscriptions: EventSubscription
-) -> None:
-    client = ObsClient(
-        ObsOptions(port=obs.port),
-        lambda e: None,
-        password=obs.password,
-        event_subscriptions=subscriptions,
-    )
-    await client.start()
-    try:
-        await client.wait_ready()
-        source = LOWER_THIRD.detail_source
-        await client.set_scene_item_enabled("Seat 2", source, True)  # caches the id
-        old = await client.request("GetSceneItemId", {"sceneName": "Seat 2", "sourceName": source})
-        await client.request(
-            "RemoveSceneItem", {"sceneName": "Seat 2", "sceneItemId": old["sceneItemId"]}
-        )
-        created = await client.request(
-            "CreateSceneItem", {"sceneName": "Seat 2", "sourceName": source}
-        )
-        assert created["sceneItemId"] != old["sceneItemId"]
-        await client.set_scene_item_enabled("Seat 2", source, False)
-        data = await client.request(
-            "GetSceneItemEnabled", {"sceneName": "Seat 2", "sceneItemId": created["sceneItemId"]}
-        )
-        assert data["sceneItemEnabled"] is False
-        await client.set_scene_item_enabled("Seat 2", source, True)
-    finally:
-        await client.stop()
 
 
 async def test_studio_mode_preview_and_transition(client: ObsClient) -> None:
@@ -220,7 +188,7 @@ async def test_studio_mode_preview_and_transition(client: ObsClient) -> None:
         await until(lambda: client.studio_mode)
         await client.set_preview_scene("Seat 2")
         await until(lambda: "Seat 2" in previews)
-        await client.trigger_transition()
+        await client.request("TriggerStudioModeTransition")
         await until(lambda: client.program_scene == "Seat 2", timeout=5)
     finally:
         await client.set_studio_mode(False)
@@ -265,8 +233,8 @@ async def test_missing_scene_and_input_are_reported_by_name(obs: HeadlessObs) ->
 
 
 async def test_program_screenshot_is_a_real_picture(client: ObsClient) -> None:
-    await client.set_text(LOWER_THIRD.name_source, "Councillor Weber")
-    await client.set_text(LOWER_THIRD.detail_source, "Greens – item 3")
+    await set_text(client, LOWER_THIRD.name_source, "Councillor Weber")
+    await set_text(client, LOWER_THIRD.detail_source, "Greens – item 3")
     await client.set_program_scene("Seat 1")
     await until(lambda: client.program_scene == "Seat 1")
     png = await client.get_screenshot("Seat 1")

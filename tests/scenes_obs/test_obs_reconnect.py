@@ -15,7 +15,8 @@ import pytest_asyncio
 from councild.errors import ConnectionLostError
 from councild.model import DeviceStatus, Event, Link
 from scenes.headless import HeadlessObs
-from scenes.obs import BatchExecution, ObsClient, ObsEvent, ObsInventory, ObsOptions, Request
+from scenes.obs_client import ObsClient, ObsInventory, ObsOptions
+from scenes.obs_protocol import BatchExecution, ObsEvent, Request
 from tests.helpers import until
 
 from .conftest import SCENES

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from councild.model import Grant
-from scenes.obs import ObsClient, ObsOptions
+from scenes.obs_client import ObsClient, ObsOptions
 from tests.helpers import until
 from tests.system.conftest import desk_pushed, start_chamber
 

@@ -18,7 +18,7 @@ from councild.api import ApiClient
 from councild.config import load
 from councild.obs_setup import collection_for
 from scenes.headless import HeadlessObs
-from scenes.obs import ObsClient, ObsOptions
+from scenes.obs_client import ObsClient, ObsOptions
 from tests.helpers import until
 from tests.oparl.server import RecordedOParl, read_recording, tarball_path
 from tests.oparl.support import DAY_8, MEETING_8, chamber_toml, cli, expected_members, local

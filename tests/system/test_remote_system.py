@@ -16,7 +16,7 @@ from councild.obs_setup import collection_for
 from devices.janus import JanusClient, JanusEvent, JanusMessage, RoomEventKind
 from devices.sim.remote import RemoteCouncillors
 from scenes.headless import HeadlessObs
-from scenes.obs import ObsClient, ObsOptions
+from scenes.obs_client import ObsClient, ObsOptions
 from tests.chamber import BASE
 from tests.helpers import require_binary, until
 from tests.scenes_obs.conftest import require_obs
