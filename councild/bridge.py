@@ -35,7 +35,7 @@ from councild.model import (
 )
 from councild.obs_setup import feed_source
 from councild.remote import Identity, KnownCouncillor, SlotAllocator, match_participant
-from devices.janus import OPUS_PT, VP8_PT
+from devices.videoroom import OPUS_PT, VP8_PT
 from scenes.obs_client import ObsClient
 from scenes.obs_protocol import MediaSource
 
@@ -86,7 +86,7 @@ class RemoteSeats:
     def __init__(
         self,
         config: Config,
-        bridge: Any,  # devices.janus.JanusBridge (mute, forward, stop_forward, kick)
+        bridge: Any,  # devices.videoroom.JanusBridge (mute, forward, stop_forward, kick)
         *,
         submit: Callable[[Event, str], object],
         speaking: Callable[[str], bool],

@@ -22,7 +22,7 @@ DRIVERS: dict[str, str] = {
     "streamdeck": "devices.keypad_streamdeck:StreamDeckKeypad",
     "keypad_serial": "devices.keypad_serial:SerialKeypad",
     "osc_control": "devices.osc_control:OscControl",
-    "janus": "devices.janus:JanusBridge",
+    "janus": "devices.videoroom:JanusBridge",
 }
 
 

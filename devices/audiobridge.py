@@ -8,7 +8,8 @@ room's events on that same handle, and mutes/unmutes remote councillors as the r
 
 The codec half is sans-IO: `parse_event()` turns the plugin payload of a Janus message into an
 `AbEvent`, the `*_request()` functions build request bodies. The transport (WebSocket, session,
-handle, keepalive) is devices.janus's `JanusClient` attached to this plugin.
+handle, keepalive) is devices/janus_client.py's `JanusClient` attached to this plugin; the
+session and room setup it shares with the VideoRoom driver are in devices/janus_room.py.
 
 Measured on Debian's janus 1.1.2 (and in the plugin's documentation at the top of
 src/plugins/janus_audiobridge.c, tag v1.1.2):
@@ -54,15 +55,9 @@ from councild.model import (
     ParticipantTalking,
 )
 from devices.base import Device, DeviceOptions, Emit
-from devices.janus import (
-    KEEPALIVE_INTERVAL,
-    JanusClient,
-    JanusEvent,
-    JanusMessage,
-    JanusRequestError,
-    JanusTimeout,
-    Success,
-)
+from devices.janus_client import KEEPALIVE_INTERVAL, JanusClient
+from devices.janus_protocol import JanusEvent, JanusMessage, JanusRequestError, Success
+from devices.janus_room import RosterRace, ensure_room, room_session
 
 __all__ = [
     "AUDIOBRIDGE",
@@ -297,10 +292,7 @@ class AudioBridge(Device):
         self._roster: dict[str, AbParticipant] = {}
         self._client: JanusClient | None = None
         self.own_id: str | None = None
-        # As in devices/janus.py: events seen while we join and list the room win over the
-        # list, which Janus makes on another thread and can be older (None: not joining).
-        self._announced: set[str] | None = None
-        self._gone: set[str] | None = None
+        self._race = RosterRace()
         self.chamber_address: tuple[str, int] | None = None
         self.joins = 0  # chamber joins (one per (re)connection)
 
@@ -341,72 +333,52 @@ class AudioBridge(Device):
     # --- session ------------------------------------------------------------------------------
 
     async def _session(self) -> None:
-        client = await JanusClient.connect(
-            self.opts.url, self._on_message,
-            on_malformed=lambda exc: self._malformed("janus message", exc),
-            on_seen=self._seen, plugin=AUDIOBRIDGE)
-        try:
-            await self._setup(client)
-            self._client = client
-            self._on_change(None)
-            await client.run(self.opts.keepalive, self.name)
-        except JanusRequestError as exc:
-            if exc.unauthorized:
-                raise AuthenticationError(
-                    f"wrong room secret for AudioBridge room {self.opts.room} "
-                    f"(${self.opts.secret_env}; Janus error {exc.code}: {exc.reason})") from exc
-            raise
-        finally:
-            self._client = None
-            self._set_chamber(None)
-            await client.close()
+        async with room_session(self.opts.url, AUDIOBRIDGE, self._on_message,
+                                malformed=self._malformed, seen=self._seen,
+                                room=f"AudioBridge room {self.opts.room}",
+                                secret_env=self.opts.secret_env) as client:
+            try:
+                await self._setup(client)
+                self._client = client
+                self._on_change(None)
+                await client.run(self.opts.keepalive, self.name)
+            finally:
+                self._client = None
+                self._set_chamber(None)
 
     async def _setup(self, client: JanusClient) -> None:
         room, secret = self.opts.room, self.secret
-        exists = await client.plugin({"request": "exists", "room": room})
-        data = exists.room.data if isinstance(exists, Success) and exists.room else {}
-        if not data.get("exists"):
-            if not self.opts.create_room:
-                raise ConnectionLostError(f"AudioBridge room {room} does not exist at Janus")
-            try:
-                await client.plugin(create_request(
-                    room, secret, sampling_rate=self.opts.sampling_rate,
-                    audio_active_packets=self.opts.audio_active_packets,
-                    audio_level_average=self.opts.audio_level_average,
-                    prebuffer=self.opts.prebuffer))
-            except JanusRequestError as exc:
-                if exc.code != ROOM_EXISTS:  # created by someone else since we asked: fine
-                    raise
-        if secret is not None:
-            # needs the secret, changes nothing: a wrong secret shows now, not at a mute
-            await client.plugin({"request": "listforwarders", "room": room, "secret": secret})
+        create = create_request(
+            room, secret, sampling_rate=self.opts.sampling_rate,
+            audio_active_packets=self.opts.audio_active_packets,
+            audio_level_average=self.opts.audio_level_average,
+            prebuffer=self.opts.prebuffer) if self.opts.create_room else None
+        await ensure_room(client, room, secret, create=create, exists_code=ROOM_EXISTS,
+                          what=f"AudioBridge room {room}")
         body = join_request(room, display=self.opts.chamber_display, group=GROUP_CHAMBER,
                             muted=False, participant_id=self.opts.chamber_id,
                             rtp=self._chamber_rtp(), bitrate=self.opts.bitrate)
-        self._announced, self._gone = set(), set()
-        try:
-            joined = await client.plugin(body, until_event=True)
-        except JanusRequestError as exc:
-            if exc.code != ID_EXISTS:
-                raise
-            # our chamber of an earlier connection (the WebSocket dropped, Janus did not
-            # restart) still holds the id: kick it, then join again
-            if secret is not None:
-                with contextlib.suppress(JanusRequestError):
-                    await client.plugin({"request": "kick", "room": room, "secret": secret,
-                                         "id": self.opts.chamber_id})
-            joined = await client.plugin(body, until_event=True)
-        event = self._event_of(joined)
-        if event is None or event.kind is not AbEventKind.JOINED or event.rtp is None:
-            raise AudioBridgeError(f"join answered with {joined!r}")
-        self.own_id = event.participant
-        self.joins += 1
-        listed = await client.plugin({"request": "listparticipants", "room": room})
-        lst = self._event_of(listed)
-        try:
+        with self._race.joining():
+            try:
+                joined = await client.plugin(body, until_event=True)
+            except JanusRequestError as exc:
+                if exc.code != ID_EXISTS:
+                    raise
+                # our chamber of an earlier connection (the WebSocket dropped, Janus did not
+                # restart) still holds the id: kick it, then join again
+                if secret is not None:
+                    with contextlib.suppress(JanusRequestError):
+                        await client.plugin({"request": "kick", "room": room, "secret": secret,
+                                             "id": self.opts.chamber_id})
+                joined = await client.plugin(body, until_event=True)
+            event = self._event_of(joined)
+            if event is None or event.kind is not AbEventKind.JOINED or event.rtp is None:
+                raise AudioBridgeError(f"join answered with {joined!r}")
+            self.own_id = event.participant
+            self.joins += 1
+            listed = await client.plugin({"request": "listparticipants", "room": room})
+            lst = self._event_of(listed)
             self._resync(lst.participants if lst is not None else event.participants)
-        finally:
-            self._announced = self._gone = None
         self._set_chamber(event.rtp)
         detail = f"room {room}, {len(self._roster)} participants"
         if secret is None:
@@ -422,7 +394,7 @@ class AudioBridge(Device):
     # --- roster -------------------------------------------------------------------------------
 
     def _event_of(self, msg: JanusMessage) -> AbEvent | None:
-        room = getattr(msg, "room", None)
+        room = msg.room if isinstance(msg, Success | JanusEvent) else None
         if room is None:
             return None
         try:
@@ -432,23 +404,17 @@ class AudioBridge(Device):
             return None
 
     def _resync(self, people: tuple[AbParticipant, ...]) -> None:
-        gone, announced = self._gone or set(), self._announced or set()
-        fresh = {p.id: p for p in people if p.id != self.own_id and p.id not in gone}
-        for pid in announced - fresh.keys():
-            if pid in self._roster:  # joined after Janus made the list: still here
-                fresh[pid] = self._roster[pid]
-        for pid in list(self._roster):
-            if pid not in fresh:
-                self._leave(pid)
+        listed = {p.id: p for p in people if p.id != self.own_id}
+        fresh, leaving = self._race.settle(listed, self._roster)
+        for pid in leaving:
+            self._leave(pid)
         for p in fresh.values():
             self._upsert(p)
 
     def _upsert(self, p: AbParticipant) -> None:
         if p.id == self.own_id:
             return
-        if self._announced is not None and self._gone is not None:
-            self._announced.add(p.id)
-            self._gone.discard(p.id)
+        self._race.announced(p.id)
         old = self._roster.get(p.id)
         self._roster[p.id] = p
         if old is None:
@@ -467,8 +433,7 @@ class AudioBridge(Device):
             self._on_change(p.id)
 
     def _leave(self, pid: str) -> None:
-        if self._gone is not None:
-            self._gone.add(pid)
+        self._race.left(pid)
         old = self._roster.pop(pid, None)
         if old is None:
             return
@@ -477,8 +442,6 @@ class AudioBridge(Device):
         self._emit(ParticipantLeft(device=self.name, participant=pid))
 
     def _on_message(self, msg: JanusMessage) -> None:
-        if isinstance(msg, JanusTimeout):
-            raise ConnectionLostError(f"Janus ended our session ({msg.janus})")
         if not isinstance(msg, JanusEvent | Success):
             return
         event = self._event_of(msg)

@@ -28,7 +28,8 @@ from typing import Any
 from councild.errors import AuthenticationError, CouncildError
 from councild.model import Link
 from devices.base import backoff_delay as base_backoff
-from devices.janus import KEEPALIVE_INTERVAL, JanusClient, JanusMessage, JanusRequestError, Success
+from devices.janus_client import KEEPALIVE_INTERVAL, JanusClient
+from devices.janus_protocol import JanusMessage, JanusRequestError, Success
 
 __all__ = ["ChamberFeed", "FfmpegMissingError", "backoff_delay", "encoder_args"]
 

@@ -8,7 +8,7 @@ so "talking" is a level of LEVEL_TALKING (-20 dBov) and silence is 127. SSRC = 1
 mindex, as Janus expects of remote publishers. Leaving is `remove_remote_publisher`, which
 Janus announces to the room like any participant leaving.
 
-The simulator reuses `devices.janus.JanusClient` and `devices.rtp.RtpStream`. It creates the
+The simulator reuses `devices.janus_client.JanusClient` and `devices.rtp.RtpStream`. It creates the
 room (with talking events) if it does not exist yet, as the driver does with create_room.
 
 Service / State / UseCases as in /work/shared/reference/style.md §5. Standalone:
@@ -30,9 +30,9 @@ from typing import Self
 
 from councild.errors import CouncildError
 from devices.audiobridge import AUDIOBRIDGE, GROUP_REMOTE, join_request, parse_event
-from devices.janus import (
+from devices.janus_client import JanusClient
+from devices.janus_protocol import (
     ROOM_EXISTS,
-    JanusClient,
     JanusEvent,
     JanusMessage,
     JanusRequestError,

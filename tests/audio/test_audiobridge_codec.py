@@ -18,7 +18,7 @@ from devices.audiobridge import (
     mute_request,
     parse_event,
 )
-from devices.janus import JanusProtocol, JanusRequestError, Success
+from devices.janus_protocol import JanusProtocol, JanusRequestError, Success
 from devices.rtp_audio import decoder_args, encoder_args, rms_dbfs, sdp_for
 
 # Captured from Debian's janus 1.1.2 (tests/audio/test_hybrid_audio.py's setup).
@@ -77,7 +77,7 @@ def test_list_leaving_talking() -> None:
 
 def test_wrong_secret_is_489_and_unauthorized() -> None:
     codec = JanusProtocol()
-    codec.receive_message(json.dumps(WRONG_SECRET))
+    codec.receive_data(json.dumps(WRONG_SECRET))
     message = codec.next_event()
     assert isinstance(message, Success) and isinstance(message.error, JanusRequestError)
     assert message.error.code == 489 and message.error.unauthorized

@@ -13,7 +13,7 @@ from devices.audiobridge import (
     create_request,
     join_request,
 )
-from devices.janus import JanusClient
+from devices.janus_client import JanusClient
 from tests.helpers import until
 
 pytestmark = pytest.mark.timeout(30)

@@ -23,18 +23,12 @@ from councild.model import (
     ParticipantLeft,
     ParticipantTalking,
 )
-from devices.janus import (
-    SUBPROTOCOL,
-    JanusBridge,
-    JanusClient,
-    JanusEvent,
-    JanusMessage,
-    RoomEventKind,
-    Success,
-)
+from devices.janus_client import JanusClient
+from devices.janus_protocol import SUBPROTOCOL, JanusEvent, JanusMessage, RoomEventKind, Success
 from devices.rtp import OPUS_SILENCE, parse_packet
 from devices.sim import remote as remote_sim
 from devices.sim.remote import RemoteCouncillors
+from devices.videoroom import JanusBridge
 from tests.bridge.janus_server import JanusServer
 from tests.helpers import until
 

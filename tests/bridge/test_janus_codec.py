@@ -1,4 +1,6 @@
-"""devices.janus codec: Janus messages as Janus 1.1.2 sends them (captured on loopback)."""
+"""devices.janus_protocol: Janus messages as Janus 1.1.2 sends them (captured on loopback).
+
+Bad input comes out of next_event() as a Malformed (councild.sansio), never as a raise."""
 
 from __future__ import annotations
 
@@ -8,14 +10,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from devices.janus import (
-    NEED_DATA,
+from councild.sansio import NEED_DATA, Malformed
+from devices.janus_protocol import (
     Ack,
     JanusError,
     JanusEvent,
     JanusLocalError,
     JanusProtocol,
-    JanusRemoteError,
     JanusTimeout,
     RoomEventKind,
     Success,
@@ -34,7 +35,7 @@ def plugin_msg(kind: str, data: dict, tx: str | None = None) -> str:
 
 def one(text: str):
     codec = JanusProtocol()
-    codec.receive_message(text)
+    codec.receive_data(text)
     event = codec.next_event()
     assert codec.next_event() is NEED_DATA
     return event
@@ -135,21 +136,20 @@ def test_core_error_and_timeout() -> None:
                                   plugin_msg("event", {"videoroom": "joined", "id": 1}),
                                   plugin_msg("event", {"videoroom": "talking", "id": [1]}),
                                   "x" * 300_000])
-def test_garbage_is_a_remote_error_and_counted(text: str) -> None:
+def test_garbage_is_one_malformed_event(text: str) -> None:
     codec = JanusProtocol()
-    with pytest.raises(JanusRemoteError):
-        codec.receive_message(text)
-    assert codec.malformed == 1
+    codec.receive_data(text)
+    assert isinstance(codec.next_event(), Malformed)
     assert codec.next_event() is NEED_DATA
-    codec.receive_message('{"janus":"ack","transaction":"t"}')  # still usable
+    codec.receive_data('{"janus":"ack","transaction":"t"}')  # still usable
     assert isinstance(codec.next_event(), Ack)
 
 
 def test_close_then_data_is_an_error() -> None:
     codec = JanusProtocol()
-    codec.receive_message(None)
-    with pytest.raises(JanusRemoteError):
-        codec.receive_message('{"janus":"ack"}')
+    codec.receive_data(None)
+    codec.receive_data('{"janus":"ack"}')
+    assert isinstance(codec.next_event(), Malformed)
 
 
 json_values = st.recursive(
@@ -165,28 +165,20 @@ json_values = st.recursive(
 
 
 @given(st.text(max_size=200) | st.binary(max_size=200))
-def test_arbitrary_text_raises_only_remote_error(data: str | bytes) -> None:
+def test_arbitrary_text_never_raises(data: str | bytes) -> None:
     codec = JanusProtocol()
-    try:
-        codec.receive_message(data)
-    except JanusRemoteError:
-        assert codec.malformed == 1  # counted, and nothing half-parsed is queued
-        assert codec.next_event() is NEED_DATA
-        return
+    codec.receive_data(data)
+    # one event, a message or a Malformed: nothing half-parsed is queued beside it
     assert codec.next_event() is not NEED_DATA
+    assert codec.next_event() is NEED_DATA
 
 
 @given(json_values, st.sampled_from(["event", "success", "ack", "error", "timeout", "x"]))
-def test_arbitrary_janus_shaped_json_raises_only_remote_error(body: object, kind: str) -> None:
+def test_arbitrary_janus_shaped_json_never_raises(body: object, kind: str) -> None:
     codec = JanusProtocol()
-    accepted = 0
     for msg in ({"janus": kind, "plugindata": {"plugin": "janus.plugin.videoroom",
                                                  "data": body}},
                 {"janus": kind, "data": body}, body):
-        try:
-            codec.receive_message(json.dumps(msg))
-            accepted += 1
-        except JanusRemoteError:
-            pass
-    assert codec.malformed == 3 - accepted  # every message either parsed or counted
-    assert len([e for e in iter(codec.next_event, NEED_DATA)]) == accepted
+        codec.receive_data(json.dumps(msg))
+    # every message either parsed or a Malformed, one event each
+    assert len(list(iter(codec.next_event, NEED_DATA))) == 3

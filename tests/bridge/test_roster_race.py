@@ -11,21 +11,22 @@ from __future__ import annotations
 
 from councild.model import Event, ParticipantJoined, ParticipantLeft
 from devices.audiobridge import AbParticipant, AudioBridge, AudioBridgeOptions
-from devices.janus import JanusBridge, Participant
+from devices.janus_protocol import Participant
+from devices.videoroom import JanusBridge
 
 
 def make() -> tuple[JanusBridge, list[Event]]:
     events: list[Event] = []
     bridge = JanusBridge("bridge", JanusBridge.Options(url="ws://127.0.0.1:9", room=1),
                          events.append)
-    bridge._announced, bridge._gone = set(), set()  # as _setup does before its join
     return bridge, events
 
 
 def test_a_publisher_announced_before_the_list_arrives_stays() -> None:
     bridge, events = make()
-    bridge._upsert(Participant(id="b", display="Bob", publisher=True, audio_mids=("0",)))
-    bridge._resync((Participant(id="a", display="Ann"),), ())  # the list, made before Bob
+    with bridge._race.joining():  # as _setup does around its join
+        bridge._upsert(Participant(id="b", display="Bob", publisher=True, audio_mids=("0",)))
+        bridge._resync((Participant(id="a", display="Ann"),), ())  # the list, made before Bob
     assert set(bridge.roster) == {"a", "b"}
     assert not [e for e in events if isinstance(e, ParticipantLeft)]
     assert [e.participant for e in events if isinstance(e, ParticipantJoined)] == ["b", "a"]
@@ -33,15 +34,16 @@ def test_a_publisher_announced_before_the_list_arrives_stays() -> None:
 
 def test_a_participant_gone_before_the_list_arrives_is_not_brought_back() -> None:
     bridge, _events = make()
-    bridge._upsert(Participant(id="c", display="Cem"))
-    bridge._leave("c")
-    bridge._resync((Participant(id="a", display="Ann"), Participant(id="c", display="Cem")), ())
+    with bridge._race.joining():
+        bridge._upsert(Participant(id="c", display="Cem"))
+        bridge._leave("c")
+        bridge._resync((Participant(id="a", display="Ann"), Participant(id="c", display="Cem")),
+                       ())
     assert set(bridge.roster) == {"a"}
 
 
 def test_outside_the_join_the_list_is_the_truth() -> None:
-    bridge, _events = make()
-    bridge._announced = bridge._gone = None
+    bridge, _events = make()  # not joining
     bridge._upsert(Participant(id="b", display="Bob"))
     bridge._resync((Participant(id="a", display="Ann"),), ())
     assert set(bridge.roster) == {"a"}
@@ -51,7 +53,6 @@ def make_audio() -> tuple[AudioBridge, list[Event]]:
     events: list[Event] = []
     bridge = AudioBridge("audio", AudioBridgeOptions(url="ws://127.0.0.1:9", room=1),
                          events.append, chamber_rtp=lambda: ("127.0.0.1", 9))
-    bridge._announced, bridge._gone = set(), set()
     return bridge, events
 
 
@@ -59,10 +60,12 @@ def test_audiobridge_keeps_a_participant_announced_during_its_join() -> None:
     """The same race in the AudioBridge: a councillor lost from the roster there would never
     be unmuted when given the floor."""
     bridge, events = make_audio()
-    bridge._upsert(AbParticipant(id="b", display="Bob", muted=True))
-    bridge._resync((AbParticipant(id="a", display="Ann", muted=True),))
-    assert set(bridge.roster) == {"a", "b"}
-    assert not [e for e in events if isinstance(e, ParticipantLeft)]
-    bridge._leave("a")
-    bridge._resync((AbParticipant(id="a", display="Ann"), AbParticipant(id="b", display="Bob")))
+    with bridge._race.joining():  # as _setup does around its join
+        bridge._upsert(AbParticipant(id="b", display="Bob", muted=True))
+        bridge._resync((AbParticipant(id="a", display="Ann", muted=True),))
+        assert set(bridge.roster) == {"a", "b"}
+        assert not [e for e in events if isinstance(e, ParticipantLeft)]
+        bridge._leave("a")
+        bridge._resync((AbParticipant(id="a", display="Ann"),
+                        AbParticipant(id="b", display="Bob")))
     assert set(bridge.roster) == {"b"}

@@ -29,7 +29,8 @@ from urllib.parse import urlsplit
 import pytest
 
 from councild.api import ApiClient
-from devices.janus import JanusClient, JanusEvent, JanusMessage, RoomEvent, RoomEventKind
+from devices.janus_client import JanusClient
+from devices.janus_protocol import JanusEvent, JanusMessage, RoomEvent, RoomEventKind
 from tests.audio.capture import PcmCapture, open_capture, output_args
 from tests.bridge.janus_server import JanusServer, free_port
 from tests.browser import netns

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from playwright.async_api import expect
 
-from devices.janus import RoomEventKind
+from devices.janus_protocol import RoomEventKind
 from tests.audio.capture import PcmCapture
 from tests.browser.conftest import (
     CHAMBER_ID,

@@ -16,7 +16,8 @@ import pytest
 
 from councild.join.chamber import AUDIO_MID, OPUS_PT, VIDEO_MID, VP8_PT, ChamberFeed
 from councild.model import Link
-from devices.janus import JanusClient, JanusEvent, Participant, Success
+from devices.janus_client import JanusClient
+from devices.janus_protocol import JanusEvent, Participant, Success
 from devices.rtp import RTP_VERSION, RtpPacket, parse_packet
 from tests.bridge.janus_server import JanusServer
 from tests.helpers import require_binary, until

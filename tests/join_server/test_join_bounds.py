@@ -106,7 +106,7 @@ async def test_the_proxy_never_passes_a_raw_display_of_another_participant(
         chamber: Daemon, janus) -> None:
     """Finding 4: Janus shows every display to the room and the proxy passed its attendee
     lists through unfiltered: "Name #token" handed the token to every other page."""
-    from devices.janus import JanusClient
+    from devices.janus_client import JanusClient
     from tests.join_server.test_server import ROOM, TOKEN_B, JanusThroughProxy
 
     other = await JanusClient.connect(janus.url, lambda _m: None)

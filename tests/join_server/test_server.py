@@ -23,7 +23,8 @@ import pytest
 from councild.config import parse
 from councild.daemon import Daemon
 from councild.join.server import CLOSE_REPLACED
-from devices.janus import JanusClient, JanusMessage
+from devices.janus_client import JanusClient
+from devices.janus_protocol import JanusMessage
 from tests.chamber import BASE
 from tests.helpers import require_binary, until
 

@@ -13,7 +13,8 @@ from councild.config import parse
 from councild.daemon import Daemon
 from councild.model import Grant, Revoke
 from councild.obs_setup import collection_for
-from devices.janus import JanusClient, JanusEvent, JanusMessage, RoomEventKind
+from devices.janus_client import JanusClient
+from devices.janus_protocol import JanusEvent, JanusMessage, RoomEventKind
 from devices.sim.remote import RemoteCouncillors
 from scenes.headless import HeadlessObs
 from scenes.obs_client import ObsClient, ObsOptions
