@@ -36,7 +36,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from councild.join.chamber import _terminate
+from councild.join.chamber import _terminate, spawn
 from councild.model import Link
 from devices.base import backoff_delay as base_backoff
 
@@ -196,9 +196,7 @@ class FfmpegRunner:
 
     async def _once(self, args: list[str]) -> str:
         try:
-            proc = await asyncio.create_subprocess_exec(
-                *args, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE, start_new_session=True)
+            proc = await spawn(*args)
         except OSError as exc:
             return f"cannot start ffmpeg: {exc}"
         self.starts += 1

@@ -272,10 +272,7 @@ class ChamberFeed:
         args = encoder_args(binary, self.input_args, host, port)
         while True:
             try:
-                proc = await asyncio.create_subprocess_exec(
-                    *args, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-                    stderr=asyncio.subprocess.PIPE,
-                    start_new_session=True)  # own group: stopped as a whole, never orphaned
+                proc = await spawn(*args)
             except FileNotFoundError as exc:  # removed since the check in _session
                 raise FfmpegMissingError(f"ffmpeg not found: {binary!r}") from exc
             self.encoder_starts += 1
@@ -326,6 +323,22 @@ class ChamberFeed:
             self._on_status(link, detail)
         except Exception:  # a listener's bug must not stop the programme
             log.exception("chamber feed: status listener failed")
+
+
+async def spawn(*args: str) -> asyncio.subprocess.Process:
+    """Start ffmpeg in its own process group (stopped as a whole, never orphaned), pipes on
+    stdout and stderr. Cancellation-safe: a stop that arrives while the process is being
+    started (the fork done, the coroutine not yet returned) terminates it instead of leaving
+    it running without an owner (seen as an ffmpeg left after the demo stopped)."""
+    start = asyncio.ensure_future(asyncio.create_subprocess_exec(
+        *args, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE, start_new_session=True))
+    try:
+        return await asyncio.shield(start)
+    except asyncio.CancelledError:
+        with contextlib.suppress(Exception):
+            await _terminate(await start)
+        raise
 
 
 async def _terminate(proc: asyncio.subprocess.Process) -> None:
