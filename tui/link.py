@@ -21,9 +21,10 @@ from typing import Any
 
 from textual.message import Message
 
-from councild.api import READ_CHUNK, LineSplitter, TooLong, encode
+from councild.api import READ_CHUNK, encode
 from councild.errors import ConnectionLostError, OperationTimeoutError
 from councild.i18n import _
+from councild.sansio import LineFramer, TooLong
 from tui.messages import Attached, Disconnected, LevelsChanged, LogAppended, StateChanged
 
 log = logging.getLogger("councild.tui")
@@ -175,7 +176,7 @@ class DaemonLink:
         return None
 
     async def _read(self, reader: asyncio.StreamReader) -> None:
-        splitter = LineSplitter(limit=MAX_MESSAGE)
+        splitter = LineFramer(limit=MAX_MESSAGE)
         while True:
             data = await reader.read(READ_CHUNK)
             if not data:
