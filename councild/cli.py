@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from councild import api, store
+from councild.assembly import load
 from councild.config import (
     CONFIG_ENV,
     SYSTEM_CONFIG,
@@ -24,7 +25,6 @@ from councild.config import (
     config_candidates,
     default_path,
     find_config,
-    load,
 )
 from councild.errors import ConfigError
 from councild.i18n import _, ngettext
@@ -389,7 +389,7 @@ def cmd_tokens(args: argparse.Namespace) -> int:
     import secrets
     import tomllib
 
-    from councild.bridge import load_tokens
+    from councild.assembly import load_tokens
 
     # The councillors may be the session file's; the tokens file may not exist yet.
     config = _load_config(args, args.session, check_tokens=False)
