@@ -14,14 +14,13 @@ import contextlib
 import logging
 import shutil
 import tempfile
-import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from councild.config import Config
-from councild.errors import ConfigError, CouncildError, FloorError
+from councild.errors import CouncildError, FloorError
 from councild.model import (
     Cancel,
     Event,
@@ -52,21 +51,6 @@ def sdp(host: str, audio_port: int | None, video_port: int | None) -> str:
     if video_port is not None:
         lines += [f"m=video {video_port} RTP/AVP {VP8_PT}", f"a=rtpmap:{VP8_PT} VP8/90000"]
     return "\r\n".join(lines) + "\r\n"
-
-
-def load_tokens(path: Path | None) -> dict[str, str]:
-    """councillor id → join token, from a file only the daemon's user may read."""
-    if path is None:
-        return {}
-    try:
-        if path.stat().st_mode & 0o077:
-            raise ConfigError(str(path), [("(file)", "readable by other users; chmod 600")])
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(str(path), [("(file)", exc.strerror or str(exc))]) from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(str(path), [("(syntax)", str(exc))]) from None
-    return {str(k): str(v) for k, v in data.items()}
 
 
 @dataclass

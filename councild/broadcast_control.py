@@ -25,7 +25,7 @@ from collections.abc import Callable
 from typing import Any
 
 from councild.broadcast import AlarmChange, BroadcastHealth, Thresholds
-from councild.config import Broadcast as BroadcastOptions
+from councild.config import BroadcastTable as BroadcastOptions
 from councild.errors import CouncildError
 from councild.i18n import _
 from scenes.obs import (

@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 from councild import api, device_sync, floor, snapshot
 from councild.api_token import api_token_check
-from councild.bridge import RemoteSeats, load_tokens
+from councild.assembly import director_config, load_tokens, roster_from_config, rules_from_roster
+from councild.bridge import RemoteSeats
 from councild.broadcast_control import OPS as BROADCAST_OPS
 from councild.broadcast_control import BroadcastControl, BroadcastError
 from councild.config import CAMERA_DRIVERS, Config
@@ -68,9 +69,8 @@ from councild.model import (
     Voice,
 )
 from councild.refusals import RefusalCoalescer
-from councild.roster import roster_from_config, rules_from_roster
 from councild.store import Store
-from councild.vision import Vision, director_config
+from councild.vision import Vision
 from devices import driver_class
 from devices.base import Device
 

@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from councild import director as d
+from councild.assembly import REMOTE_SHOT
 from councild.config import Config
 from councild.errors import CouncildError
 from councild.i18n import N_, _
@@ -50,8 +51,6 @@ log = logging.getLogger("councild.vision")
 # load that has taken tens of milliseconds. Wait for it (bounded), ask once more half-way.
 PREVIEW_WAIT_S = 2.0
 PREVIEW_POLL_S = 0.01
-REMOTE_SHOT = "remote:"  # director shot of a remote seat: "remote:<seat id>"
-ROLE_LABELS = {Role.CHAIR: N_("Chair"), Role.CLERK: N_("Clerk"), Role.GUEST: "", Role.MEMBER: ""}
 # Why the level classifier ignored a voice, for the event log.
 IGNORED = {
     "short": N_("shorter than a word ({duration:.1f} s): a cough, a click or a \"yes\""),
@@ -59,63 +58,6 @@ IGNORED = {
     "bleed": N_("heard from seat {source} ({duration:.1f} s): not this seat's voice"),
 }
 STALE_LEVELS = 1.0  # s without a reading: the seat's level source has gone away
-
-
-def lower_third_detail(party: str, role: Role) -> str:
-    label = ROLE_LABELS[role]
-    return " · ".join(x for x in (_(label) if label else "", party) if x)
-
-
-def director_config(config: Config) -> d.DirectorConfig | None:
-    """The director's view of config.toml; None when no shots are configured."""
-    if not config.shots or config.director.wide is None:
-        return None
-    users: dict[str, list[SeatId]] = {}
-    for seat in config.seats:
-        if seat.shot is not None:
-            users.setdefault(seat.shot, []).append(seat.id)
-    shots: dict[str, d.Shot] = {}
-    for name, shot in config.shots.items():
-        lower: d.LowerThird | None = None
-        seats = users.get(name, [])
-        if shot.kind == "seat" and len(seats) == 1:  # a shot framing several seats names nobody
-            seat = config.seat(seats[0])
-            councillor = config.councillor(seat.councillor) if seat else None
-            if seat is not None and councillor is not None:
-                lower = d.LowerThird(
-                    name=councillor.name,
-                    detail=lower_third_detail(config.party_label(councillor.party),
-                                              config.seat_role(seat)),
-                )
-        shots[name] = d.Shot(
-            scene=shot.scene,
-            kind=d.ShotKind(shot.kind),
-            positions=tuple(d.Position(camera=p.camera, preset=p.preset)
-                            for p in shot.all_positions()),
-            lower_third=lower,
-        )
-    seat_shots = {s.id: s.shot for s in config.seats if s.shot is not None}
-    if config.bridge.slots:
-        for seat in config.seats:
-            if not seat.remote or seat.shot is not None:
-                continue
-            councillor = config.councillor(seat.councillor)
-            name = councillor.name if councillor else seat.label
-            detail = " · ".join(x for x in (
-                lower_third_detail(config.party_label(councillor.party), config.seat_role(seat))
-                if councillor
-                else "", _("remote")) if x)
-            shots[REMOTE_SHOT + seat.id] = d.Shot(
-                scene=config.bridge.slots[0],  # the slot actually used is chosen at the cut
-                kind=d.ShotKind.SEAT, lower_third=d.LowerThird(name=name, detail=detail))
-            seat_shots[seat.id] = REMOTE_SHOT + seat.id
-    return d.DirectorConfig(
-        shots=shots,
-        seats=seat_shots,
-        wide=config.director.wide,
-        group=config.director.group,
-        **config.director.rule_parameters(),
-    )
 
 
 class Vision:

@@ -33,7 +33,7 @@ from pydantic import Field
 from councild.datagram import Address, DatagramLink, open_datagram
 from councild.errors import ConnectionLostError, OperationTimeoutError
 from councild.i18n import _
-from councild.model import ChannelLevel, ChannelNamed, ChannelSwitched, ChannelVoice, Link
+from councild.model import ChannelLevel, ChannelSwitched, ChannelVoice, Link
 from councild.sansio import NEED_DATA, Malformed, NeedData
 from devices.base import DeviceOptions, Emit, Snapshot, StatefulDevice
 from devices.osc import (
@@ -890,10 +890,9 @@ class _BehringerDesk(StatefulDevice):
                     self._awaiting_done.set_result(None)
         if not (first or changed):
             return
+        # A name stays in the view: no part of the daemon uses the scribble strips.
         if kind == "on":
             self._emit(ChannelSwitched(device=self.name, channel=ch, on=bool(value)))
-        elif kind == "name":
-            self._emit(ChannelNamed(device=self.name, channel=ch, name=str(value)))
 
     def _on_meters(self, event: MeterReport) -> None:
         self._meter_rx = asyncio.get_running_loop().time()

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from councild.assembly import roster_from_config
 from councild.cli import main
 from councild.config import default_path, load
 from councild.errors import ConfigError
 from councild.labels import agenda_label, party_short
-from councild.roster import roster_from_config
 
 SESSION = """
 [session]
