@@ -33,6 +33,7 @@ from councild.i18n import _
 from councild.model import ChannelSwitched
 from devices import serial_link
 from devices.base import DeviceOptions, Emit, Snapshot, StatefulDevice
+from devices.capabilities import Mixer
 
 __all__ = [
     "EOF",
@@ -515,7 +516,7 @@ class QuOptions(DeviceOptions):
         return self
 
 
-class _AHDesk(StatefulDevice):
+class _AHDesk(StatefulDevice, Mixer):
     """Shared driver: one TCP connection, follow mute pushes, report channel on = not muted."""
 
     options: SQOptions | QuOptions

@@ -57,6 +57,7 @@ from councild.keypad import (
 )
 from councild.model import KeyPressed
 from devices.base import Device, DeviceOptions, Emit
+from devices.capabilities import ActionSurface, ButtonSurface
 
 __all__ = [
     "NEED_DATA",
@@ -326,7 +327,7 @@ class _Protocol(asyncio.DatagramProtocol):
         self._owner._on_lost(exc)
 
 
-class OscControl(Device):
+class OscControl(Device, ButtonSurface, ActionSurface):
     """Listens for control messages; actions go to `on_action`, raw keys are emitted as
     KeyPressed (the daemon runs them through its keypad). Feedback via `set_seat_states`."""
 

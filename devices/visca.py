@@ -46,6 +46,7 @@ from councild.errors import (
 from councild.i18n import _
 from councild.model import CameraMotion
 from devices.base import Device, DeviceOptions, Emit
+from devices.capabilities import Camera
 from devices.serial_link import close_writer, open_serial
 
 __all__ = [
@@ -598,7 +599,7 @@ class _CameraProtocol(asyncio.DatagramProtocol):
         pass
 
 
-class ViscaCamera(Device):
+class ViscaCamera(Device, Camera):
     """One VISCA camera over UDP or a serial port."""
 
     Options: ClassVar[type[DeviceOptions]] = ViscaOptions

@@ -37,6 +37,7 @@ from councild.errors import (
 from councild.i18n import _
 from councild.model import ChannelLevel, ChannelNamed, ChannelSwitched, ChannelVoice, Link
 from devices.base import DeviceOptions, Emit, Snapshot, StatefulDevice
+from devices.capabilities import Mixer
 from devices.vad import VoiceDetector, VoiceSettings
 
 __all__ = [
@@ -660,7 +661,7 @@ class _DeskProtocol(asyncio.DatagramProtocol):
         self._desk._on_transport_error(exc or ConnectionLostError("socket closed"))
 
 
-class _BehringerDesk(StatefulDevice):
+class _BehringerDesk(StatefulDevice, Mixer):
     """Shared X32/X-Air driver; subclasses pick the variant and the Options."""
 
     VARIANT: ClassVar[Variant] = X32
