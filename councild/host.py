@@ -1,7 +1,6 @@
 """What the daemon's parts may ask of it: the one way in for the picture (councild/vision.py),
-the remote seats (councild/bridge.py), hybrid audio (councild/hybrid_audio.py) and the
-broadcast (councild/broadcast_control.py); the join server's own is `JoinHost`
-(councild/join/server.py).
+the remote seats (councild/bridge.py), hybrid audio (councild/hybrid_audio.py), the broadcast
+(councild/broadcast_control.py) and the join page (councild/join/server.py).
 
 The daemon implements every one of these. A part is handed the daemon as its host and finds
 through it what it needs of the core and of its siblings (OBS's connection, a remote seat's
@@ -19,7 +18,7 @@ if TYPE_CHECKING:  # floor and OBS types, for the annotations only
     from councild.floor import FloorState
     from scenes.obs import ObsClient
 
-__all__ = ["AudioHost", "BroadcastHost", "Host", "RemoteHost", "VisionHost"]
+__all__ = ["AudioHost", "BroadcastHost", "Host", "JoinHost", "RemoteHost", "VisionHost"]
 
 
 class Host(Protocol):
@@ -95,3 +94,14 @@ class BroadcastHost(Host, Protocol):
     def record(self, source: str, kind: str, type_: str, body: dict[str, Any]) -> None:
         """An entry in the session record, at wall time."""
         ...
+
+
+class JoinHost(Protocol):
+    """What the join server needs of the daemon: the page's own requests, answered by the
+    daemon from the floor and the bridge room (a refusal as a FloorError-style code)."""
+
+    def state_dict(self) -> dict[str, Any]: ...
+    def join_floor(self, councillor: str, op: str) -> str | None: ...  # refusal code
+    def join_in_room(self, councillor: str, participant: str) -> bool: ...
+    def join_claim(self, participant: str, councillor: str | None) -> None: ...
+    def join_display(self, participant: str) -> str: ...  # what the room may see of them
