@@ -34,6 +34,7 @@ from councild.model import ChannelSwitched
 from councild.sansio import NEED_DATA, Malformed, NeedData
 from devices import serial_link
 from devices.base import DeviceOptions, Emit, Snapshot, StatefulDevice
+from devices.capabilities import Mixer
 
 __all__ = [
     "EOF",
@@ -504,7 +505,7 @@ class QuOptions(DeviceOptions):
         return self
 
 
-class _AHDesk(StatefulDevice):
+class _AHDesk(StatefulDevice, Mixer):
     """Shared driver: one TCP connection, follow mute pushes, report channel on = not muted."""
 
     options: SQOptions | QuOptions

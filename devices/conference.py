@@ -55,6 +55,7 @@ from councild.model import ChannelRequested, ChannelSwitched, DeviceLimit
 from councild.sansio import NEED_DATA, LineFramer, Malformed, NeedData, TooLong
 from devices import serial_link
 from devices.base import DeviceOptions, Emit, Snapshot, StatefulDevice
+from devices.capabilities import ConferenceSystem
 
 __all__ = [
     "EOF",
@@ -594,7 +595,7 @@ class DcsOptions(DeviceOptions):
         return self
 
 
-class ConferenceUnit(StatefulDevice):
+class ConferenceUnit(StatefulDevice, ConferenceSystem):
     """A DCS 6000-style CU: follows mics and requests, switches them on the daemon's behalf."""
 
     Options = DcsOptions
@@ -638,6 +639,9 @@ class ConferenceUnit(StatefulDevice):
 
     def snapshot(self) -> Snapshot:
         return Snapshot(frozenset(self._speakers), tuple(self._requests), self.max_speakers)
+
+    def runs_floor(self) -> bool:
+        return self.options.master == "cu"
 
     async def set_channel(self, channel: int, on: bool) -> None:
         await self._send(MicOn(seat=channel) if on else MicOff(seat=channel))

@@ -45,6 +45,7 @@ from councild.model import (
     ParticipantTalking,
 )
 from devices.base import Device, DeviceOptions, Emit
+from devices.capabilities import VideoBridge
 
 __all__ = [
     "CONTROL_DISPLAY",
@@ -635,7 +636,7 @@ OPUS_PT = 111  # what forwarded audio is sent as (councild.bridge writes the SDP
 VP8_PT = 96
 
 
-class JanusBridge(Device):
+class JanusBridge(Device, VideoBridge):
     """A Janus VideoRoom, followed by a non-publishing control participant."""
 
     Options = JanusOptions

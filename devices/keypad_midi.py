@@ -29,6 +29,7 @@ from councild.keypad import KeyMap, SeatLamp
 from councild.model import KeyPressed
 from councild.sansio import NEED_DATA, Malformed, NeedData
 from devices.base import Device, DeviceOptions, Emit
+from devices.capabilities import ButtonSurface
 
 __all__ = [
     "DEFAULT_VELOCITIES",
@@ -200,7 +201,7 @@ def _find_port(ports: list[str], wanted: str) -> int | None:
     return None
 
 
-class MidiKeypad(Device):
+class MidiKeypad(Device, ButtonSurface):
     """Emits KeyPressed(key="note36" ...); `set_seat_states` lights the pads."""
 
     Options = MidiKeypadOptions

@@ -56,6 +56,7 @@ from councild.keypad import (
 from councild.model import KeyPressed
 from councild.sansio import NEED_DATA, Malformed, NeedData
 from devices.base import Device, DeviceOptions, Emit
+from devices.capabilities import ActionSurface, ButtonSurface
 from devices.osc import OscRemoteError, decode_message, encode_message, is_bundle
 
 __all__ = [
@@ -309,7 +310,7 @@ class OscControlOptions(DeviceOptions):
 ActionCallback = Callable[[Action], None]
 
 
-class OscControl(Device):
+class OscControl(Device, ButtonSurface, ActionSurface):
     """Listens for control messages; actions go to `on_action`, raw keys are emitted as
     KeyPressed (the daemon runs them through its keypad). Feedback via `set_seat_states`."""
 

@@ -48,6 +48,7 @@ from councild.i18n import _
 from councild.model import CameraMotion
 from councild.sansio import NEED_DATA, Malformed, NeedData
 from devices.base import Device, DeviceOptions, Emit
+from devices.capabilities import Camera
 from devices.serial_link import close_writer, open_serial
 
 __all__ = [
@@ -587,7 +588,7 @@ class _Request:
     done: asyncio.Future[Completion]
 
 
-class ViscaCamera(Device):
+class ViscaCamera(Device, Camera):
     """One VISCA camera over UDP or a serial port."""
 
     Options: ClassVar[type[DeviceOptions]] = ViscaOptions

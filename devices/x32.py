@@ -36,6 +36,7 @@ from councild.i18n import _
 from councild.model import ChannelLevel, ChannelSwitched, ChannelVoice, Link
 from councild.sansio import NEED_DATA, Malformed, NeedData
 from devices.base import DeviceOptions, Emit, Snapshot, StatefulDevice
+from devices.capabilities import Mixer
 from devices.osc import (
     OscArg,
     OscLocalError,
@@ -590,7 +591,7 @@ class DeskView:
 _ResyncKey = tuple[str, int]
 
 
-class _BehringerDesk(StatefulDevice):
+class _BehringerDesk(StatefulDevice, Mixer):
     """Shared X32/X-Air driver; subclasses pick the variant and the Options."""
 
     VARIANT: ClassVar[Variant] = X32

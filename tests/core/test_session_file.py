@@ -171,7 +171,7 @@ async def test_chapters_and_state_carry_the_item_number(short_tmp: Path, capsys)
         state = d.state_dict()
         assert state["agenda"]["label"] == "Item 3 — Bebauungsplan Nr. 47"
         assert agenda_text(state["agenda"]) == "Item 3 — Bebauungsplan Nr. 47"
-        assert d._agenda_title() == "Item 3 — Bebauungsplan Nr. 47"  # the lower third's line
+        assert d.agenda_title() == "Item 3 — Bebauungsplan Nr. 47"  # the lower third's line
         t[0] += 30
         d.submit(Revoke(seat="5"), "test")
     finally:
