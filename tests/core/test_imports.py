@@ -79,11 +79,7 @@ NEVER_IMPORTS = {
 # Imports another part of issue 13 is removing right now: (importer, imported) → who. The
 # test fails on anything not listed, and on a listed import that is gone (delete its line).
 PENDING: dict[tuple[str, str], str] = {
-    # The ffmpeg supervision moves out of councild.join.chamber into devices/ (branch i13c).
-    ("devices.rtp_audio", "councild.join.chamber"): "devices/ffmpeg.py (i13c)",
-    # LineSplitter and TooLong move from councild.api to councild.sansio (branch i13b).
-    ("tui.link", "councild.api:LineSplitter"): "councild.sansio.LineFramer (i13b)",
-    ("tui.link", "councild.api:TooLong"): "councild.sansio.TooLong (i13b)",
+    # (none: the last three went with the merges of i13b and i13c)
 }
 
 # --- reading the imports -----------------------------------------------------------------------
