@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 
 from councild import floor
+from councild.assembly import roster_from_config, rules_from_roster
 from councild.config import default_path, load
 from councild.errors import FloorError
 from councild.model import (
@@ -33,7 +34,6 @@ from councild.model import (
     Tick,
     Voice,
 )
-from councild.roster import roster_from_config, rules_from_roster
 
 GOAL = 100_000
 

@@ -2,7 +2,7 @@
 
 The daemon runs in this process: 100 seats on four X32 desks (in-process simulators, so the
 device panel shows real links), and a feeder task that hands the daemon a new level for
-every seat 20 times a second (`Daemon.on_device_event(ChannelLevel(...))`, the path a desk's
+every seat 20 times a second (`Daemon.emit(ChannelLevel(...))`, the path a desk's
 meters take), plus a floor change (request / grant / revoke) every second. The daemon
 broadcasts levels to subscribers at most 20 times a second, as in production.
 
@@ -81,7 +81,7 @@ async def feed_levels(daemon: Daemon, rng: random.Random) -> None:
         for i in range(SEATS):
             levels[i] = max(-90.0, min(0.0, levels[i] + rng.uniform(-6.0, 6.0)))
             desk, channel = divmod(i, CHANNELS_PER_DESK)
-            daemon.on_device_event(ChannelLevel(device=f"desk{desk + 1}", channel=channel + 1,
+            daemon.emit(ChannelLevel(device=f"desk{desk + 1}", channel=channel + 1,
                                                 dbfs=levels[i]))
         await asyncio.sleep(period)
 

@@ -1,9 +1,10 @@
 """The control API: newline-delimited JSON over a Unix socket (or loopback TCP with a token).
 
 The wire format is documented in docs/api.md, which is a public contract. This module holds
-the pure part (splitting lines, turning a request into a floor event) and the thin asyncio
-server and client around it. What an operation does is the daemon's business: the server
-hands every well-formed request to a handler and writes back what it returns.
+the pure part (turning a request into a floor event; lines are split by
+councild.sansio.LineFramer) and the thin asyncio server and client around it. What an
+operation does is the daemon's business: the server hands every well-formed request to a
+handler and writes back what it returns.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import os
 import socket
 import stat
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from typing import Any
 from councild import model
 from councild.limits import CoalescedLog, ConnectionCaps, plain_json_problem, reject_constant
 from councild.model import Mode
+from councild.sansio import LineFramer, TooLong
 
 log = logging.getLogger("councild.api")
 
@@ -75,71 +77,6 @@ class ApiError(Exception):
 
 # ---------------------------------------------------------------------------------------------
 # Pure part
-
-
-class TooLong:
-    """Marker from LineSplitter: a line exceeded MAX_LINE and was dropped."""
-
-
-TOO_LONG = TooLong()
-
-
-class LineSplitter:
-    """Bytes in, complete lines out; an overlong line is dropped up to its newline."""
-
-    def __init__(self, limit: int = MAX_LINE) -> None:
-        self._buf = bytearray()
-        self.limit = limit
-        self._discarding = False
-
-    def feed(self, data: bytes) -> list[bytes | TooLong]:
-        out: list[bytes | TooLong] = []
-        self._buf += data
-        while True:
-            nl = self._buf.find(b"\n")
-            if nl < 0:
-                if len(self._buf) > self.limit:
-                    if not self._discarding:
-                        out.append(TOO_LONG)
-                        self._discarding = True
-                    self._buf.clear()
-                return out
-            line = bytes(self._buf[:nl])
-            del self._buf[: nl + 1]
-            if self._discarding:
-                self._discarding = False
-                continue
-            if len(line) > self.limit:
-                out.append(TOO_LONG)
-                continue
-            out.append(line)
-
-
-    def iter_feed(self, data: bytes) -> Iterator[bytes | TooLong]:
-        """Like `feed`, one line at a time: a chunk of thousands of short lines never
-        becomes a list of them all (the server handles one line per turn of the loop)."""
-        self._buf += data
-        pos = 0
-        try:
-            while True:
-                nl = self._buf.find(b"\n", pos)
-                if nl < 0:
-                    break
-                start, pos = pos, nl + 1
-                if self._discarding:
-                    self._discarding = False
-                    continue
-                if nl - start > self.limit:
-                    yield TOO_LONG
-                    continue
-                yield bytes(self._buf[start:nl])
-        finally:
-            del self._buf[:pos]
-        if len(self._buf) > self.limit:
-            self._buf.clear()
-            if not self._discarding:
-                self._discarding = True
-                yield TOO_LONG
 
 
 @dataclass(frozen=True, slots=True)
@@ -423,7 +360,7 @@ class ApiServer:
         self.connections.add(conn)
         transport = writer.transport
         transport.set_write_buffer_limits(high=REPLY_HIGH_WATER)
-        splitter = LineSplitter(limit=MAX_LINE if authenticated else PREAUTH_MAX_LINE)
+        splitter = LineFramer(limit=MAX_LINE if authenticated else PREAUTH_MAX_LINE)
         answered = 0
         try:
             while not conn.closed:
@@ -574,7 +511,7 @@ class ApiClient:
         self._reader = reader
         self._writer = writer
         self._next_id = 0
-        self._splitter = LineSplitter(limit=64 * 1024 * 1024)
+        self._splitter = LineFramer(limit=64 * 1024 * 1024)
         self._lines: list[bytes] = []
 
     @classmethod

@@ -14,14 +14,14 @@ import contextlib
 import logging
 import shutil
 import tempfile
-import tomllib
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from councild.config import Config
-from councild.errors import ConfigError, CouncildError, FloorError
+from councild.errors import CouncildError, FloorError
+from councild.host import RemoteHost
 from councild.model import (
     Cancel,
     Event,
@@ -35,13 +35,17 @@ from councild.model import (
 )
 from councild.obs_setup import feed_source
 from councild.remote import Identity, KnownCouncillor, SlotAllocator, match_participant
+from devices.base import Device
+from devices.capabilities import VideoBridge
 from devices.videoroom import OPUS_PT, VP8_PT
-from scenes.obs_client import ObsClient
 from scenes.obs_protocol import MediaSource
 
 log = logging.getLogger("councild.bridge")
 
 FORWARD_HOST = "127.0.0.1"  # OBS runs beside councild; its media source listens here
+# What the bridge device reports of its room's participants.
+ParticipantEvent = (ParticipantJoined | ParticipantDisplay | ParticipantLeft | ParticipantTalking
+                    | ParticipantPublished)
 
 
 def sdp(host: str, audio_port: int | None, video_port: int | None) -> str:
@@ -53,21 +57,6 @@ def sdp(host: str, audio_port: int | None, video_port: int | None) -> str:
     if video_port is not None:
         lines += [f"m=video {video_port} RTP/AVP {VP8_PT}", f"a=rtpmap:{VP8_PT} VP8/90000"]
     return "\r\n".join(lines) + "\r\n"
-
-
-def load_tokens(path: Path | None) -> dict[str, str]:
-    """councillor id → join token, from a file only the daemon's user may read."""
-    if path is None:
-        return {}
-    try:
-        if path.stat().st_mode & 0o077:
-            raise ConfigError(str(path), [("(file)", "readable by other users; chmod 600")])
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(str(path), [("(file)", exc.strerror or str(exc))]) from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(str(path), [("(syntax)", str(exc))]) from None
-    return {str(k): str(v) for k, v in data.items()}
 
 
 @dataclass
@@ -86,28 +75,18 @@ class RemoteSeats:
     def __init__(
         self,
         config: Config,
-        bridge: Any,  # devices.videoroom.JanusBridge (mute, forward, stop_forward, kick)
+        bridge: Device,  # a VideoBridge (devices.videoroom.JanusBridge)
+        host: RemoteHost,
         *,
-        submit: Callable[[Event, str], object],
-        speaking: Callable[[str], bool],
-        queued: Callable[[str], bool],
-        voice: Callable[[str, bool, str], None],
-        note: Callable[[str, dict[str, Any]], None],
-        changed: Callable[[], None],
-        obs: Callable[[], ObsClient | None],
         tokens: Mapping[str, str],  # councillor id → join token (load_tokens)
         ignore: frozenset[str] = frozenset(),
     ) -> None:
+        if not isinstance(bridge, VideoBridge):
+            raise TypeError(f"{bridge.name}: not a video bridge")
         self.config = config
-        self.bridge = bridge
+        self.bridge: VideoBridge = bridge
         self.name: str = bridge.name
-        self._submit = submit
-        self._speaking = speaking
-        self._queued = queued
-        self._voice = voice
-        self._note = note
-        self._changed = changed
-        self._obs = obs
+        self.host = host
         self.seat_of: dict[str, str] = {}  # councillor id → remote seat id
         known = []
         for seat in config.seats:
@@ -166,29 +145,30 @@ class RemoteSeats:
         if attendee is not None and attendee.identity.councillor != councillor:
             self._joined(participant, "")  # joined before the claim arrived: identify again
 
-    def on_event(self, event: Event) -> None:
-        if getattr(event, "participant", None) in self.ignore:
+    def on_event(self, event: ParticipantEvent) -> None:
+        if event.participant in self.ignore:
             return
-        if isinstance(event, ParticipantJoined):
-            self._joined(event.participant, event.display)
-        elif isinstance(event, ParticipantDisplay):
-            self._display(event.participant, event.display)
-        elif isinstance(event, ParticipantLeft):
-            self._left(event.participant)
-        elif isinstance(event, ParticipantTalking):
-            self._talking(event.participant, event.talking)
-        elif isinstance(event, ParticipantPublished):
-            self._published(event.participant)
-        self._changed()
+        match event:
+            case ParticipantJoined():
+                self._joined(event.participant, event.display)
+            case ParticipantDisplay():
+                self._display(event.participant, event.display)
+            case ParticipantLeft():
+                self._left(event.participant)
+            case ParticipantTalking():
+                self._talking(event.participant, event.talking)
+            case ParticipantPublished():
+                self._published(event.participant)
+        self.host.changed()
 
-    def _identify(self, participant: str, display: str) -> Identity:
+    def identify(self, participant: str, display: str) -> Identity:
         councillor = self.claims.get(participant)
         if councillor is not None:
             return Identity(councillor, True, False, self._names.get(councillor, councillor))
         return match_participant(display, self._known)
 
     def _joined(self, participant: str, display: str) -> None:
-        identity = self._identify(participant, display)
+        identity = self.identify(participant, display)
         seat = self.seat_of.get(identity.councillor) if identity.councillor else None
         self.attendees[participant] = Attendee(participant, identity, seat)
         if seat is not None:
@@ -200,11 +180,11 @@ class RemoteSeats:
                 self.attendees[previous].seat = None
                 self._apply_mute(previous)  # a guest now: muted like one
                 self._slot_changes(self.slots.left(previous))
-                self._note(self.name, {"type": "replaced", "seat": seat,
-                                       "participant": previous, "by": participant})
-        self._note(self.name, {"type": "joined", "participant": participant,
-                               "councillor": identity.councillor, "seat": seat,
-                               "name": identity.name})
+                self.host.note(self.name, {"type": "replaced", "seat": seat,
+                                           "participant": previous, "by": participant})
+        self.host.note(self.name, {"type": "joined", "participant": participant,
+                                   "councillor": identity.councillor, "seat": seat,
+                                   "name": identity.name})
         self._apply_mute(participant)
         if seat is not None and identity.hand_raised:
             self._floor(Request(seat=seat))
@@ -215,7 +195,7 @@ class RemoteSeats:
             self._joined(participant, display)
             return
         before = attendee.identity.hand_raised
-        attendee.identity = self._identify(participant, display)
+        attendee.identity = self.identify(participant, display)
         seat = attendee.seat
         if seat is None or attendee.identity.hand_raised == before:
             return
@@ -247,9 +227,9 @@ class RemoteSeats:
             elif self._queued(seat):
                 self._floor(Cancel(seat=seat))
             if attendee.talking and self.voice_from_video:
-                self._voice(seat, False, self.name)
+                self.host.voice(seat, False, self.name)
         self._slot_changes(self.slots.left(participant))
-        self._note(self.name, {"type": "left", "participant": participant, "seat": seat})
+        self.host.note(self.name, {"type": "left", "participant": participant, "seat": seat})
 
     def _talking(self, participant: str, talking: bool) -> None:
         attendee = self.attendees.get(participant)
@@ -257,11 +237,17 @@ class RemoteSeats:
             return
         attendee.talking = talking
         if attendee.seat is not None and self.voice_from_video:
-            self._voice(attendee.seat, talking, self.name)
+            self.host.voice(attendee.seat, talking, self.name)
+
+    def _speaking(self, seat: str) -> bool:
+        return self.host.state.speaking(seat)
+
+    def _queued(self, seat: str) -> bool:
+        return self.host.state.queued(seat)
 
     def _floor(self, event: Event) -> None:
         try:
-            self._submit(event, self.name)
+            self.host.submit(event, self.name)
         except FloorError as exc:
             log.info("%s: %s not applied: %s", self.name, type(event).__name__, exc.message)
 
@@ -303,14 +289,16 @@ class RemoteSeats:
         try:
             applied: bool | None = None
             while (wanted := self._mute_wanted.get(participant)) is not None and wanted != applied:
-                await self._call("mute", participant, wanted)
+                await self._call(self.bridge.mute(participant, wanted), "mute", participant,
+                                 wanted)
                 applied = wanted
         finally:
             self._muting.discard(participant)
 
-    async def _call(self, method: str, *args: Any) -> None:
+    async def _call(self, call: Awaitable[object], method: str, *args: object) -> None:
+        """One bridge call; a failure is logged (the next floor change tries again)."""
         try:
-            await getattr(self.bridge, method)(*args)
+            await call
         except CouncildError as exc:
             log.warning("%s: %s%s failed: %s", self.name, method, args, exc)
 
@@ -327,7 +315,7 @@ class RemoteSeats:
         if previous == participant:
             return
         if previous is not None:
-            await self._call("stop_forward", previous)
+            await self._call(self.bridge.stop_forward(previous), "stop_forward", previous)
         audio_port, video_port = self._ports[slot]
         if not self.forward_audio:
             audio_port = 0  # JanusBridge.forward: no port, no audio stream forwarded
@@ -339,7 +327,7 @@ class RemoteSeats:
         self.showing[slot] = participant
         path = self._sdp_dir / f"{slot.replace(' ', '_')}.sdp"
         path.write_text(sdp(FORWARD_HOST, audio_port or None, video_port))
-        obs = self._obs()
+        obs = self.host.obs()
         if obs is not None and obs.connected:
             media = MediaSource(local_file=str(path), input_format="sdp",
                                 ffmpeg_options="protocol_whitelist=file,udp,rtp",
@@ -348,7 +336,7 @@ class RemoteSeats:
                 await obs.set_media_source(feed_source(slot), media)
             except CouncildError as exc:
                 log.warning("obs: %s: %s", feed_source(slot), exc)
-        self._changed()
+        self.host.changed()
 
     def slot_scene(self, seat: str) -> str | None:
         participant = self.at_seat.get(seat)

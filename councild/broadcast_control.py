@@ -25,8 +25,9 @@ from collections.abc import Callable
 from typing import Any
 
 from councild.broadcast import AlarmChange, BroadcastHealth, Thresholds
-from councild.config import Broadcast as BroadcastOptions
+from councild.config import BroadcastTable as BroadcastOptions
 from councild.errors import CouncildError
+from councild.host import BroadcastHost
 from councild.i18n import _
 from scenes.obs_client import ObsClient
 from scenes.obs_protocol import (
@@ -56,9 +57,6 @@ STATUS_OUTPUT_NOT_RUNNING = 501
 STATUS_OUTPUT_PAUSED = 502
 STATUS_OUTPUT_NOT_PAUSED = 503
 
-Note = Callable[[str, dict[str, Any]], None]  # an event-log entry (source, what)
-Record = Callable[[str, str, dict[str, Any]], None]  # a store entry (source, type, body)
-
 
 class BroadcastError(CouncildError):
     """A broadcast command refused before or by OBS; `code` for the API."""
@@ -83,12 +81,9 @@ class BroadcastControl:
         self,
         obs: ObsClient,
         options: BroadcastOptions,
+        host: BroadcastHost,
         *,
         obs_host: str,
-        note: Note,
-        record: Record,
-        changed: Callable[[], None],
-        clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.obs = obs
@@ -100,10 +95,10 @@ class BroadcastControl:
             bitrate_window=options.bitrate_window,
         ))
         self._local = _is_local(obs_host)
-        self._note = note
-        self._record = record
-        self._changed = changed
-        self._clock = clock
+        self.host = host
+        self._note = host.note
+        self._changed = host.changed
+        self._clock = host.now
         self._monotonic = monotonic  # for the start watch's deadline
         self._task: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -133,6 +128,10 @@ class BroadcastControl:
 
     def state_dict(self) -> dict[str, Any]:
         return {**self.health.state_dict(), "chapters_supported": self.chapters_supported}
+
+    def _record(self, source: str, type_: str, body: dict[str, Any]) -> None:
+        """Commands, OBS's output states and alarms in the session record."""
+        self.host.record(source, "broadcast", type_, body)
 
     # --- commands --------------------------------------------------------------------------
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from councild import api, store
+from councild.assembly import load
 from councild.config import (
     CONFIG_ENV,
     SYSTEM_CONFIG,
@@ -24,13 +25,13 @@ from councild.config import (
     config_candidates,
     default_path,
     find_config,
-    load,
 )
 from councild.errors import ConfigError
 from councild.i18n import _, ngettext
 from councild.limits import LoopErrors, raise_fd_limit
 from councild.logsetup import setup_logging
 from councild.sdnotify import Notifier
+from councild.state_text import format_state
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -204,49 +205,6 @@ def _ctl_request(op: str, values: list[str], reply: bool) -> dict[str, Any]:
     return out
 
 
-def format_state(state: dict[str, Any]) -> str:
-    names = {s["id"]: s for s in state["seats"]}
-
-    def who(seat: str) -> str:
-        s = names.get(seat, {})
-        return f"{s.get('label', seat)} {s.get('name', '')}".strip()
-
-    agenda = state.get("agenda")
-    lines = [
-        _("mode {mode}, max {n} open{prio}").format(
-            mode=state["mode"], n=state["max_open"],
-            prio=_(", CHAIR PRIORITY") if state["priority"] else ""),
-        _("agenda: {item}").format(item=(agenda["label"] if agenda.get("number") else
-                                         f"{agenda['id']} {agenda['title']}")
-                                   if agenda else "–"),
-    ]
-    talking = {s["id"] for s in state["seats"] if s["talking"]}
-    speaking = [f"{who(sp['seat'])} ({sp['elapsed']:.0f}s{'!' if sp['over'] else ''})"
-                + (_(" talking") if sp["seat"] in talking else "")
-                for sp in state["speaking"]]
-    lines.append(_("speaking: {list}").format(list=", ".join(speaking) or "–"))
-    lines.append(_("waiting: {list}").format(
-        list=", ".join(("↩ " if w["reply"] else "") + who(w["seat"]) for w in state["waiting"])
-        or "–"))
-    program = state.get("program")
-    if program:
-        lower = program.get("lower_third")
-        lines.append(_("on air: {scene}{lower}{flags}").format(
-            scene=program.get("scene") or "–",
-            lower=f" — {lower['name']}, {lower['detail']}" if lower else "",
-            flags=(_(" [locked]") if program.get("locked") else "")
-            + (_(" [dry run: OBS not connected]") if program.get("dry_run") else "")))
-    broadcast = state.get("broadcast")
-    if broadcast:
-        from councild.broadcast_text import broadcast_lines
-
-        lines.extend(broadcast_lines(broadcast))
-    for name, d in state["devices"].items():
-        lines.append(_("device {name}: {link} {detail}").format(
-            name=name, link=d["link"], detail=d["detail"]).rstrip())
-    return "\n".join(lines)
-
-
 async def _ctl(args: argparse.Namespace) -> int:
     try:
         client = await api.ApiClient.connect(Path(args.socket) if args.socket else None)
@@ -344,7 +302,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from councild.demo import run_demo, run_demo_with_tui
+    from councild.demo import run_demo, run_demo_with_tui  # the demo only when asked for
 
     config = _load_config(args, args.session)
     if config is None:
@@ -389,7 +347,7 @@ def cmd_tokens(args: argparse.Namespace) -> int:
     import secrets
     import tomllib
 
-    from councild.bridge import load_tokens
+    from councild.assembly import load_tokens
 
     # The councillors may be the session file's; the tokens file may not exist yet.
     config = _load_config(args, args.session, check_tokens=False)

@@ -4,6 +4,13 @@ Validated completely at start-up: the daemon refuses to start on any problem, an
 problem is reported with the file, the key path and what is wrong. Field checks are pydantic's;
 what pydantic cannot see (a seat naming an undefined device, two seats on one channel) is
 checked afterwards, here, in one place.
+
+This module is the schema only. Turning a configuration into the core's objects (floor rules,
+the director's configuration, the join tokens), and the checks that need those objects, is
+councild/assembly.py, which imports this module and never the other way round; its `load` and
+`parse` are the configuration as the daemon runs it. A table named like a core class ends in
+`Table` (ShotTable, DirectorTable, StoreTable, ...), so the two are never mistaken for each
+other (director.Shot, director.Director, store.Store).
 """
 
 from __future__ import annotations
@@ -25,6 +32,8 @@ from councild.model import Mode, Role
 from devices import DRIVERS, driver_class
 from devices.base import DeviceOptions
 from scenes.obs_client import ObsOptions
+
+Problem = tuple[str, str]  # (key path, what is wrong), as ConfigError lists them
 
 CAMERA_DRIVERS = frozenset({"visca"})
 
@@ -88,12 +97,12 @@ class Scene(_Table):
     lower_third: bool = True  # the shared lower-third sources are part of this scene
 
 
-class Position(_Table):
+class PositionTable(_Table):
     camera: Id
     preset: int = Field(ge=0, le=255)
 
 
-class Shot(_Table):
+class ShotTable(_Table):
     scene: SceneName
     kind: Literal["seat", "wide", "group"] = "seat"
     # A PTZ shot: `camera` + `preset`, or several `positions` the director may choose from
@@ -101,14 +110,14 @@ class Shot(_Table):
     # through the wide shot).
     camera: Id | None = None
     preset: int | None = Field(default=None, ge=0, le=255)
-    positions: list[Position] = []
+    positions: list[PositionTable] = []
 
-    def all_positions(self) -> list[Position]:
-        first = [Position(camera=self.camera, preset=self.preset)] if self.camera else []
+    def all_positions(self) -> list[PositionTable]:
+        first = [PositionTable(camera=self.camera, preset=self.preset)] if self.camera else []
         return first + [p for p in self.positions if p not in first]
 
 
-class LowerThird(_Table):
+class LowerThirdTable(_Table):
     name_source: str = "Lower third name"
     detail_source: str = "Lower third detail"
 
@@ -119,10 +128,10 @@ class Obs(ObsOptions):
 
     enabled: bool = True
     studio_mode: bool = False
-    lower_third: LowerThird = LowerThird()
+    lower_third: LowerThirdTable = LowerThirdTable()
 
 
-class Director(_Table):
+class DirectorTable(_Table):
     """Speaker-follow rules; unset values take the director's defaults (councild/director.py)."""
 
     wide: Id | None = None  # shot shown when nobody speaks; required once shots exist
@@ -169,7 +178,7 @@ class AgendaLimits(_Table):
     guest: Seconds | None = None
 
 
-class AgendaItem(_Table):
+class AgendaItemTable(_Table):
     id: Id
     title: str = Field(min_length=1)
     speaking_limit: AgendaLimits = AgendaLimits()
@@ -192,7 +201,7 @@ class OParlImport(_Table):
     party_types: list[str] = ["Fraktion", "Partei"]
 
 
-class Keypad(_Table):
+class KeypadTable(_Table):
     """Defaults for every keypad and button surface; each device table may add its own
     `keys`. Key names and actions: docs/keypads.md."""
 
@@ -318,11 +327,11 @@ class Api(_Table):
     token_env: str = "COUNCILD_API_TOKEN"
 
 
-class Store(_Table):
+class StoreTable(_Table):
     path: Path | None = None  # default: $XDG_STATE_HOME/councild/councild.db
 
 
-class Broadcast(_Table):
+class BroadcastTable(_Table):
     """Stream and recording health (councild/broadcast.py): the poll and the alarm bounds."""
 
     poll: bool = True  # false: no health poll (commands and OBS's events still work)
@@ -360,17 +369,17 @@ class Config(_Table):
     seats: list[Seat] = []
     devices: dict[Id, dict[str, Any]] = {}
     scenes: dict[SceneName, Scene] = {}
-    shots: dict[Id, Shot] = {}
+    shots: dict[Id, ShotTable] = {}
     obs: Obs = Obs()
-    director: Director = Director()
+    director: DirectorTable = DirectorTable()
     floor: Floor = Floor()
-    agenda: list[AgendaItem] = []
-    keypad: Keypad = Keypad()
+    agenda: list[AgendaItemTable] = []
+    keypad: KeypadTable = KeypadTable()
     bridge: Bridge = Bridge()
     join: Join = Join()
     api: Api = Api()
-    store: Store = Store()
-    broadcast: Broadcast = Broadcast()
+    store: StoreTable = StoreTable()
+    broadcast: BroadcastTable = BroadcastTable()
     metrics: Metrics = Metrics()
     # Full party or group name → what the lower third shows ("Christlich Demokratische
     # Union" = "CDU"); adds to the built-in table in councild/labels.py.
@@ -406,6 +415,11 @@ class Config(_Table):
         from councild.labels import party_short
 
         return party_short(party, self.parties)
+
+
+# A check beyond the schema's, given the problems found before it (councild.assembly's: does
+# the configuration assemble into a director, a token book?).
+Check = Callable[[Config, Sequence[Problem]], list[Problem]]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -580,8 +594,6 @@ def _join_check(config: Config) -> list[tuple[str, str]]:
     if config.bridge.tokens_file is None:
         problems.append(("join.enabled", "the join page needs [bridge] tokens_file "
                          "(`councild tokens` writes it)"))
-    else:
-        problems += _tokens_check(config.bridge.tokens_file)
     if not 0 < join.port < 65536:
         problems.append(("join.bind", f"port {join.port} is out of range"))
     if (join.tls_cert is None) != (join.tls_key is None):
@@ -596,45 +608,21 @@ def _join_check(config: Config) -> list[tuple[str, str]]:
     return problems
 
 
-def _tokens_check(path: Path) -> list[tuple[str, str]]:
-    """The tokens file as the join page will read it (at start, not only at the first join)."""
-    from councild.bridge import load_tokens  # the bridge imports this module
-    from councild.join.access import TokenBook
-
-    try:
-        TokenBook(load_tokens(path), str(path))
-    except ConfigError as exc:
-        return [("bridge.tokens_file", f"{path}: {key}: {reason}") for key, reason in exc.problems]
-    return []
-
-
-def _director_check(config: Config) -> list[tuple[str, str]]:
-    """The director validates its own rules; its refusal becomes a config problem."""
-    from councild.errors import FloorError
-    from councild.vision import director_config  # the director needs a parsed config
-
-    try:
-        director_config(config)
-    except FloorError as exc:
-        return [("director", exc.message)]
-    return []
-
-
-def parse(text: str, path: str = "<config>", *, check_tokens: bool = True) -> Config:
-    """Validate a configuration from TOML text; ConfigError lists every problem found.
-    `check_tokens=False` leaves out the tokens file (`councild tokens` writes the first)."""
+def parse(text: str, path: str = "<config>", *, checks: Sequence[Check] = ()) -> Config:
+    """Validate a configuration from TOML text; ConfigError lists every problem found, the
+    schema's and those of `checks` (councild.assembly.parse adds the assembly's)."""
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(path, [("(syntax)", str(exc))]) from None
     except RecursionError:
         raise ConfigError(path, [("(syntax)", "nested too deeply")]) from None
-    return _validate(raw, path, check_tokens=check_tokens)
+    return _validate(raw, path, checks=checks)
 
 
 def _validate(raw: dict[str, Any], path: str,
               where: Callable[[str], tuple[str, str]] | None = None, *,
-              check_tokens: bool = True) -> Config:
+              checks: Sequence[Check] = ()) -> Config:
     """`where` names the file (and key there) a problem's key comes from, when the
     configuration was merged from a chamber file and a session file."""
 
@@ -655,10 +643,8 @@ def _validate(raw: dict[str, Any], path: str,
     options, problems = _device_options(config)
     problems += _cross_check(config)
     problems += _channel_ranges(config, options)
-    if not problems:
-        problems += _director_check(config)
-    if not check_tokens:
-        problems = [(k, r) for k, r in problems if k != "bridge.tokens_file"]
+    for check in checks:
+        problems += check(config, problems)
     if problems:
         raise fail(problems)
     object.__setattr__(config, "device_options", options)
@@ -696,17 +682,17 @@ def _read_toml(p: Path) -> dict[str, Any]:
 
 
 def load(path: str | os.PathLike[str], session: str | os.PathLike[str] | None = None, *,
-         check_tokens: bool = True) -> Config:
+         checks: Sequence[Check] = ()) -> Config:
     """The chamber config, with the session file merged in: `session`, else its
     `[session] file`. Without either, one file holds everything (the example config).
-    `check_tokens=False` leaves out the tokens file (`councild tokens` writes the first)."""
+    `checks` run after the schema's own (councild.assembly.load adds the assembly's)."""
     p = Path(path)
     if session is None:
         raw = _read_toml(p)
         named = raw.get("session", {}).get("file") if isinstance(raw.get("session"), dict) \
             else None
         if not isinstance(named, str):
-            return _validate(raw, str(p), check_tokens=check_tokens)
+            return _validate(raw, str(p), checks=checks)
         session = p.parent / named
         chamber = raw
     else:
@@ -715,7 +701,7 @@ def load(path: str | os.PathLike[str], session: str | os.PathLike[str] | None = 
 
     sp = Path(session)
     merged, where = merge_session(chamber, _read_toml(sp), str(p), str(sp))
-    return _validate(merged, str(p), where, check_tokens=check_tokens)
+    return _validate(merged, str(p), where, checks=checks)
 
 
 def default_path() -> Path:

@@ -4,6 +4,12 @@ Everything runs on one asyncio loop. A floor input is applied in one synchronous
 floor.step → store (committed) → effects handed to the drivers → subscribers told. Because
 the step does not yield, two inputs can never interleave, and nothing reaches a device or a
 client that is not already in the session record.
+
+The daemon is the host of its parts (councild/host.py): the picture, the remote seats, hybrid
+audio, the broadcast and the join page reach the core and each other through it. A device
+event goes to its handler by its type (`DeviceEvents`); what a device is asked to do travels
+as a typed command on that device's queue (devices/capabilities.py). What clients see is built
+and sent by councild/state_view.py.
 """
 
 from __future__ import annotations
@@ -13,22 +19,21 @@ import contextlib
 import logging
 import os
 import time
-from collections import deque
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-from councild import api, device_sync, floor, snapshot
+from councild import api, device_sync, floor, snapshot, state_view
 from councild.api_token import api_token_check
-from councild.bridge import RemoteSeats, load_tokens
+from councild.assembly import director_config, load_tokens, roster_from_config, rules_from_roster
+from councild.bridge import ParticipantEvent, RemoteSeats
 from councild.broadcast_control import OPS as BROADCAST_OPS
 from councild.broadcast_control import BroadcastControl, BroadcastError
-from councild.config import CAMERA_DRIVERS, Config
+from councild.config import Config
 from councild.errors import FloorError, NotSupportedError
 from councild.i18n import _
 from councild.join.access import TokenBook
-from councild.keypad import Action, Keypads, NothingToDo, action_to_api, seat_lamps
+from councild.keypad import Action, Keypads, NothingToDo, action_to_api
 from councild.labels import agenda_label
 from councild.model import (
     AgendaChanged,
@@ -61,6 +66,7 @@ from councild.model import (
     Request,
     RequestLamp,
     Revoke,
+    SeatId,
     SetMaxOpen,
     SpeakingTimeOver,
     SpeakingTimeWarning,
@@ -68,35 +74,59 @@ from councild.model import (
     Voice,
 )
 from councild.refusals import RefusalCoalescer
-from councild.roster import roster_from_config, rules_from_roster
+from councild.state_view import DeviceView, Publisher, SurfaceLamps
 from councild.store import Store
-from councild.vision import Vision, director_config
+from councild.vision import Vision
 from devices import driver_class
 from devices.base import Device
+from devices.capabilities import (
+    ActionSurface,
+    Camera,
+    ClearRequests,
+    ConferenceSystem,
+    DeviceCommand,
+    NextSpeaker,
+    SetChannel,
+    SetMaxSpeakers,
+    SetRequest,
+    carry_out,
+)
+from devices.videoroom import JanusOptions
 
-if TYPE_CHECKING:  # the join page (aiohttp) is imported only when a config enables it
+if TYPE_CHECKING:  # aiohttp, ffmpeg supervision, prometheus: imported only when configured
+    from councild.hybrid_audio import HybridAudio
+    from councild.join.chamber import ChamberFeed
     from councild.join.server import JoinServer
+    from councild.metrics import MetricsServer
+    from scenes.obs_client import ObsClient
+
+__all__ = ["CHECKPOINT_INTERVAL", "STOP_CONFIRM_S", "Daemon", "DeviceEvents", "DeviceView"]
 
 log = logging.getLogger("councild.daemon")
 
 CHECKPOINT_INTERVAL = 10.0  # seconds; keeps the WAL small without an fsync on the hot path
-EVENT_LOG_LENGTH = 500  # entries kept for clients that attach later (the TUI's event log)
-LEVEL_INTERVAL = 0.05  # seconds between level broadcasts: 20 Hz is what a meter needs
 # A stop of the stream or the recording from a keypad or Companion button takes a second
 # press within this many seconds: one press by mistake must not end the broadcast.
 STOP_CONFIRM_S = 3.0
 
+E = TypeVar("E", bound=Event)
 
-@dataclass
-class DeviceView:
-    """What the daemon shows of one device."""
 
-    driver: str
-    link: Link = Link.CLOSED
-    detail: str = ""
-    errors: int = 0
-    since: float = field(default_factory=time.time)
-    warning: str = ""  # what the technician should know, e.g. a unit's limit ≠ the config's
+class DeviceEvents:
+    """What a driver emits, to the handler for its type."""
+
+    def __init__(self) -> None:
+        self._handlers: dict[type[Event], Callable[[Event], None]] = {}
+
+    def on(self, kinds: tuple[type[E], ...], handler: Callable[[E], None]) -> None:
+        for kind in kinds:
+            # The table is keyed by the very type the handler takes: the cast is safe.
+            self._handlers[kind] = cast("Callable[[Event], None]", handler)
+
+    def dispatch(self, event: Event) -> None:
+        handler = self._handlers.get(type(event))
+        if handler is not None:  # others (a channel's name, say) are not the daemon's
+            handler(event)
 
 
 class Daemon:
@@ -121,8 +151,9 @@ class Daemon:
         }
         self.talking: set[str] = set()
         self.levels: dict[str, float] = {}
-        self.events: deque[dict[str, Any]] = deque(maxlen=EVENT_LOG_LENGTH)
         self.server = api.ApiServer(self.handle, token=os.environ.get(config.api.token_env))
+        self.publisher = Publisher(self.server, self.state_dict, self.levels, clock)
+        self.events = self.publisher.events  # the event log, for clients that attach later
         self._seat_by_channel = {
             (s.mic.device, s.mic.channel): s.id for s in config.seats if s.mic is not None
         }
@@ -132,9 +163,8 @@ class Daemon:
         self._rules_print = ""
         self._inputs_since_snapshot = 0
         self._timer: asyncio.TimerHandle | None = None
-        self._broadcast_pending = False
-        self._levels_pending = False
-        self._calls: dict[str, asyncio.Queue[tuple[str, tuple[Any, ...]]]] = {}
+        self._calls: dict[str, asyncio.Queue[DeviceCommand]] = {}
+        self._masters: list[str] = []  # conference units that run the floor (set at start)
         self._tasks: set[asyncio.Task[None]] = set()
         self._busy: set[str] = set()
         self.keypads = Keypads(
@@ -143,13 +173,11 @@ class Daemon:
             device_keys={n: keys for n, o in config.device_options.items()
                          if isinstance(keys := getattr(o, "keys", None), dict)},
         )
-        self._lamps: dict[str, Any] = {}
-        self._broadcast_lamps: dict[str, bool] = {}
         self._stop_pressed: dict[tuple[str, str], float] = {}  # (device, op) → when
         self.remote: RemoteSeats | None = None
         self.join: JoinServer | None = None
-        self.chamber: Any = None  # councild.join.chamber.ChamberFeed
-        self.audio: Any = None  # councild.hybrid_audio.HybridAudio ([bridge.audio])
+        self.chamber: ChamberFeed | None = None
+        self.audio: HybridAudio | None = None  # [bridge.audio]
         if config.bridge.audio is not None:
             for name, driver in (("audiobridge", "audiobridge"), ("chamber-send", "ffmpeg"),
                                  ("chamber-return", "ffmpeg")):
@@ -159,9 +187,20 @@ class Daemon:
         self._director_config = director_config(config)
         self.vision: Vision | None = None
         self.broadcast: BroadcastControl | None = None  # stream and recording, with OBS
-        self.metrics: Any = None  # councild.metrics.MetricsServer, with [metrics] enabled
+        self.metrics: MetricsServer | None = None  # with [metrics] enabled
         if self._director_config is not None and config.obs.enabled:
             self.device_views["obs"] = DeviceView(driver="obs-websocket")
+        self.device_events = DeviceEvents()
+        on = self.device_events.on
+        on((DeviceStatus,), self._device_status)
+        on((ParticipantJoined, ParticipantLeft, ParticipantTalking, ParticipantDisplay,
+            ParticipantPublished), self._participant)
+        on((KeyPressed,), self._key_pressed)
+        on((CameraMotion,), self._camera_motion)
+        on((DeviceLimit,), self._device_limit)
+        on((ChannelLevel,), self._channel_level)
+        on((ChannelVoice,), self._channel_voice)
+        on((ChannelSwitched, ChannelRequested), self._channel_input)
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -179,20 +218,20 @@ class Daemon:
             host, _sep, port = self.config.api.tcp.rpartition(":")
             await self.server.start_tcp(host.strip("[]"), int(port))
         for name, options in self.config.device_options.items():
-            device = driver_class(options.driver)(name, options, self.on_device_event)
+            device = driver_class(options.driver)(name, options, self.emit)
             self.devices[name] = device
-            if hasattr(device, "on_action"):  # surfaces that speak in actions (OSC control)
+            if isinstance(device, ActionSurface):  # it speaks in actions (OSC control)
                 device.on_action = lambda action, n=name: self.keypad_action(action, n)
             self._calls[name] = asyncio.Queue()
             self._spawn(self._device_worker(name), f"calls:{name}")
+        self._masters = [n for n, d in self.devices.items()
+                         if isinstance(d, ConferenceSystem) and d.runs_floor()]
+        self.publisher.lamps = SurfaceLamps(self.devices.values(), self._spawn)
         tokens: dict[str, str] = {}
         if self.config.bridge.device is not None:
             tokens = load_tokens(self.config.bridge.tokens_file)  # once: seats and join page
             self.remote = RemoteSeats(
-                self.config, self.devices[self.config.bridge.device],
-                submit=self.submit, speaking=self.state_speaking, queued=self.state_queued,
-                voice=self._voice, note=self._note_director, changed=self._changed,
-                obs=lambda: self.vision.obs if self.vision is not None else None,
+                self.config, self.devices[self.config.bridge.device], self,
                 tokens=tokens,
                 ignore=(frozenset({str(self.config.join.chamber.id)})
                         if self.config.join.enabled and self.config.join.chamber else frozenset()),
@@ -204,22 +243,13 @@ class Daemon:
         if self.config.join.enabled and self.remote is not None:
             await self._start_join(tokens)
         if self._director_config is not None:
-            cameras = {n: dev for n, dev in self.devices.items()
-                       if self.config.device_options[n].driver in CAMERA_DRIVERS}
-            self.vision = Vision(
-                self.config, self._director_config, emit=self.on_device_event,
-                note=self._note_director, changed=self._changed, clock=self.clock,
-                cameras=cameras, agenda_title=self._agenda_title,
-                remote_scene=self.remote.slot_scene if self.remote is not None else None,
-                speech=self._speech,
-            )
+            cameras = {n: dev for n, dev in self.devices.items() if isinstance(dev, Camera)}
+            self.vision = Vision(self.config, self._director_config, self, cameras=cameras)
             await self.vision.start()
             self.vision.restore_floor(tuple(s.seat for s in self.state.speakers))
             if self.vision.obs is not None:
                 self.broadcast = BroadcastControl(
-                    self.vision.obs, self.config.broadcast, obs_host=self.config.obs.host,
-                    note=self._note_director, record=self._broadcast_record,
-                    changed=self._changed, clock=self.clock)
+                    self.vision.obs, self.config.broadcast, self, obs_host=self.config.obs.host)
                 await self.broadcast.start()
         if self.config.metrics.enabled:
             from councild.metrics import MetricsServer  # prometheus_client: only if used
@@ -237,20 +267,13 @@ class Daemon:
 
     async def _start_audio(self) -> None:
         """Hybrid audio: the AudioBridge room, the chamber's send and return, the mutes."""
-        from councild.hybrid_audio import RETURN_LEVEL, HybridAudio  # only if configured
+        from councild.hybrid_audio import HybridAudio  # only if configured
 
         assert self.remote is not None and self.config.bridge.audio is not None
         self.remote.voice_from_video = False  # a remote seat talks where its voice is
         self.remote.forward_audio = False  # their voice reaches the stream through the desk
-
-        def level(dbfs: float) -> None:
-            self.levels[RETURN_LEVEL] = dbfs
-            self._levels_changed()
-
-        self.audio = HybridAudio(
-            self.config.bridge.audio, self.remote, speaking=self.state_speaking,
-            voice=self._voice, status=self._device_status, changed=self._changed, level=level,
-            muted_unless_floor=self.config.bridge.muted_unless_floor)
+        self.audio = HybridAudio(self.config.bridge.audio, self.remote, self,
+                                 muted_unless_floor=self.config.bridge.muted_unless_floor)
         await self.audio.start()
 
     async def _start_join(self, tokens: dict[str, str]) -> None:
@@ -260,19 +283,21 @@ class Daemon:
         bridge = self.config.bridge
         assert bridge.device is not None and bridge.tokens_file is not None
         options = self.config.device_options[bridge.device]
-        url, room = getattr(options, "url"), getattr(options, "room")  # noqa: B009
+        assert isinstance(options, JanusOptions)  # the config's check: a janus device
+        url, room = options.url, options.room
         book = TokenBook(tokens, str(bridge.tokens_file))
         self.join = JoinServer(self.config, book, self, url, room)
         await self.join.start()
+        self.publisher.pages = self.join
         feed = self.config.join.chamber
         if feed is not None:
             from councild.join.chamber import ChamberFeed  # ffmpeg supervision: only if used
 
-            secret = os.environ.get(getattr(options, "secret_env"))  # noqa: B009
+            secret = os.environ.get(options.secret_env)
             self.chamber = ChamberFeed(
                 url, room, secret, feed.input, display=feed.display, participant_id=feed.id,
                 ffmpeg=feed.ffmpeg,
-                on_status=lambda link, detail: self._device_status(
+                on_status=lambda link, detail: self.emit(
                     DeviceStatus(device="chamber", link=link, detail=detail)))
             await self.chamber.start()
 
@@ -347,7 +372,7 @@ class Daemon:
                 except Exception as exc:  # noqa: BLE001 - the next one will try again
                     log.warning("store checkpoint failed: %s", exc)
 
-    def _spawn(self, coro: Any, name: str) -> None:
+    def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
         task = asyncio.get_running_loop().create_task(coro, name=name)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -375,7 +400,7 @@ class Daemon:
         self._store.record(self._session_id, source, event, effects, wall=now)
         self._inputs_since_snapshot += 1
         before, self.state = self.state, state
-        self._note(source, event, effects)
+        self._note_event(source, event, effects)
         self._execute(effects)
         if self.vision is not None:
             if state.speakers != before.speakers:
@@ -384,9 +409,9 @@ class Daemon:
             if any(isinstance(e, AgendaChanged) for e in effects):
                 self.vision.agenda_changed()
         if self.broadcast is not None and any(isinstance(e, AgendaChanged) for e in effects):
-            self.broadcast.agenda_changed(self._agenda_title())
+            self.broadcast.agenda_changed(self.agenda_title())
         self._schedule_deadline()
-        self._changed()
+        self.changed()
         return effects
 
     def _schedule_deadline(self) -> None:
@@ -405,12 +430,6 @@ class Daemon:
         except FloorError:
             log.exception("tick refused")
 
-    def state_speaking(self, seat: str) -> bool:
-        return self.state.speaking(seat)
-
-    def state_queued(self, seat: str) -> bool:
-        return self.state.queued(seat)
-
     def _execute(self, effects: list[Effect]) -> None:
         for effect in effects:
             if isinstance(effect, OpenMic | CloseMic):
@@ -420,60 +439,57 @@ class Daemon:
                     if self.audio is not None:
                         self.audio.floor_changed(effect.seat)
                 else:
-                    self._seat_call(effect.seat, "set_channel", opened)
+                    self._seat_call(effect.seat, opened)
             elif isinstance(effect, RequestLamp):
-                self._seat_call(effect.seat, "set_request", effect.on)
+                self._seat_call(effect.seat, effect.on, request=True)
 
     def _leads(self, device: str) -> bool:
         """councild decides this device's channels (otherwise it mirrors what it reports)."""
         options = self.config.device_options.get(device)
-        return (options is not None and options.follow_floor
-                and getattr(options, "master", "councild") != "cu")
+        return options is not None and options.follow_floor and device not in self._masters
 
-    def _masters(self) -> list[str]:
-        """Conference units that run the floor themselves (config: master = "cu")."""
-        return [n for n, o in self.config.device_options.items()
-                if getattr(o, "master", None) == "cu"]
-
-    def _seat_call(self, seat_id: str, method: str, on: bool) -> None:
-        """Switch a seat's channel (set_channel) or request lamp (set_request) at its device,
-        where councild leads that device."""
+    def _seat_call(self, seat_id: str, on: bool, *, request: bool = False) -> None:
+        """Switch a seat's channel (or its request lamp, `request`) at its device, where
+        councild leads that device."""
         seat = self.config.seat(seat_id)
         if seat is None or seat.mic is None:
             return
+        device, channel = seat.mic.device, seat.mic.channel
         # A unit that runs the floor is told when councild's own rules close or open a mic
         # (chair priority, a speaking-time limit): else it would stay live, shown off.
-        master = method == "set_channel" and seat.mic.device in self._masters()
-        if self._leads(seat.mic.device) or master:
-            self._calls[seat.mic.device].put_nowait((method, (seat.mic.channel, on)))
+        master = not request and device in self._masters
+        if self._leads(device) or master:
+            self._calls[device].put_nowait(SetRequest(channel, on) if request
+                                           else SetChannel(channel, on))
 
     def _forward_to_master(self, event: Event) -> str | None:
         """Where a conference unit runs the floor, a floor command becomes a CU command;
         councild's floor then follows the CU's notifications. Returns the CU's name."""
-        masters = self._masters()
+        masters = self._masters
         if not masters:
             return None
-        seat_id = getattr(event, "seat", None)
-        if seat_id is not None:
-            seat = self.config.seat(seat_id)
-            if seat is None or seat.mic is None or seat.mic.device not in masters:
+        match event:
+            case Grant(seat=seat_id) | Revoke(seat=seat_id) | Request(seat=seat_id) \
+                    | Cancel(seat=seat_id):
+                seat = self.config.seat(seat_id)
+                if seat is None or seat.mic is None or seat.mic.device not in masters:
+                    return None
+                channel, on = seat.mic.channel, isinstance(event, Grant | Request)
+                self._calls[seat.mic.device].put_nowait(
+                    SetChannel(channel, on) if isinstance(event, Grant | Revoke)
+                    else SetRequest(channel, on))
+                return seat.mic.device
+            case SetMaxOpen(value=value):
+                # The unit's limit is the floor's (it comes back as the unit reports it).
+                unit_command: DeviceCommand = SetMaxSpeakers(value)
+            case Next():
+                unit_command = NextSpeaker()
+            case Clear():
+                unit_command = ClearRequests()
+            case _:
                 return None
-            call = {Grant: ("set_channel", True), Revoke: ("set_channel", False),
-                    Request: ("set_request", True), Cancel: ("set_request", False)}.get(type(event))
-            if call is None:
-                return None
-            self._calls[seat.mic.device].put_nowait((call[0], (seat.mic.channel, call[1])))
-            return seat.mic.device
-        if isinstance(event, SetMaxOpen):
-            # The unit's limit is the floor's (it comes back as the unit reports it).
-            for name in masters:
-                self._calls[name].put_nowait(("set_max_speakers", (event.value,)))
-            return masters[0]
-        method = {Next: "next_speaker", Clear: "clear_requests"}.get(type(event))
-        if method is None:
-            return None
         for name in masters:
-            self._calls[name].put_nowait((method, ()))
+            self._calls[name].put_nowait(unit_command)
         return masters[0]
 
     def device_idle(self, name: str) -> bool:
@@ -483,69 +499,66 @@ class Daemon:
     async def _device_worker(self, name: str) -> None:
         """Carries out one device's calls in order, so a mute never overtakes an unmute."""
         queue = self._calls[name]
-        unsupported: set[str] = set()
+        unsupported: set[type[DeviceCommand]] = set()
         while True:
-            method, args = await queue.get()
-            if method in unsupported:
+            command = await queue.get()
+            if type(command) in unsupported:
                 continue
             self._busy.add(name)
             try:
-                await getattr(self.devices[name], method)(*args)
+                await carry_out(self.devices[name], command)
             except NotSupportedError:
-                unsupported.add(method)
+                unsupported.add(type(command))
             except Exception as exc:  # noqa: BLE001 - a device that is down must not stop us
-                log.warning("%s: %s%s failed: %s", name, method, args, exc)
+                log.warning("%s: %s failed: %s", name, command, exc)
             finally:
                 self._busy.discard(name)
 
     # --- device events --------------------------------------------------------------------
 
-    def on_device_event(self, event: Event) -> None:
+    def emit(self, event: Event) -> None:
         """Everything a driver emits arrives here, on the loop."""
-        if isinstance(event, DeviceStatus):
-            self._device_status(event)
-            return
-        if isinstance(event, ParticipantJoined | ParticipantLeft | ParticipantTalking
-                      | ParticipantDisplay | ParticipantPublished):
-            if self.remote is not None and event.device == self.remote.name:
-                self.remote.on_event(event)
-            return
-        if isinstance(event, KeyPressed):
-            for action in self.keypads.press(event, self.clock()):
-                self.keypad_action(action, event.device)
-            return
-        if isinstance(event, CameraMotion):
+        self.device_events.dispatch(event)
+
+    def _participant(self, event: ParticipantEvent) -> None:
+        if self.remote is not None and event.device == self.remote.name:
+            self.remote.on_event(event)
+
+    def _key_pressed(self, event: KeyPressed) -> None:
+        for action in self.keypads.press(event, self.clock()):
+            self.keypad_action(action, event.device)
+
+    def _camera_motion(self, event: CameraMotion) -> None:
+        if self.vision is not None:
+            self.vision.camera_motion(event)
+        if not event.moving:
+            self._note_event(event.device, event, [])
+        self.changed()
+
+    def _channel_level(self, event: ChannelLevel) -> None:
+        seat = self._seat_by_channel.get((event.device, event.channel))
+        if seat is not None:
+            self.levels[seat] = event.dbfs
+            self.publisher.levels_changed()
             if self.vision is not None:
-                self.vision.camera_motion(event)
-            if not event.moving:
-                self._note(event.device, event, [])
-            self._changed()
-            return
-        if isinstance(event, DeviceLimit):
-            self._device_limit(event)
-            return
-        if isinstance(event, ChannelLevel):
-            seat = self._seat_by_channel.get((event.device, event.channel))
-            if seat is not None:
-                self.levels[seat] = event.dbfs
-                self._levels_changed()
-                if self.vision is not None:
-                    self.vision.level(seat, event.dbfs)
-            return
-        if not isinstance(event, ChannelSwitched | ChannelRequested | ChannelVoice):
-            return
+                self.vision.level(seat, event.dbfs)
+
+    def _channel_voice(self, event: ChannelVoice) -> None:
+        seat = self._seat_by_channel.get((event.device, event.channel))
+        if seat is not None:
+            self.voice(seat, event.active, event.device)
+
+    def _channel_input(self, event: ChannelSwitched | ChannelRequested) -> None:
+        """A desk or unit switched a channel or changed its request list."""
         seat = self._seat_by_channel.get((event.device, event.channel))
         if seat is None:
             return  # a channel no seat uses (music, ambience, the clerk's laptop)
         view = self.device_views.get(event.device)
-        if isinstance(event, ChannelVoice):
-            self._voice(seat, event.active, event.device)
-            return
         if view is not None and view.link is not Link.CONNECTED:
             # Read while (re)connecting: the driver's full snapshot, taken when it reports
             # CONNECTED, is what counts (pushed against or taken over: _push_floor_to).
             return
-        if event.device in self._masters():
+        if event.device in self._masters:
             self._mirror_channel(event.device, event.channel)
             return
         if isinstance(event, ChannelSwitched):
@@ -573,9 +586,14 @@ class Daemon:
         if not reply.get("ok"):
             error = reply["error"]
             log.info("%s: %s refused: %s", device, op, error["message"])
-            self._note_director(device, {"type": "refused", "op": op, **error})
+            self.note(device, {"type": "refused", "op": op, **error})
 
-    def _voice(self, seat: str, active: bool, device: str) -> None:
+    # --- what the parts ask of their host (councild/host.py) --------------------------------
+
+    def now(self) -> float:
+        return self.clock()
+
+    def voice(self, seat: SeatId, active: bool, device: str) -> None:
         if self._store is not None:  # who talked when belongs in the record, mode or not
             self._store.record(self._session_id, device, Voice(seat=seat, active=active),
                                kind="device", wall=self.clock())
@@ -594,15 +612,45 @@ class Daemon:
                 self.submit(Voice(seat=seat, active=active), device)
         if self.vision is not None:
             self.vision.voice(seat, active)
-        self._changed()
+        self.changed()
 
-    def _speech(self, seat: str, active: bool) -> None:
+    def speech(self, seat: SeatId, active: bool) -> None:
         """The level classifier's speech at a metered seat: in voice mode the floor follows
         it (the mic opens on confirmed speech, and closes when the detector hears nothing)."""
         if self.state.mode is not Mode.VOICE or (not active and seat in self.talking):
             return
         with contextlib.suppress(FloorError):
             self.submit(Voice(seat=seat, active=active), "classifier")
+
+    def obs(self) -> ObsClient | None:
+        return self.vision.obs if self.vision is not None else None
+
+    def slot_scene(self, seat: SeatId) -> str | None:
+        return self.remote.slot_scene(seat) if self.remote is not None else None
+
+    def level(self, key: str, dbfs: float) -> None:
+        self.levels[key] = dbfs
+        self.publisher.levels_changed()
+
+    def record(self, source: str, kind: str, type_: str, body: dict[str, Any]) -> None:
+        if self._store is not None:
+            self._store.note(self._session_id, source, kind, type_, body, wall=self.clock())
+
+    def note(self, source: str, what: dict[str, Any]) -> None:
+        """A log line for something that is not a model event (a cut, a forwarded command)."""
+        self.publisher.log(source, what, [])
+
+    def changed(self) -> None:
+        self.publisher.changed()
+
+    def agenda_title(self) -> str | None:
+        index = self.state.agenda
+        if not 0 <= index < len(self.rules.agenda):
+            return None
+        item = self.rules.agenda[index]
+        return agenda_label(item.number, item.title)
+
+    # --- devices' links ----------------------------------------------------------------------
 
     def _device_status(self, event: DeviceStatus) -> None:
         view = self.device_views.setdefault(event.device, DeviceView(driver="?"))
@@ -617,10 +665,10 @@ class Daemon:
             if self._store is not None:
                 self._store.record(self._session_id, event.device, event, kind="device",
                                    wall=self.clock())
-            self._note(event.device, event, [])
+            self._note_event(event.device, event, [])
             if event.link is Link.CONNECTED:
                 self._push_floor_to(event.device)
-        self._changed()
+        self.changed()
 
     def _push_floor_to(self, device: str) -> None:
         """After a (re)connect: push the floor to a device councild leads, or let the state
@@ -631,7 +679,7 @@ class Daemon:
             return  # the OBS link, the chamber feed: no channels
         if self._leads(device):
             role = device_sync.Role.LEAD
-        elif device in self._masters():
+        elif device in self._masters:
             role = device_sync.Role.MASTER
         else:
             role = device_sync.Role.MIRROR
@@ -664,7 +712,7 @@ class Daemon:
             log.info("%s: mirror of channel %d not applied: %s", device, channel, exc.message)
 
     def _device_limit(self, event: DeviceLimit) -> None:
-        if event.device not in self._masters():
+        if event.device not in self._masters:
             return
         try:
             self.submit(Mirror(seats=(), max_open=event.max_open), event.device)
@@ -687,185 +735,31 @@ class Daemon:
         view.warning = warning
         if warning:
             log.warning("%s: %s", device, warning)
-            self._note_director(device, {"type": "warning", "message": warning})
-        self._changed()
+            self.note(device, {"type": "warning", "message": warning})
+        self.changed()
 
-    # --- what clients see -----------------------------------------------------------------
+    # --- what clients see (councild/state_view.py) ------------------------------------------
 
-    def _note(self, source: str, event: Event, effects: list[Effect]) -> None:
+    def _note_event(self, source: str, event: Event, effects: list[Effect]) -> None:
         """One line for the event log that the TUI and `ctl --follow` show."""
-        self._log_entry(source, event.to_dict(), [
+        self.publisher.log(source, event.to_dict(), [
             e.to_dict() for e in effects
             if isinstance(e, OpenMic | CloseMic | SpeakingTimeWarning | SpeakingTimeOver
                           | AgendaChanged)])
 
-    def _last_seen(self, name: str) -> float | None:
+    def last_seen(self, name: str) -> float | None:
         """Read live from the driver: a desk streaming meters is seen many times a second
         without any status change."""
         device = self.devices.get(name)
         if device is not None:
             return device.health.last_seen
-        if name == "obs" and self.vision is not None and self.vision.obs is not None:
-            return self.vision.obs.health.last_seen
+        obs = self.obs()
+        if name == "obs" and obs is not None:
+            return obs.health.last_seen
         return None
 
-    def _note_director(self, source: str, what: dict[str, Any]) -> None:
-        """A log line for something that is not a model event (a cut, a forwarded command)."""
-        self._log_entry(source, what, [])
-
-    def _log_entry(self, source: str, what: dict[str, Any],
-                   effects: list[dict[str, Any]]) -> None:
-        entry = {"time": self.clock(), "source": source, "event": what, "effects": effects}
-        self.events.append(entry)
-        for conn in self._subscribers():
-            conn.send({"event": "log", "entry": entry})
-
-    def _agenda_title(self) -> str | None:
-        index = self.state.agenda
-        if not 0 <= index < len(self.rules.agenda):
-            return None
-        item = self.rules.agenda[index]
-        return agenda_label(item.number, item.title)
-
-    def _subscribers(self) -> list[api.Connection]:
-        return [c for c in self.server.connections if c.subscribed and not c.closed]
-
-    def _changed(self) -> None:
-        if not self._broadcast_pending:
-            self._broadcast_pending = True
-            asyncio.get_running_loop().call_soon(self._broadcast)
-
-    def _broadcast(self) -> None:
-        self._broadcast_pending = False
-        subscribers = self._subscribers()
-        surfaces = [d for d in self.devices.values() if hasattr(d, "set_seat_states")]
-        pages = self.join is not None and self.join.has_pages()
-        if not subscribers and not surfaces and not pages:
-            return
-        state = self.state_dict()
-        if pages and self.join is not None:
-            self.join.state_changed(state)
-        message = {"event": "state", "state": state}
-        for conn in subscribers:
-            conn.send(message)
-        lamps = seat_lamps(state)
-        if surfaces and lamps != self._lamps:
-            self._lamps = lamps
-            for device in surfaces:
-                self._feedback(device, lamps)
-        self._feedback_broadcast(state.get("broadcast"))
-
-    def _feedback_broadcast(self, broadcast: dict[str, Any] | None) -> None:
-        """Live, recording and alarm lamps on surfaces that have them (OSC: Companion)."""
-        if broadcast is None:
-            return
-        lamps = {"live": broadcast["stream"]["state"] in ("live", "reconnecting"),
-                 "recording": broadcast["record"]["state"] in ("recording", "paused"),
-                 "alarm": bool(broadcast["alarms"])}
-        if lamps == self._broadcast_lamps:
-            return
-        self._broadcast_lamps = lamps
-        for device in self.devices.values():
-            setter = getattr(device, "set_broadcast_lamps", None)
-            if setter is None:
-                continue
-            try:
-                result = setter(lamps)
-            except Exception as exc:  # noqa: BLE001 - a surface that is down must not stop us
-                log.debug("%s: broadcast lamps failed: %s", device.name, exc)
-                continue
-            if asyncio.iscoroutine(result):  # a Stream Deck paints in a worker thread
-                async def wait(result: Any = result, name: str = device.name) -> None:
-                    try:
-                        await result
-                    except Exception as exc:  # noqa: BLE001
-                        log.debug("%s: broadcast lamps failed: %s", name, exc)
-                self._spawn(wait(), f"broadcast-lamps:{device.name}")
-
-    def _feedback(self, device: Device, lamps: dict[str, Any]) -> None:
-        """Seat lamps on keypads and button surfaces (MIDI LEDs, Stream Deck keys, OSC)."""
-        try:
-            result = device.set_seat_states(lamps)  # type: ignore[attr-defined]
-        except Exception as exc:  # noqa: BLE001 - a surface that is down must not stop us
-            log.debug("%s: feedback failed: %s", device.name, exc)
-            return
-        if asyncio.iscoroutine(result):
-            async def wait() -> None:
-                try:
-                    await result
-                except Exception as exc:  # noqa: BLE001
-                    log.debug("%s: feedback failed: %s", device.name, exc)
-            self._spawn(wait(), f"feedback:{device.name}")
-
-    def _levels_changed(self) -> None:
-        if not self._levels_pending:
-            self._levels_pending = True
-            asyncio.get_running_loop().call_later(LEVEL_INTERVAL, self._broadcast_levels)
-
-    def _broadcast_levels(self) -> None:
-        self._levels_pending = False
-        message = {"event": "levels", "levels": dict(self.levels)}
-        for conn in self._subscribers():
-            conn.send(message)
-
     def state_dict(self) -> dict[str, Any]:
-        now = self.clock()
-        s = self.state
-        agenda = None
-        if 0 <= s.agenda < len(self.rules.agenda):
-            item = self.rules.agenda[s.agenda]
-            agenda = {"index": s.agenda, "id": item.id, "title": item.title,
-                      "number": item.number, "label": agenda_label(item.number, item.title)}
-        seats = []
-        for r in self.roster["seats"]:
-            seat_cfg = self.config.seat(r["id"])
-            seats.append({
-                **r,
-                "mic": s.mic_state(r["id"]).value,
-                "talking": r["id"] in self.talking,
-                "level": self.levels.get(r["id"]),
-                "source": (
-                    {"device": seat_cfg.mic.device, "channel": seat_cfg.mic.channel}
-                    if seat_cfg is not None and seat_cfg.mic is not None else None
-                ),
-                "remote": bool(seat_cfg is not None and seat_cfg.remote),
-                **({"bridge": self.remote.seat_view(r["id"])}
-                   if self.remote is not None and self.remote.is_remote(r["id"]) else {}),
-            })
-        speaking = []
-        for sp in s.speakers:
-            limit = self.rules.limit(sp.seat, s.agenda)
-            speaking.append({
-                "seat": sp.seat, "since": sp.since, "elapsed": now - sp.since,
-                "limit": limit or None, "warned": sp.warned, "over": sp.over,
-            })
-        return {
-            "session": {"key": self.config.session.key, "title": self.config.session.title,
-                        "date": self.config.session.date.isoformat()},
-            "now": now,
-            "mode": s.mode.value,
-            "max_open": s.max_open,
-            "priority": s.priority,
-            "agenda": agenda,
-            "speakers": [sp.seat for sp in s.speakers],
-            "speaking": speaking,
-            "queue": [w.seat for w in s.queue],
-            "reply_queue": [w.seat for w in s.reply_queue],
-            "waiting": [{"seat": w.seat, "since": w.since, "reply": w in s.reply_queue}
-                        for w in s.reply_queue + s.queue],
-            "seats": seats,
-            "program": self.vision.state_dict() if self.vision is not None else None,
-            "broadcast": self.broadcast.state_dict() if self.broadcast is not None else None,
-            "guests": self.remote.guests() if self.remote is not None else [],
-            "remote_muted": self.remote.all_muted if self.remote is not None else False,
-            "audio": self.audio.view() if self.audio is not None else None,
-            "devices": {
-                name: {"driver": v.driver, "link": v.link.value, "detail": v.detail,
-                       "errors": v.errors, "last_seen": self._last_seen(name),
-                       "since": v.since, "warning": v.warning}
-                for name, v in self.device_views.items()
-            },
-        }
+        return state_view.state_dict(self)
 
     # --- the join page ---------------------------------------------------------------------
 
@@ -919,7 +813,7 @@ class Daemon:
             self.remote.claim(participant, councillor)
         if self.audio is not None and councillor is not None:
             self.audio.claim_changed(participant)
-            self._changed()
+            self.changed()
 
     # --- the control API ------------------------------------------------------------------
 
@@ -942,17 +836,17 @@ class Daemon:
         """Stream start/stop, recording start/stop/pause/resume; refused in words."""
         if self.broadcast is None:
             self._broadcast_record(source, "rejected", {"op": request.op, "error": "no_obs"})
-            self._note_director(source, {"type": "refused", "op": request.op, "code": "no_obs"})
+            self.note(source, {"type": "refused", "op": request.op, "code": "no_obs"})
             return api.error_reply(request.id, "no_obs", _("OBS is not configured"))
         try:
             extra = await self.broadcast.command(request.op, source)
         except BroadcastError as exc:
             self._broadcast_record(source, "rejected", {"op": request.op, "error": exc.code,
                                                         "message": exc.message})
-            self._note_director(source, {"type": "refused", "op": request.op,
+            self.note(source, {"type": "refused", "op": request.op,
                                          "code": exc.code, "message": exc.message})
             return api.error_reply(request.id, exc.code, exc.message)
-        self._note_director(source, {"type": request.op, **extra})
+        self.note(source, {"type": request.op, **extra})
         return {"id": request.id, "ok": True, **extra, "state": self.state_dict()}
 
     async def _keypad_broadcast(self, op: str, device: str) -> None:
@@ -961,7 +855,7 @@ class Daemon:
             first = self._stop_pressed.pop((device, op), None)
             if first is None or now - first > STOP_CONFIRM_S:
                 self._stop_pressed[(device, op)] = now
-                self._note_director(device, {"type": "confirm_stop", "op": op,
+                self.note(device, {"type": "confirm_stop", "op": op,
                                              "seconds": STOP_CONFIRM_S})
                 return
         reply = await self.broadcast_op(api.ApiRequest(None, op, {}), device)
@@ -969,10 +863,8 @@ class Daemon:
             log.info("%s: %s refused: %s", device, op, reply["error"]["message"])
 
     def _broadcast_record(self, source: str, type_: str, body: dict[str, Any]) -> None:
-        """Commands, OBS's output states and alarms in the session record, at wall time."""
-        if self._store is not None:
-            self._store.note(self._session_id, source, "broadcast", type_, body,
-                             wall=self.clock())
+        """A refused broadcast command in the session record, at wall time."""
+        self.record(source, "broadcast", type_, body)
 
     def apply_op(self, request: api.ApiRequest, source: str) -> dict[str, Any]:
         """One control operation, from the API or a keypad; the reply the API would give."""
@@ -987,7 +879,7 @@ class Daemon:
             if forwarded is not None:
                 # The validated event, not the raw arguments: an extra argument of any
                 # shape must not reach the event log every subscriber is sent.
-                self._note_director(source, {"type": f"forwarded to {forwarded}", "op": op,
+                self.note(source, {"type": f"forwarded to {forwarded}", "op": op,
                                              **{k: v for k, v in event.to_dict().items()
                                                 if k != "type"}})
                 return {"id": request.id, "ok": True, "forwarded": forwarded,
@@ -1005,11 +897,9 @@ class Daemon:
             self.remote.mute_all(on)
             if self.audio is not None:
                 self.audio.mute_all(on)
-            self._note_director(source, {"type": "mute_remote", "on": on})
-            if self._store is not None:
-                self._store.note(self._session_id, source, "bridge", op, {"on": on},
-                                 wall=self.clock())
-            self._changed()
+            self.note(source, {"type": "mute_remote", "on": on})
+            self.record(source, "bridge", op, {"on": on})
+            self.changed()
             return {"id": request.id, "ok": True, "state": self.state_dict()}
         if op in api.DIRECTOR_OPS:
             if self.vision is None:
@@ -1020,10 +910,8 @@ class Daemon:
                 self.vision.command(op, args)
             except FloorError as exc:  # DirectorError is a FloorError
                 return api.error_reply(request.id, exc.code, exc.message)
-            self._note_director(source, {"type": op, **args})
-            if self._store is not None:
-                self._store.note(self._session_id, source, "director", op, args,
-                                 wall=self.clock())
+            self.note(source, {"type": op, **args})
+            self.record(source, "director", op, args)
             return {"id": request.id, "ok": True, "state": self.state_dict()}
         known = ", ".join(["ping", "state", "subscribe", "unsubscribe", *api.FLOOR_OPS,
                            *api.DIRECTOR_OPS, "mute_remote", *BROADCAST_OPS])

@@ -27,6 +27,7 @@ from enum import StrEnum
 from councild.floor import FloorState
 from councild.model import Event, MicClosed, MicOpened, Mirror, SeatId
 from devices.base import Snapshot
+from devices.capabilities import DeviceCommand, SetChannel, SetRequest
 
 
 class Role(StrEnum):
@@ -35,13 +36,9 @@ class Role(StrEnum):
     MIRROR = "mirror"
 
 
-# One device call: method name and its arguments (the daemon's per-device call queue).
-Call = tuple[str, tuple[int, bool]]
-
-
 @dataclass(frozen=True, slots=True)
 class Plan:
-    calls: list[Call] = field(default_factory=list)
+    calls: list[DeviceCommand] = field(default_factory=list)  # onto the device's queue
     inputs: list[Event] = field(default_factory=list)
 
 
@@ -50,14 +47,14 @@ def on_connect(role: Role, seats: Mapping[int, SeatId], snapshot: Snapshot | Non
     """What to do now that the device (channel → seat: `seats`) is connected."""
     by_seat = {seat: channel for channel, seat in seats.items()}
     if role is Role.LEAD:
-        calls: list[Call] = [("set_channel", (ch, state.speaking(seat)))
-                             for ch, seat in sorted(seats.items())]
+        calls: list[DeviceCommand] = [SetChannel(ch, state.speaking(seat))
+                                      for ch, seat in sorted(seats.items())]
         if snapshot is not None and snapshot.requests is not None:
             queued = [w.seat for w in (*state.reply_queue, *state.queue) if w.seat in by_seat]
             held = set(snapshot.requests)
-            calls += [("set_request", (ch, False)) for ch in snapshot.requests
+            calls += [SetRequest(ch, False) for ch in snapshot.requests
                       if ch in seats and not state.queued(seats[ch])]
-            calls += [("set_request", (by_seat[s], True)) for s in queued
+            calls += [SetRequest(by_seat[s], True) for s in queued
                       if by_seat[s] not in held]
         return Plan(calls=calls)
     if snapshot is None:

@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from councild import floor
+from councild.assembly import rules_from_roster
 from councild.chapters import (
     MIN_CHAPTER,
     Chapter,
@@ -26,7 +27,6 @@ from councild.chapters import (
 from councild.errors import FloorError
 from councild.labels import agenda_label
 from councild.model import Mode
-from councild.roster import rules_from_roster
 from councild.store import SessionRow, Store
 
 

@@ -23,13 +23,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from councild.bridge import RemoteSeats
 from councild.config import BridgeAudio
 from councild.errors import CouncildError
+from councild.host import AudioHost
 from councild.model import (
     DeviceStatus,
     Event,
@@ -62,20 +62,11 @@ class AudioAttendee:
 
 
 class HybridAudio:
-    def __init__(self, settings: BridgeAudio, remote: RemoteSeats, *,
-                 speaking: Callable[[str], bool],
-                 voice: Callable[[str, bool, str], None],
-                 status: Callable[[DeviceStatus], None],
-                 changed: Callable[[], None],
-                 level: Callable[[float], None] = lambda dbfs: None,
+    def __init__(self, settings: BridgeAudio, remote: RemoteSeats, host: AudioHost, *,
                  muted_unless_floor: bool = True) -> None:
         self.settings = settings
-        self.remote = remote
-        self._speaking = speaking
-        self._voice = voice
-        self._status = status
-        self._changed = changed
-        self._level = level
+        self.remote = remote  # who is who: the video room's rules and join-page claims
+        self.host = host
         self.muted_unless_floor = muted_unless_floor
         self.attendees: dict[str, AudioAttendee] = {}
         self.at_seat: dict[str, str] = {}  # seat → the newest participant of its councillor
@@ -131,7 +122,7 @@ class HybridAudio:
             return True  # an older connection of the same councillor
         if self.remote.all_muted:
             return True
-        return self.muted_unless_floor and not self._speaking(attendee.seat)
+        return self.muted_unless_floor and not self.host.state.speaking(attendee.seat)
 
     def _reconcile(self, participant: str | None) -> None:
         """Janus's view changed (one participant, or all after a reconnection)."""
@@ -168,7 +159,7 @@ class HybridAudio:
 
     def _on_event(self, event: Event) -> None:
         if isinstance(event, DeviceStatus):
-            self._status(event)
+            self.host.emit(event)
             return
         if isinstance(event, ParticipantJoined | ParticipantDisplay):
             self._joined(event.participant, event.display)
@@ -180,11 +171,11 @@ class HybridAudio:
                 attendee.talking = event.talking
                 if attendee.seat is not None and self.at_seat.get(attendee.seat) == \
                         attendee.participant:
-                    self._voice(attendee.seat, event.talking, DEVICE)
-        self._changed()
+                    self.host.voice(attendee.seat, event.talking, DEVICE)
+        self.host.changed()
 
     def _joined(self, participant: str, display: str) -> None:
-        identity = self.remote._identify(participant, display)  # the video room's rules
+        identity = self.remote.identify(participant, display)  # the video room's rules
         seat = self.remote.seat_of.get(identity.councillor) if identity.councillor else None
         old = self.attendees.get(participant)
         self.attendees[participant] = AudioAttendee(participant, seat, identity.name,
@@ -204,7 +195,7 @@ class HybridAudio:
         if self.at_seat.get(attendee.seat) == participant:
             del self.at_seat[attendee.seat]
             if attendee.talking:
-                self._voice(attendee.seat, False, DEVICE)
+                self.host.voice(attendee.seat, False, DEVICE)
 
     def claim_changed(self, participant: str) -> None:
         """The join page bound `participant` to a councillor: identify them again."""
@@ -215,12 +206,12 @@ class HybridAudio:
     # --- chamber endpoint -------------------------------------------------------------------
 
     def _endpoint_status(self, part: str, link: Link, detail: str) -> None:
-        self._status(DeviceStatus(device=SEND if part == "send" else RETURN, link=link,
-                                  detail=detail))
+        self.host.emit(DeviceStatus(device=SEND if part == "send" else RETURN, link=link,
+                                    detail=detail))
 
     def _on_level(self, dbfs: float) -> None:
         self.return_level = dbfs
-        self._level(dbfs)
+        self.host.level(RETURN_LEVEL, dbfs)
 
     def view(self) -> dict[str, Any]:
         return {

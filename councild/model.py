@@ -113,15 +113,6 @@ class ChannelLevel(Event):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class ChannelNamed(Event):
-    """The device reported a channel's name (e.g. the desk's scribble strip)."""
-
-    device: DeviceName
-    channel: int
-    name: str
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
 class DeviceStatus(Event):
     """A driver's link changed state or its counters moved."""
 
@@ -418,9 +409,3 @@ class ShowLowerThird(Effect):
 @dataclass(frozen=True, slots=True, kw_only=True)
 class HideLowerThird(Effect):
     pass
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class MuteRemote(Effect):
-    participant: str
-    mute: bool

@@ -137,3 +137,11 @@ class LineFramer:
             if not self._discarding:  # once per overlong line, however it arrives
                 self._discarding = True
                 yield TOO_LONG
+
+    def end(self) -> bytes | None:
+        """End of stream: the unfinished last line, which a peer may send without its newline
+        (None if nothing is buffered, or the last line was too long). Resets the framer."""
+        rest = bytes(self._buf) if self._buf and not self._discarding else None
+        self._buf.clear()
+        self._discarding = False
+        return rest

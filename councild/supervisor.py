@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from councild.errors import AuthenticationError, CouncildError
 from councild.model import Link
 
-__all__ = ["Backoff", "FatalLinkError", "Supervisor", "describe"]
+__all__ = ["Backoff", "FatalLinkError", "Supervisor", "describe", "describe_typed"]
 
 
 class FatalLinkError(CouncildError):
@@ -58,9 +58,20 @@ def describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
+def describe_typed(exc: BaseException) -> str:
+    """A failure as one line that names the exception's type (what device drivers and the
+    chamber feed have always shown: "OperationTimeoutError: no reply ..."), except for a
+    refused credential or a fatal error, whose message is the whole story for a technician."""
+    text = str(exc)
+    if isinstance(exc, (AuthenticationError, FatalLinkError)) and text:
+        return text
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
 Session = Callable[[], Awaitable[object]]
 StateSink = Callable[[Link, str], None]
 Sleep = Callable[[float], Awaitable[object]]
+Describe = Callable[[BaseException], str]
 
 
 class Supervisor:
@@ -70,6 +81,7 @@ class Supervisor:
     (else "connection closed"). It calls `up()` once the peer has answered. `on_state`
     receives every link change: CONNECTING (first attempt), RECONNECTING, LOST with the reason,
     CLOSED when stopped; CONNECTED is the session's own to report (it knows the detail).
+    `describe` turns a failure into the reason shown and logged.
     """
 
     def __init__(
@@ -81,6 +93,7 @@ class Supervisor:
         backoff: Backoff | None = None,
         log: logging.Logger | None = None,
         sleep: Sleep = asyncio.sleep,
+        describe: Describe = describe,
     ) -> None:
         self.name = name
         self._session = session
@@ -88,6 +101,7 @@ class Supervisor:
         self.backoff = backoff or Backoff()
         self.log = log or logging.getLogger(f"councild.link.{name}")
         self._sleep = sleep
+        self._describe = describe
         self.tries = 0  # failed attempts since the link was last up
         self.attempts = 0  # sessions started
         self.ups = 0  # sessions that came up
@@ -123,7 +137,7 @@ class Supervisor:
                     raise
                 except (AuthenticationError, FatalLinkError) as exc:
                     fatal = True
-                    self.reason = describe(exc)
+                    self.reason = self._describe(exc)
                     if self.fatal is None:
                         self.fatal = exc
                         self.log.error("%s: %s", self.name, self.reason)
@@ -133,7 +147,7 @@ class Supervisor:
                     task = asyncio.current_task()
                     if task is not None and task.cancelling():
                         raise asyncio.CancelledError from exc
-                    self.reason = describe(exc)
+                    self.reason = self._describe(exc)
                     if first or self.ups != ups or self.tries == 0:
                         self.log.warning("%s: link lost: %s", self.name, self.reason)
                     else:

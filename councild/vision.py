@@ -19,14 +19,15 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from councild import director as d
+from councild.assembly import REMOTE_SHOT
 from councild.config import Config
 from councild.errors import CouncildError
+from councild.host import VisionHost
 from councild.i18n import N_, _
 from councild.model import (
     CameraMotion,
     CutTo,
     Effect,
-    Event,
     HideLowerThird,
     RecallPreset,
     Role,
@@ -40,7 +41,7 @@ from councild.voice_classifier import (
     VoiceClassifier,
     VoiceIgnored,
 )
-from devices.base import Device
+from devices.capabilities import Camera
 from scenes import shots
 from scenes.obs_client import ObsClient, ObsInventory, ObsOptions
 
@@ -50,8 +51,6 @@ log = logging.getLogger("councild.vision")
 # load that has taken tens of milliseconds. Wait for it (bounded), ask once more half-way.
 PREVIEW_WAIT_S = 2.0
 PREVIEW_POLL_S = 0.01
-REMOTE_SHOT = "remote:"  # director shot of a remote seat: "remote:<seat id>"
-ROLE_LABELS = {Role.CHAIR: N_("Chair"), Role.CLERK: N_("Clerk"), Role.GUEST: "", Role.MEMBER: ""}
 # Why the level classifier ignored a voice, for the event log.
 IGNORED = {
     "short": N_("shorter than a word ({duration:.1f} s): a cough, a click or a \"yes\""),
@@ -61,63 +60,6 @@ IGNORED = {
 STALE_LEVELS = 1.0  # s without a reading: the seat's level source has gone away
 
 
-def lower_third_detail(party: str, role: Role) -> str:
-    label = ROLE_LABELS[role]
-    return " · ".join(x for x in (_(label) if label else "", party) if x)
-
-
-def director_config(config: Config) -> d.DirectorConfig | None:
-    """The director's view of config.toml; None when no shots are configured."""
-    if not config.shots or config.director.wide is None:
-        return None
-    users: dict[str, list[SeatId]] = {}
-    for seat in config.seats:
-        if seat.shot is not None:
-            users.setdefault(seat.shot, []).append(seat.id)
-    shots: dict[str, d.Shot] = {}
-    for name, shot in config.shots.items():
-        lower: d.LowerThird | None = None
-        seats = users.get(name, [])
-        if shot.kind == "seat" and len(seats) == 1:  # a shot framing several seats names nobody
-            seat = config.seat(seats[0])
-            councillor = config.councillor(seat.councillor) if seat else None
-            if seat is not None and councillor is not None:
-                lower = d.LowerThird(
-                    name=councillor.name,
-                    detail=lower_third_detail(config.party_label(councillor.party),
-                                              config.seat_role(seat)),
-                )
-        shots[name] = d.Shot(
-            scene=shot.scene,
-            kind=d.ShotKind(shot.kind),
-            positions=tuple(d.Position(camera=p.camera, preset=p.preset)
-                            for p in shot.all_positions()),
-            lower_third=lower,
-        )
-    seat_shots = {s.id: s.shot for s in config.seats if s.shot is not None}
-    if config.bridge.slots:
-        for seat in config.seats:
-            if not seat.remote or seat.shot is not None:
-                continue
-            councillor = config.councillor(seat.councillor)
-            name = councillor.name if councillor else seat.label
-            detail = " · ".join(x for x in (
-                lower_third_detail(config.party_label(councillor.party), config.seat_role(seat))
-                if councillor
-                else "", _("remote")) if x)
-            shots[REMOTE_SHOT + seat.id] = d.Shot(
-                scene=config.bridge.slots[0],  # the slot actually used is chosen at the cut
-                kind=d.ShotKind.SEAT, lower_third=d.LowerThird(name=name, detail=detail))
-            seat_shots[seat.id] = REMOTE_SHOT + seat.id
-    return d.DirectorConfig(
-        shots=shots,
-        seats=seat_shots,
-        wide=config.director.wide,
-        group=config.director.group,
-        **config.director.rule_parameters(),
-    )
-
-
 class Vision:
     """Director + OBS + cameras, on the daemon's loop."""
 
@@ -125,28 +67,17 @@ class Vision:
         self,
         config: Config,
         director_cfg: d.DirectorConfig,
+        host: VisionHost,
         *,
-        emit: Callable[[Event], None],
-        note: Callable[[str, dict[str, Any]], None],
-        changed: Callable[[], None],
-        clock: Callable[[], float],
-        cameras: Mapping[str, Device],
-        agenda_title: Callable[[], str | None],
-        remote_scene: Callable[[SeatId], str | None] | None = None,
-        speech: Callable[[SeatId, bool], None] | None = None,
+        cameras: Mapping[str, Camera],
     ) -> None:
         self.config = config
         self.director = d.Director(director_cfg)
         self.classifier = VoiceClassifier()
         self.shots = director_cfg.shots
-        self._emit = emit
-        self._note = note
-        self._changed = changed
-        self._clock = clock
+        self.host = host
+        self._clock = host.now
         self._cameras = cameras
-        self._agenda_title = agenda_title
-        self._remote_scene = remote_scene
-        self._speech = speech  # the classifier's speech, for the floor in voice mode
         self.lower_third: tuple[str, str] | None = None
         self.program_scene: str | None = None
         self.obs: ObsClient | None = None
@@ -169,7 +100,7 @@ class Vision:
             needs_lower_third = any(s.lower_third is not None for s in self.shots.values())
             self.obs = ObsClient(
                 options,
-                self._emit,
+                self.host.emit,
                 password=os.environ.get(obs.password_env) or None,
                 required_scenes=sorted({s.scene for s in self.shots.values()}),
                 required_inputs=[lt.name_source, lt.detail_source] if needs_lower_third else [],
@@ -237,19 +168,17 @@ class Vision:
     def _classified(self, decisions: list[Decision]) -> None:
         for dec in decisions:
             if isinstance(dec, SpeechStarted):
-                if self._speech is not None:  # the floor first: the director hears open mics
-                    self._speech(dec.seat, True)
+                self.host.speech(dec.seat, True)  # the floor first: the director hears mics
                 self._step(d.VoiceChanged(seat=dec.seat, active=True, speech=True,
                                           since=dec.since))
             elif isinstance(dec, SpeechEnded):
                 self._step(d.VoiceChanged(seat=dec.seat, active=False, speech=True,
                                           since=dec.last))
-                if self._speech is not None:
-                    self._speech(dec.seat, False)
+                self.host.speech(dec.seat, False)
             elif isinstance(dec, VoiceIgnored):
                 detail = _(IGNORED[dec.reason]).format(duration=dec.duration,
                                                        source=dec.source or "?")
-                self._note("director", {"type": "voice ignored", "seat": dec.seat,
+                self.host.note("director", {"type": "voice ignored", "seat": dec.seat,
                                         "reason": dec.reason, "detail": detail})
 
     def camera_motion(self, motion: CameraMotion) -> None:
@@ -295,7 +224,7 @@ class Vision:
         self._apply(effects)
         self._schedule()
         if effects or not isinstance(event, d.Tick):
-            self._changed()
+            self.host.changed()
 
     def _schedule(self) -> None:
         if self._timer is not None:
@@ -336,20 +265,20 @@ class Vision:
 
     def _cut(self, shot_name: str) -> str:
         scene = self.shots[shot_name].scene
-        if shot_name.startswith(REMOTE_SHOT) and self._remote_scene is not None:
+        if shot_name.startswith(REMOTE_SHOT):  # only remote seats, only with a bridge
             # A remote councillor is shown in whichever bridge slot plays their stream; with
             # no slot (all busy, or the stream not up yet) the room is shown instead.
-            slot = self._remote_scene(shot_name.removeprefix(REMOTE_SHOT))
+            slot = self.host.slot_scene(shot_name.removeprefix(REMOTE_SHOT))
             scene = slot or self.shots[self.director.config.wide].scene
         self.program_scene = scene
         live = self.obs is not None and self.obs.connected
         dry = "" if live else _("dry run: OBS not connected")
-        self._note("director", {"type": "Cut", "shot": shot_name, "scene": scene,
+        self.host.note("director", {"type": "Cut", "shot": shot_name, "scene": scene,
                                 "detail": dry})
         return scene
 
     def _lower_third_texts(self, name: str, detail: str) -> tuple[str, str]:
-        agenda = self._agenda_title()
+        agenda = self.host.agenda_title()
         full = " · ".join(x for x in (detail, agenda) if x)
         self.lower_third = (name, full)
         return self.lower_third
@@ -360,14 +289,13 @@ class Vision:
 
     def _recall(self, camera: str, preset: int) -> None:
         device = self._cameras.get(camera)
-        recall = getattr(device, "recall", None)
-        if recall is None:
+        if device is None:
             log.warning("camera %s: no such camera device; preset %d not recalled", camera, preset)
             return
 
         async def run() -> None:
             try:
-                await recall(preset)
+                await device.recall(preset)
             except (CouncildError, OSError) as exc:
                 # The director's settle time covers a camera that never reports arrival.
                 log.warning("camera %s: preset %d: %s", camera, preset, exc)
@@ -446,7 +374,7 @@ class Vision:
             await self._change_picture(scene, self.lower_third or ("", ""))
 
         self._obs(reapply)
-        self._changed()
+        self.host.changed()
 
     # --- what clients see -------------------------------------------------------------------
 

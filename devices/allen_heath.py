@@ -31,8 +31,10 @@ from pydantic import Field, field_validator, model_validator
 from councild.errors import ConnectionLostError, LocalProtocolError, OperationTimeoutError
 from councild.i18n import _
 from councild.model import ChannelSwitched
+from councild.sansio import NEED_DATA, Malformed, NeedData
 from devices import serial_link
 from devices.base import DeviceOptions, Emit, Snapshot, StatefulDevice
+from devices.capabilities import Mixer
 
 __all__ = [
     "EOF",
@@ -65,16 +67,6 @@ LOST_AFTER = 2.5
 # is not following; the link is retried with backoff.
 READ_AGAIN_AFTER = 1.0
 READ_TIMEOUT = 2.5
-
-
-class Sentinel(Enum):
-    NEED_DATA = "NEED_DATA"  # the buffer holds no complete event yet
-
-    def __repr__(self) -> str:
-        return self.value
-
-
-NEED_DATA = Sentinel.NEED_DATA
 
 
 # ---------------------------------------------------------------------------------------------
@@ -147,11 +139,9 @@ class MuteQuery(AHEvent):
         return MuteState(strip=self.strip, index=self.index, muted=muted)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Malformed(AHEvent):
-    """Bytes that made no sense were skipped; counted by the driver, never raised."""
-
-    reason: str
+def _bad(reason: str) -> Malformed:
+    """Bytes that made no sense were skipped: counted by the driver, never raised."""
+    return Malformed("MIDI", reason)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -207,26 +197,26 @@ class RunningStatusExpander:
         if self._sysex is not None:
             if b == _SYSEX_END:
                 if self._sysex_overflow:
-                    self._out.append(Malformed(reason=f"sysex longer than {MAX_SYSEX} bytes"))
+                    self._out.append(_bad(f"sysex longer than {MAX_SYSEX} bytes"))
                 else:
                     self._out.append(bytes(self._sysex) + bytes([b]))
                 self._sysex = None
                 return
             self._sysex = None
-            self._out.append(Malformed(reason="sysex interrupted by a status byte"))
+            self._out.append(_bad("sysex interrupted by a status byte"))
         if self._pending:
-            self._out.append(Malformed(reason=f"incomplete message {bytes(self._pending).hex()}"))
+            self._out.append(_bad(f"incomplete message {bytes(self._pending).hex()}"))
             self._pending = []
         if b == _SYSEX_START:
             self._running = 0
             self._sysex, self._sysex_overflow = bytearray([b]), False
         elif b == _SYSEX_END:
-            self._out.append(Malformed(reason="sysex end without start"))
+            self._out.append(_bad("sysex end without start"))
         elif b >= 0xF0:
             self._running = 0
             need = _SYSTEM_COMMON_LEN.get(b)
             if need is None:
-                self._out.append(Malformed(reason=f"undefined status {b:02X}"))
+                self._out.append(_bad(f"undefined status {b:02X}"))
             else:
                 self._start(b, need)
         else:
@@ -249,7 +239,7 @@ class RunningStatusExpander:
         if not self._pending:
             if not self._running:
                 if not self._stray:
-                    self._out.append(Malformed(reason="data byte without status"))
+                    self._out.append(_bad("data byte without status"))
                     self._stray = True
                 return
             self._pending, self._need = [self._running], _DATA_LEN[self._running & 0xF0]
@@ -277,7 +267,7 @@ class MidiStream:
             self._parser.feed(item)
             got = list(self._parser)
             if not got:  # mido drops what it has no spec for (e.g. undefined real-time)
-                out.append(Malformed(reason=f"mido rejected {item.hex()}"))
+                out.append(_bad(f"mido rejected {item.hex()}"))
             out.extend(got)
         return out
 
@@ -299,7 +289,7 @@ class _MidiCodec(ABC):
             raise LocalProtocolError(f"MIDI channel {midi_channel} out of range 1..16")
         self.channel = midi_channel - 1  # mido counts from 0
         self._stream = MidiStream()
-        self._events: deque[AHEvent] = deque()
+        self._events: deque[AHEvent | Malformed] = deque()
         self._eof = False
         self.ignored = 0  # valid MIDI we do not care about (faders, scenes, other channels)
 
@@ -324,7 +314,7 @@ class _MidiCodec(ABC):
     def state(self) -> CodecState:
         return CodecState.CLOSED if self._eof else CodecState.OPEN
 
-    def next_event(self) -> AHEvent | Sentinel:
+    def next_event(self) -> AHEvent | Malformed | NeedData:
         if self._events:
             return self._events.popleft()
         return EOF if self._eof else NEED_DATA
@@ -389,7 +379,7 @@ class SQCodec(_MidiCodec):
     def _data_lsb(self, value: int) -> None:
         msb, lsb = self._param
         if msb is None or lsb is None or self._value_msb is None:
-            self._events.append(Malformed(reason="NRPN data without parameter/value MSB"))
+            self._events.append(_bad("NRPN data without parameter/value MSB"))
             return
         target = self._selected()
         if target is None:
@@ -397,7 +387,7 @@ class SQCodec(_MidiCodec):
             return
         if self._value_msb != 0 or value > 1:
             self._events.append(
-                Malformed(reason=f"mute value {self._value_msb:02X} {value:02X} is not 0/1")
+                _bad(f"mute value {self._value_msb:02X} {value:02X} is not 0/1")
             )
             return
         self._events.append(MuteState(strip=target[0], index=target[1], muted=bool(value)))
@@ -405,7 +395,7 @@ class SQCodec(_MidiCodec):
     def _increment(self, value: int) -> None:
         target = self._selected()
         if self._param[1] is None:
-            self._events.append(Malformed(reason="NRPN get without parameter"))
+            self._events.append(_bad("NRPN get without parameter"))
         elif value != 0x7F:
             self.ignored += 1  # a real data increment, not the SQ's GET
         elif target is None:
@@ -515,7 +505,7 @@ class QuOptions(DeviceOptions):
         return self
 
 
-class _AHDesk(StatefulDevice):
+class _AHDesk(StatefulDevice, Mixer):
     """Shared driver: one TCP connection, follow mute pushes, report channel on = not muted."""
 
     options: SQOptions | QuOptions
@@ -581,9 +571,9 @@ class _AHDesk(StatefulDevice):
         assert codec is not None
         codec.receive_data(data)
         valid = False
-        while isinstance(event := codec.next_event(), AHEvent):
+        while not isinstance(event := codec.next_event(), NeedData):
             if isinstance(event, Malformed):
-                self._malformed(event.reason)
+                self._malformed(event.detail)
                 continue
             if isinstance(event, Closed):
                 break

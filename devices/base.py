@@ -1,5 +1,6 @@
-"""What every device driver is to the daemon, the reconnect loop they all share, and the one
-connect rule of every device councild leads or mirrors (`StatefulDevice`).
+"""What every device driver is to the daemon, how its link runs (under the one reconnect loop,
+`councild.supervisor.Supervisor`), and the one connect rule of every device councild leads or
+mirrors (`StatefulDevice`).
 
 A driver owns one connection to one peer. It turns wire input into `councild.model` events
 through `emit`, and turns the daemon's requests (switch a channel) into wire output. The
@@ -19,8 +20,9 @@ from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
-from councild.errors import AuthenticationError, NotSupportedError
+from councild.errors import NotSupportedError
 from councild.model import DeviceStatus, Event, Link
+from councild.supervisor import Backoff, Supervisor, describe_typed
 
 # Backoff between reconnect attempts: min(BASE * FACTOR**tries, CAP). The cap is short on
 # purpose: in a live session a desk that comes back must be followed again within seconds.
@@ -28,6 +30,10 @@ BACKOFF_BASE = 0.25
 BACKOFF_FACTOR = 1.8
 BACKOFF_CAP = 5.0
 BACKOFF_MAX_TRIES = 10
+# A refused password is retried at the cap: retrying fast will not fix it, and a technician
+# who fixes it on the device mid-session must not wait long.
+BACKOFF = Backoff(first=BACKOFF_BASE, factor=BACKOFF_FACTOR, cap=BACKOFF_CAP,
+                  fatal_retry_s=BACKOFF_CAP, max_exponent=BACKOFF_MAX_TRIES)
 
 
 # Malformed input: the first few are logged one by one, then a summary at most this often;
@@ -35,12 +41,6 @@ BACKOFF_MAX_TRIES = 10
 MALFORMED_LOGGED = 10
 MALFORMED_SUMMARY_S = 10.0
 MALFORMED_PUBLISH_S = 0.5
-
-
-def backoff_delay(tries: int, first: float = BACKOFF_BASE, factor: float = BACKOFF_FACTOR,
-                  cap: float = BACKOFF_CAP) -> float:
-    """Seconds before retry number `tries` (0-based): first × factor^tries, at most cap."""
-    return min(first * factor ** min(tries, BACKOFF_MAX_TRIES), cap)
 
 
 class DeviceOptions(BaseModel):
@@ -157,15 +157,15 @@ class Device(LinkReporter, ABC):
         super().__init__(name, emit)
         self.options = options
         self._task: asyncio.Task[None] | None = None
-        self._tries = 0
-        self._was_connected = False
+        self._supervisor = Supervisor(name, self._session, self._on_link,
+                                      backoff=BACKOFF, log=self.log, describe=describe_typed)
 
     # --- what the daemon calls ------------------------------------------------------------
 
     async def start(self) -> None:
         """Start the connection loop in the background; returns at once."""
         if self._task is None:
-            self._task = asyncio.create_task(self._supervise(), name=f"device:{self.name}")
+            self._task = asyncio.create_task(self._supervisor.run(), name=f"device:{self.name}")
 
     async def stop(self) -> None:
         """Stop for good; safe to call twice."""
@@ -200,42 +200,19 @@ class Device(LinkReporter, ABC):
         """
 
     def _connected(self, detail: str = "") -> None:
-        if self._was_connected:
-            self._reconnects += 1
-        self._was_connected = True
-        self._tries = 0
+        self._supervisor.up()  # the next loss is retried soon
+        self._reconnects = self._supervisor.reconnects
         self._seen()
         self._set_link(Link.CONNECTED, detail)
 
     # --- internals ------------------------------------------------------------------------
 
-    async def _supervise(self) -> None:
-        first = True
-        while True:
-            self._set_link(Link.CONNECTING if first else Link.RECONNECTING)
-            try:
-                await self._session()
-                reason = "connection closed"
-            except asyncio.CancelledError:
-                raise
-            except AuthenticationError as exc:
-                reason = str(exc)
-                self._tries = BACKOFF_MAX_TRIES  # retrying fast will not fix a password
-            except Exception as exc:  # any failure of the link means retry
-                task = asyncio.current_task()
-                if task is not None and task.cancelling():
-                    # asyncio.wait_for (3.11) can turn our cancellation into the error it
-                    # raced with; stopping must still stop.
-                    raise asyncio.CancelledError from exc
-                reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-                if first or self._link == Link.CONNECTED:
-                    self.log.warning("%s: link lost: %s", self.name, reason)
-                else:
-                    self.log.debug("%s: retry failed: %s", self.name, reason)
-            first = False
-            self._set_link(Link.LOST, reason)
-            await asyncio.sleep(backoff_delay(self._tries))
-            self._tries += 1
+    def _on_link(self, link: Link, detail: str) -> None:
+        """The supervisor's link changes; a device shows why only for LOST and CLOSED (an
+        attempt under way says nothing yet)."""
+        if link in (Link.CONNECTING, Link.RECONNECTING):
+            detail = ""
+        self._set_link(link, detail)
 
 
 class StatefulDevice(Device):

@@ -44,11 +44,18 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
-from councild.errors import ConnectionLostError, LocalProtocolError, OperationTimeoutError
+from councild.errors import (
+    ConnectionLostError,
+    LocalProtocolError,
+    OperationTimeoutError,
+    RemoteProtocolError,
+)
 from councild.i18n import _
 from councild.model import ChannelRequested, ChannelSwitched, DeviceLimit
+from councild.sansio import NEED_DATA, LineFramer, Malformed, NeedData, TooLong
 from devices import serial_link
 from devices.base import DeviceOptions, Emit, Snapshot, StatefulDevice
+from devices.capabilities import ConferenceSystem
 
 __all__ = [
     "EOF",
@@ -91,16 +98,6 @@ DEFAULT_BAUD = 9600
 # ~120 bytes) takes ~0.13 s, well inside the margin.
 PING_INTERVAL = 1.0
 LOST_AFTER = 2.5
-
-
-class Sentinel(Enum):
-    NEED_DATA = "NEED_DATA"  # no complete line buffered yet
-
-    def __repr__(self) -> str:
-        return self.value
-
-
-NEED_DATA = Sentinel.NEED_DATA
 
 
 class DiscussionMode(StrEnum):
@@ -255,14 +252,6 @@ class MicStatus(CUEvent):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Malformed(CUEvent):
-    """A line that made no sense was skipped; counted by the driver, never raised."""
-
-    line: str
-    reason: str
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
 class Closed(CUEvent):
     """The peer closed the stream (after every event before it was delivered)."""
 
@@ -274,7 +263,6 @@ EOF = Closed()
 # Parsing
 
 _NUMBER = re.compile(r"[0-9]{1,5}")
-_LINE_END = re.compile(rb"[\r\n]")
 
 
 def _number(token: str) -> int:
@@ -370,18 +358,19 @@ _PARSERS: dict[str, Callable[[list[str]], CUEvent]] = {
 }
 
 
-def parse_line(line: str) -> CUEvent:
+def parse_line(line: str) -> CUEvent | Malformed:
     """One line (without its end) → event; Malformed for anything else. Never raises."""
+    raw = line.encode("ascii", "replace")
     words = line.split()
     if not words:
-        return Malformed(line=line, reason="empty")
+        return Malformed.of("line", "empty", raw)
     parser = _PARSERS.get(words[0].lower())
     if parser is None:
-        return Malformed(line=line, reason=f"unknown command {words[0]!r}")
+        return Malformed.of("line", f"unknown command {words[0]!r}", raw)
     try:
         return parser(words[1:])
     except (ValueError, LocalProtocolError) as exc:
-        return Malformed(line=line, reason=str(exc))
+        return Malformed.of("line", exc, raw)
 
 
 class CodecState(Enum):
@@ -394,13 +383,12 @@ class DcsCodec:
 
     def __init__(self, line_ending: bytes = b"\r\n") -> None:
         self._ending = line_ending
-        self._buffer = bytearray()
-        self._discarding = False  # inside an over-long line: drop up to the next line end
-        self._events: deque[CUEvent] = deque()
+        self._lines = LineFramer(limit=MAX_LINE)
+        self._events: deque[CUEvent | Malformed] = deque()
         self._eof = False
 
     def send(self, event: CUEvent) -> bytes:
-        if not event.WORD or isinstance(event, Malformed | Closed):
+        if not isinstance(event, CUEvent) or not event.WORD or isinstance(event, Closed):
             raise LocalProtocolError(f"cannot send {event!r}")
         args = event.args()
         text = f"{event.WORD} {args}" if args else event.WORD
@@ -414,47 +402,32 @@ class DcsCodec:
             return
         if not data:
             self._eof = True
-            if self._buffer and not self._discarding:
-                self._line(bytes(self._buffer))  # a last line without its end still counts
-            self._buffer.clear()
+            last = self._lines.end()
+            if last is not None:
+                self._line(last)  # a last line without its end still counts
             return
-        self._buffer += data
-        self._split()
+        # A CU may end its lines with CR alone: every CR is a line end, and the empty line
+        # between the CR and LF of a CRLF is skipped like any empty line.
+        for line in self._lines.iter_feed(data.replace(b"\r", b"\n")):
+            if isinstance(line, TooLong):
+                self._events.append(Malformed.of("line", "line too long"))
+            elif line:
+                self._line(line)
 
     @property
     def state(self) -> CodecState:
         return CodecState.CLOSED if self._eof else CodecState.OPEN
 
-    def next_event(self) -> CUEvent | Sentinel:
+    def next_event(self) -> CUEvent | Malformed | NeedData:
         if self._events:
             return self._events.popleft()
         return EOF if self._eof else NEED_DATA
-
-    def _split(self) -> None:
-        start = 0
-        buf = self._buffer
-        while (match := _LINE_END.search(buf, start)) is not None:
-            end = match.start()
-            if self._discarding:
-                self._discarding = False
-            elif end > start:
-                self._line(bytes(buf[start:end]))
-            start = end + 1
-        del buf[:start]
-        if len(buf) > MAX_LINE:
-            if not self._discarding:
-                preview = bytes(buf[:40]).decode("ascii", "replace")
-                self._events.append(Malformed(line=preview, reason="line too long"))
-            self._discarding = True
-            buf.clear()
 
     def _line(self, raw: bytes) -> None:
         try:
             line = raw.decode("ascii")
         except UnicodeDecodeError:
-            self._events.append(
-                Malformed(line=raw[:40].decode("ascii", "replace"), reason="not ASCII")
-            )
+            self._events.append(Malformed.of("line", "not ASCII", raw))
             return
         if line.strip():
             self._events.append(parse_line(line))
@@ -622,7 +595,7 @@ class DcsOptions(DeviceOptions):
         return self
 
 
-class ConferenceUnit(StatefulDevice):
+class ConferenceUnit(StatefulDevice, ConferenceSystem):
     """A DCS 6000-style CU: follows mics and requests, switches them on the daemon's behalf."""
 
     Options = DcsOptions
@@ -666,6 +639,9 @@ class ConferenceUnit(StatefulDevice):
 
     def snapshot(self) -> Snapshot:
         return Snapshot(frozenset(self._speakers), tuple(self._requests), self.max_speakers)
+
+    def runs_floor(self) -> bool:
+        return self.options.master == "cu"
 
     async def set_channel(self, channel: int, on: bool) -> None:
         await self._send(MicOn(seat=channel) if on else MicOff(seat=channel))
@@ -817,12 +793,12 @@ class ConferenceUnit(StatefulDevice):
         self._codec.receive_data(data)
         valid = False
         now = asyncio.get_running_loop().time()
-        while isinstance(event := self._codec.next_event(), CUEvent):
-            if not isinstance(event, Malformed | Closed):
-                self._last_line = now
+        while not isinstance(event := self._codec.next_event(), NeedData):
             if isinstance(event, Malformed):
-                self._malformed(f"{event.reason}: {event.line!r}")
+                self._malformed(event.what, RemoteProtocolError(f"{event.detail}: {event.data!r}"))
                 continue
+            if not isinstance(event, Closed):
+                self._last_line = now
             if isinstance(event, Closed):
                 break
             valid = True

@@ -22,7 +22,6 @@ import os
 import struct
 from collections import deque
 from dataclasses import dataclass
-from enum import Enum
 from pathlib import Path
 from typing import ClassVar, Literal
 
@@ -32,6 +31,7 @@ from councild.errors import ConnectionLostError, RemoteProtocolError
 from councild.i18n import _
 from councild.keypad import KeyMap
 from councild.model import KeyPressed
+from councild.sansio import NEED_DATA, Malformed, NeedData
 from devices.base import Device, DeviceOptions, Emit
 
 __all__ = [
@@ -43,7 +43,6 @@ __all__ = [
     "KEY_NAMES",
     "NEED_DATA",
     "EvdevCodec",
-    "EvdevError",
     "EvdevKeypad",
     "EvdevOptions",
     "KeyEvent",
@@ -118,20 +117,6 @@ KEY_CODES: dict[str, int] = {
 KEY_NAMES: dict[int, str] = {code: name for name, code in KEY_CODES.items()}
 
 
-class EvdevError(RemoteProtocolError):
-    """A record that is not a valid input event (or a stream cut mid-record)."""
-
-
-class _Sentinel(Enum):
-    NEED_DATA = "NEED_DATA"  # no complete key record buffered
-
-    def __repr__(self) -> str:
-        return self.value
-
-
-NEED_DATA = _Sentinel.NEED_DATA
-
-
 @dataclass(frozen=True, slots=True, kw_only=True)
 class KeyEvent:
     code: int
@@ -155,23 +140,26 @@ def encode_event(type_: int, code: int, value: int, time: float = 0.0) -> bytes:
 
 
 class EvdevCodec:
-    """Bytes in (`receive_data`, `b""` = end of stream), KeyEvents out (`next_event`)."""
+    """Bytes in (`receive_data`, None or `b""` = end of stream), KeyEvents out (`next_event`);
+    a bad record is a Malformed."""
 
     def __init__(self) -> None:
         self._buf = bytearray()
-        self._pending: deque[KeyEvent | EvdevError] = deque()
+        self._pending: deque[KeyEvent | Malformed] = deque()
         self._eof = False
         self.skipped = 0  # non-key records (sync, scan codes, LEDs)
 
-    def receive_data(self, data: bytes) -> None:
+    def receive_data(self, data: bytes | None) -> None:
         if self._eof:
             if data:
-                self._queue(EvdevError("data after end of stream"))
+                self._queue(Malformed.of("input_event", "data after end of stream", data))
             return
         if not data:
             self._eof = True
             if self._buf:
-                self._queue(EvdevError(f"stream ended {len(self._buf)} bytes into a record"))
+                self._queue(Malformed.of("input_event",
+                                         f"stream ended {len(self._buf)} bytes into a record",
+                                         self._buf))
                 self._buf.clear()
             return
         self._buf += data
@@ -180,23 +168,18 @@ class EvdevCodec:
             if type_ != EV_KEY:
                 self.skipped += 1
             elif value not in (KEY_UP, KEY_DOWN, KEY_REPEAT):
-                self._queue(EvdevError(f"key {code} with value {value}"))
+                self._queue(Malformed("input_event", f"key {code} with value {value}"))
             else:
                 self._queue(KeyEvent(code=code, value=value, time=sec + usec / 1_000_000))
         del self._buf[:whole]
 
-    def _queue(self, item: KeyEvent | EvdevError) -> None:
+    def _queue(self, item: KeyEvent | Malformed) -> None:
         if len(self._pending) >= MAX_PENDING:
             self._pending.popleft()  # caller stopped draining: the newest keys matter
         self._pending.append(item)
 
-    def next_event(self) -> KeyEvent | _Sentinel:
-        if not self._pending:
-            return NEED_DATA
-        item = self._pending.popleft()
-        if isinstance(item, EvdevError):
-            raise item
-        return item
+    def next_event(self) -> KeyEvent | Malformed | NeedData:
+        return self._pending.popleft() if self._pending else NEED_DATA
 
 
 def find_by_name(name: str, sys_root: Path = SYS_INPUT, dev_root: Path = DEV_INPUT) -> Path | None:
@@ -307,14 +290,10 @@ class EvdevKeypad(Device):
                     _("read failed: {reason}").format(reason=exc.strerror)))
             return
         codec.receive_data(data)
-        while True:
-            try:
-                event = codec.next_event()
-            except EvdevError as exc:
-                self._malformed("input_event", exc)
+        while not isinstance(event := codec.next_event(), NeedData):
+            if isinstance(event, Malformed):
+                self._malformed(event.what, RemoteProtocolError(event.detail))
                 continue
-            if event is NEED_DATA:
-                break
             self._seen()
             self._key(event)
         if not data and not lost.done():

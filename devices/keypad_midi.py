@@ -18,7 +18,6 @@ import contextlib
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from enum import Enum
 from typing import Any, Literal
 
 import mido
@@ -28,7 +27,9 @@ from councild.errors import ConnectionLostError, RemoteProtocolError
 from councild.i18n import _
 from councild.keypad import KeyMap, SeatLamp
 from councild.model import KeyPressed
+from councild.sansio import NEED_DATA, Malformed, NeedData
 from devices.base import Device, DeviceOptions, Emit
+from devices.capabilities import ButtonSurface
 
 __all__ = [
     "DEFAULT_VELOCITIES",
@@ -36,7 +37,6 @@ __all__ = [
     "MidiKeypad",
     "MidiKeypadOptions",
     "MidiPadCodec",
-    "MidiPadError",
     "PadEvent",
     "PadLeds",
     "key_of",
@@ -58,20 +58,6 @@ DEFAULT_VELOCITIES: dict[SeatLamp, int] = {
     SeatLamp.SPEAKING: 1,  # green
     SeatLamp.OVER: 3,  # red
 }
-
-
-class MidiPadError(RemoteProtocolError):
-    """Bytes that are not MIDI."""
-
-
-class _Sentinel(Enum):
-    NEED_DATA = "NEED_DATA"  # no pad event waiting
-
-    def __repr__(self) -> str:
-        return self.value
-
-
-NEED_DATA = _Sentinel.NEED_DATA
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -96,17 +82,21 @@ class MidiPadCodec:
 
     def __init__(self) -> None:
         self._parser = mido.Parser()
-        self._pending: deque[PadEvent] = deque()
+        self._pending: deque[PadEvent | Malformed] = deque()
         self._cc_down: set[int] = set()  # CCs past the threshold: edges only, no repeats
         self.skipped = 0  # MIDI that is not a pad (clock, aftertouch, pitch bend ...)
 
-    def receive_data(self, data: bytes) -> None:
+    def receive_data(self, data: bytes | None) -> None:
+        """Feed MIDI bytes; None at end of stream (a pad has nothing to finish then)."""
+        if not data:
+            return
         try:
             self._parser.feed(data)
             messages = list(self._parser)
         except Exception as exc:  # noqa: BLE001 - mido's parser is third-party
             self._parser = mido.Parser()
-            raise MidiPadError(f"not MIDI: {type(exc).__name__}: {exc}") from None
+            self._queue(Malformed.of("MIDI", f"not MIDI: {type(exc).__name__}: {exc}", data))
+            return
         for msg in messages:
             self.receive_message(msg)
 
@@ -132,12 +122,12 @@ class MidiPadCodec:
                 self._cc_down.discard(msg.control)
             self._queue(PadEvent(key=key, pressed=down))
 
-    def _queue(self, event: PadEvent) -> None:
+    def _queue(self, event: PadEvent | Malformed) -> None:
         if len(self._pending) >= MAX_PENDING:
             self._pending.popleft()
         self._pending.append(event)
 
-    def next_event(self) -> PadEvent | _Sentinel:
+    def next_event(self) -> PadEvent | Malformed | NeedData:
         return self._pending.popleft() if self._pending else NEED_DATA
 
 
@@ -211,7 +201,7 @@ def _find_port(ports: list[str], wanted: str) -> int | None:
     return None
 
 
-class MidiKeypad(Device):
+class MidiKeypad(Device, ButtonSurface):
     """Emits KeyPressed(key="note36" ...); `set_seat_states` lights the pads."""
 
     Options = MidiKeypadOptions
@@ -324,18 +314,20 @@ class MidiKeypad(Device):
         return gone
 
     def _feed(self, data: bytes) -> None:
-        try:
-            self._codec.receive_data(data)
-        except MidiPadError as exc:
-            self._malformed("MIDI", exc)
-            return
-        self._seen()
-        while isinstance(event := self._codec.next_event(), PadEvent):
+        self._codec.receive_data(data)
+        bad = False
+        while not isinstance(event := self._codec.next_event(), NeedData):
+            if isinstance(event, Malformed):
+                bad = True
+                self._malformed(event.what, RemoteProtocolError(event.detail))
+                continue
             if event.pressed:
                 self.held.add(event.key)
             else:
                 self.held.discard(event.key)
             self._emit(KeyPressed(device=self.name, key=event.key, pressed=event.pressed))
+        if not bad:
+            self._seen()
 
     def _release_held(self) -> None:
         # Unplugged with a pad down: chair priority must not stay held.

@@ -24,7 +24,6 @@ import re
 from abc import ABC, abstractmethod
 from collections import deque
 from dataclasses import dataclass
-from enum import Enum
 from typing import Literal
 
 from pydantic import Field, field_validator
@@ -32,6 +31,7 @@ from pydantic import Field, field_validator
 from councild.errors import LocalProtocolError, RemoteProtocolError
 from councild.keypad import KeyMap
 from councild.model import KeyPressed, Link
+from councild.sansio import NEED_DATA, LineFramer, Malformed, NeedData, TooLong
 from devices import serial_link
 from devices.base import Device, DeviceOptions, Emit
 
@@ -40,7 +40,6 @@ __all__ = [
     "BoxEvent",
     "BoxSideCodec",
     "ButtonBoxCodec",
-    "ButtonBoxError",
     "Hello",
     "HostEvent",
     "KeyChange",
@@ -65,20 +64,6 @@ LOST_AFTER = 5.0
 NO_LIVENESS = 365 * 24 * 3600.0
 
 _NAME = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
-
-
-class ButtonBoxError(RemoteProtocolError):
-    """The box sent a line this protocol does not have."""
-
-
-class _Sentinel(Enum):
-    NEED_DATA = "NEED_DATA"  # no complete line buffered yet
-
-    def __repr__(self) -> str:
-        return self.value
-
-
-NEED_DATA = _Sentinel.NEED_DATA
 
 
 # --- events ------------------------------------------------------------------------------------
@@ -127,60 +112,37 @@ class Ping(HostEvent):
         return b"PING\n"
 
 
-# --- framing -----------------------------------------------------------------------------------
-
-
-class _Lines:
-    """LF-terminated lines with a cap; an over-long line is reported once and skipped."""
-
-    def __init__(self) -> None:
-        self._buf = bytearray()
-        self._skipping = False
-
-    def feed(self, data: bytes) -> list[bytes | None]:
-        """Complete lines (CR stripped); None stands for one over-long line that was dropped."""
-        out: list[bytes | None] = []
-        self._buf += data
-        while True:
-            end = self._buf.find(b"\n")
-            if end < 0:
-                if len(self._buf) > MAX_LINE:
-                    if not self._skipping:
-                        out.append(None)
-                    self._skipping = True
-                    self._buf.clear()
-                return out
-            line = bytes(self._buf[:end]).rstrip(b"\r")
-            del self._buf[: end + 1]
-            if self._skipping or len(line) > MAX_LINE:
-                if not self._skipping:
-                    out.append(None)
-                self._skipping = False
-                continue
-            out.append(line)
+# --- codecs ------------------------------------------------------------------------------------
 
 
 class _Codec(ABC):
+    """LF-terminated lines (CR before the LF ignored) with a cap: an over-long line is one
+    Malformed and is skipped to its end."""
+
     def __init__(self) -> None:
-        self._lines = _Lines()
+        self._lines = LineFramer(limit=MAX_LINE)
         self._pending: deque[object] = deque()
 
-    def receive_data(self, data: bytes) -> None:
-        for line in self._lines.feed(data):
+    def receive_data(self, data: bytes | None) -> None:
+        """Feed bytes from the peer; None (or b"") at end of stream: a last line without its
+        LF still counts."""
+        if data:
+            lines: list[bytes | TooLong] = self._lines.feed(data)
+        else:
+            last = self._lines.end()
+            lines = [] if last is None else [last]
+        for line in lines:
             if len(self._pending) >= MAX_PENDING:
                 self._pending.popleft()  # the caller stopped draining: keep the newest
-            if line is None:
-                self._pending.append(ButtonBoxError(f"line longer than {MAX_LINE} bytes"))
-            elif line.strip():
+            if isinstance(line, TooLong):
+                self._pending.append(Malformed("line", f"line longer than {MAX_LINE} bytes"))
+                continue
+            line = line.rstrip(b"\r")
+            if line.strip():
                 self._pending.append(self._parse(line))
 
     def _next(self) -> object:
-        if not self._pending:
-            return NEED_DATA
-        item = self._pending.popleft()
-        if isinstance(item, ButtonBoxError):
-            raise item
-        return item
+        return self._pending.popleft() if self._pending else NEED_DATA
 
     @abstractmethod
     def _parse(self, line: bytes) -> object:
@@ -188,12 +150,12 @@ class _Codec(ABC):
 
 
 class ButtonBoxCodec(_Codec):
-    """Host side: box lines in → BoxEvents out; `next_event()` raises ButtonBoxError for a
-    bad line (the next call goes on with the following line)."""
+    """Host side: box lines in → BoxEvents out; a bad line is a Malformed (the next call
+    goes on with the following line)."""
 
-    def next_event(self) -> BoxEvent | _Sentinel:
+    def next_event(self) -> BoxEvent | Malformed | NeedData:
         event = self._next()
-        assert isinstance(event, BoxEvent | _Sentinel)
+        assert isinstance(event, BoxEvent | Malformed | NeedData)
         return event
 
     def send(self, event: HostEvent) -> bytes:
@@ -201,11 +163,11 @@ class ButtonBoxCodec(_Codec):
             return event.line()
         raise LocalProtocolError(f"cannot send {event!r} to a button box")
 
-    def _parse(self, line: bytes) -> BoxEvent | ButtonBoxError:
+    def _parse(self, line: bytes) -> BoxEvent | Malformed:
         try:
             words = line.decode("ascii").split()
         except UnicodeDecodeError:
-            return ButtonBoxError(f"not ASCII: {line[:MAX_LINE]!r}")
+            return Malformed.of("line", "not ASCII", line)
         word = words[0].upper()
         if word == "KEY" and len(words) == 3 and _NAME.match(words[1]):
             edge = words[2].upper()
@@ -215,15 +177,15 @@ class ButtonBoxCodec(_Codec):
             return Pong()
         elif word == "HELLO":
             return Hello(text=" ".join(words[1:]))
-        return ButtonBoxError(f"unknown line {line!r}")
+        return Malformed.of("line", "unknown line", line)
 
 
 class BoxSideCodec(_Codec):
     """The box's side (for the simulator): host lines in → HostEvents; BoxEvents → bytes."""
 
-    def next_event(self) -> HostEvent | _Sentinel:
+    def next_event(self) -> HostEvent | Malformed | NeedData:
         event = self._next()
-        assert isinstance(event, HostEvent | _Sentinel)
+        assert isinstance(event, HostEvent | Malformed | NeedData)
         return event
 
     def send(self, event: BoxEvent) -> bytes:
@@ -231,10 +193,10 @@ class BoxSideCodec(_Codec):
             return event.line()
         raise LocalProtocolError(f"a box cannot send {event!r}")
 
-    def _parse(self, line: bytes) -> HostEvent | ButtonBoxError:
+    def _parse(self, line: bytes) -> HostEvent | Malformed:
         if line.strip().upper() == b"PING":
             return Ping()
-        return ButtonBoxError(f"unknown line {line!r}")
+        return Malformed.of("line", "unknown line", line)
 
 
 # --- the driver --------------------------------------------------------------------------------
@@ -303,14 +265,11 @@ class SerialKeypad(Device):
     def _feed(self, data: bytes) -> bool:
         self._codec.receive_data(data)
         valid = False
-        while True:
-            try:
-                event = self._codec.next_event()
-            except ButtonBoxError as exc:
-                self._malformed("button box line", exc)
+        while not isinstance(event := self._codec.next_event(), NeedData):
+            if isinstance(event, Malformed):
+                self._malformed("button box line", RemoteProtocolError(f"{event.detail}: "
+                                                                       f"{event.data!r}"))
                 continue
-            if event is NEED_DATA:
-                break
             valid = True
             if isinstance(event, KeyChange):
                 self._key(event.name, event.pressed)

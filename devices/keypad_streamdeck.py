@@ -26,6 +26,7 @@ from councild.i18n import _
 from councild.keypad import BROADCAST_OPS, KeyMap, SeatLamp
 from councild.model import KeyPressed
 from devices.base import Device, DeviceOptions, Emit
+from devices.capabilities import ButtonSurface
 
 __all__ = [
     "ACTION_COLOUR",
@@ -128,7 +129,7 @@ def _enumerate_hid() -> list[Any]:
     return list(DeviceManager().enumerate())
 
 
-class StreamDeckKeypad(Device):
+class StreamDeckKeypad(Device, ButtonSurface):
     """Emits KeyPressed(key="key3" ...); `set_seat_states` repaints the seat keys."""
 
     Options = StreamDeckOptions

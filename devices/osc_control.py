@@ -6,9 +6,10 @@ docs/osc.md; in short `/councild/grant <seat>`, `/councild/next`, `/councild/rev
 `/councild/lock <0|1>`, `/councild/agenda`, `/councild/mute_remote <0|1>` and
 `/councild/key <name> [<0|1>]` (a raw key for number entry).
 
-Layers: `OscControlCodec` (sans-IO: a datagram → `ControlAction` / `ControlKey`; it parses
-with python-osc and turns whatever python-osc raises into `OscControlError`) and `OscControl`
-(asyncio UDP: source-address filter, the `on_action` callback, seat-state feedback).
+Layers: `OscControlCodec` (sans-IO, the dialect of councild/sansio.py: a datagram →
+`ControlAction` / `ControlKey`, or a `Malformed`; OSC itself is devices/osc.py, shared with
+the X32 desks) and `OscControl` (asyncio UDP through councild/datagram.py: source-address
+filter, the `on_action` callback, seat-state feedback).
 """
 
 from __future__ import annotations
@@ -22,14 +23,11 @@ import re
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from enum import Enum
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator
-from pythonosc.osc_bundle import OscBundle
-from pythonosc.osc_message import OscMessage
-from pythonosc.osc_message_builder import OscMessageBuilder
 
+from councild.datagram import Address, DatagramLink, open_datagram
 from councild.errors import (
     ConfigError,
     ConnectionLostError,
@@ -56,7 +54,10 @@ from councild.keypad import (
     Wide,
 )
 from councild.model import KeyPressed
+from councild.sansio import NEED_DATA, Malformed, NeedData
 from devices.base import Device, DeviceOptions, Emit
+from devices.capabilities import ActionSurface, ButtonSurface
+from devices.osc import OscRemoteError, decode_message, encode_message, is_bundle
 
 __all__ = [
     "NEED_DATA",
@@ -86,17 +87,8 @@ log = logging.getLogger("councild.device.osc_control")
 
 
 class OscControlError(RemoteProtocolError):
-    """A datagram that is not one of our OSC control messages."""
-
-
-class _Sentinel(Enum):
-    NEED_DATA = "NEED_DATA"  # nothing decoded is waiting
-
-    def __repr__(self) -> str:
-        return self.value
-
-
-NEED_DATA = _Sentinel.NEED_DATA
+    """A datagram that is not one of our OSC control messages (inside the codec: it becomes
+    a Malformed)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -197,35 +189,46 @@ _COMMANDS: dict[str, Callable[[list[Any]], Action | None]] = {
 class OscControlCodec:
     """Datagrams in (`receive_data`), ControlEvents out (`next_event`).
 
-    A datagram that is not a valid control message makes `receive_data` raise OscControlError
-    (and nothing is queued); a valid message that means "nothing" (a release of a button
-    without release semantics) queues nothing either.
+    A datagram that is not a valid control message comes out as one Malformed; a valid
+    message that means "nothing" (a release of a button without release semantics) gives
+    nothing at all.
     """
 
     def __init__(self) -> None:
-        self._pending: deque[ControlEvent] = deque()
+        self._pending: deque[ControlEvent | Malformed] = deque()
         self.datagrams = 0  # valid control messages decoded
 
-    def receive_data(self, datagram: bytes) -> None:
-        if len(datagram) > MAX_DATAGRAM:
-            raise OscControlError(f"datagram of {len(datagram)} bytes (max {MAX_DATAGRAM})")
-        if OscBundle.dgram_is_bundle(datagram):
-            raise OscControlError("OSC bundles are not supported; send single messages")
+    def receive_data(self, datagram: bytes | None) -> None:
+        """One whole datagram; None (end of stream, which UDP never has) is ignored."""
+        if datagram is None:
+            return
         try:
-            message = OscMessage(datagram)
-            address = message.address
-            args = list(message.params)
-        except Exception as exc:  # noqa: BLE001 - python-osc raises many types on garbage
-            raise OscControlError(f"not an OSC message: {type(exc).__name__}") from None
-        event = self._interpret(address, args)
+            event = self._decode(datagram)
+        except OscControlError as exc:
+            self._queue(Malformed.of("OSC control message", exc, datagram))
+            return
         self.datagrams += 1
         if event is not None:
-            if len(self._pending) >= MAX_PENDING:
-                self._pending.popleft()  # caller stopped draining: keep the newest
-            self._pending.append(event)
+            self._queue(event)
 
-    def next_event(self) -> ControlEvent | _Sentinel:
+    def next_event(self) -> ControlEvent | Malformed | NeedData:
         return self._pending.popleft() if self._pending else NEED_DATA
+
+    def _queue(self, item: ControlEvent | Malformed) -> None:
+        if len(self._pending) >= MAX_PENDING:
+            self._pending.popleft()  # caller stopped draining: keep the newest
+        self._pending.append(item)
+
+    def _decode(self, datagram: bytes) -> ControlEvent | None:
+        if len(datagram) > MAX_DATAGRAM:
+            raise OscControlError(f"datagram of {len(datagram)} bytes (max {MAX_DATAGRAM})")
+        if is_bundle(datagram):
+            raise OscControlError("OSC bundles are not supported; send single messages")
+        try:
+            message = decode_message(datagram, MAX_DATAGRAM)
+        except OscRemoteError as exc:
+            raise OscControlError(f"not an OSC message: {exc}") from None
+        return self._interpret(message.address, list(message.args))
 
     @staticmethod
     def _interpret(address: str, args: list[Any]) -> ControlEvent | None:
@@ -248,18 +251,14 @@ def broadcast_datagram(name: str, on: bool) -> bytes:
     """Feedback: `/councild/broadcast/<live|recording|alarm> ,i 0|1`."""
     if not _KEY.match(name):
         raise LocalProtocolError(f"bad broadcast lamp {name!r}")
-    builder = OscMessageBuilder(address=f"{PREFIX}/broadcast/{name}")
-    builder.add_arg(1 if on else 0)
-    return builder.build().dgram
+    return encode_message(f"{PREFIX}/broadcast/{name}", 1 if on else 0)
 
 
 def seat_state_datagram(seat: str, lamp: SeatLamp) -> bytes:
     """Feedback: `/councild/seat/<id>/state ,s <free|requesting|speaking|over>`."""
     if not _SEAT.match(seat):
         raise LocalProtocolError(f"bad seat id {seat!r}")
-    builder = OscMessageBuilder(address=f"{PREFIX}/seat/{seat}/state")
-    builder.add_arg(lamp.value)
-    return builder.build().dgram
+    return encode_message(f"{PREFIX}/seat/{seat}/state", lamp.value)
 
 
 # --- the driver --------------------------------------------------------------------------------
@@ -311,22 +310,7 @@ class OscControlOptions(DeviceOptions):
 ActionCallback = Callable[[Action], None]
 
 
-class _Protocol(asyncio.DatagramProtocol):
-    def __init__(self, owner: OscControl) -> None:
-        self._owner = owner
-
-    def datagram_received(self, data: bytes, addr: tuple[str | Any, ...]) -> None:
-        self._owner._on_datagram(data, addr)
-
-    def error_received(self, exc: Exception) -> None:
-        # ICMP port unreachable from a feedback target that is down: not our link's fault.
-        log.debug("osc_control: %s", exc)
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._owner._on_lost(exc)
-
-
-class OscControl(Device):
+class OscControl(Device, ButtonSurface, ActionSurface):
     """Listens for control messages; actions go to `on_action`, raw keys are emitted as
     KeyPressed (the daemon runs them through its keypad). Feedback via `set_seat_states`."""
 
@@ -350,7 +334,7 @@ class OscControl(Device):
         self._prefix = f"/{secret}".encode() if secret else None
         self._feedback = _host_port(options.feedback) if options.feedback else None
         self._codec = OscControlCodec()
-        self._transport: asyncio.DatagramTransport | None = None
+        self._udp: DatagramLink | None = None
         self._lost: asyncio.Future[None] | None = None
         self._sent_lamps: dict[str, SeatLamp] = {}
         self._sent_broadcast: dict[str, bool] = {}
@@ -361,10 +345,7 @@ class OscControl(Device):
 
     @property
     def local_address(self) -> tuple[str, int] | None:
-        if self._transport is None:
-            return None
-        host, port = self._transport.get_extra_info("sockname")[:2]
-        return str(host), int(port)
+        return None if self._udp is None else self._udp.local_address
 
     def set_seat_states(self, lamps: Mapping[str, SeatLamp]) -> int:
         """Send the seats whose state changed to the feedback address; returns how many."""
@@ -375,26 +356,26 @@ class OscControl(Device):
         """Stream live, recording, broadcast alarm: sent when they change (and all of them
         again after the input restarts)."""
         self._broadcast = dict(lamps)
-        if self._feedback is None or self._transport is None:
+        if self._feedback is None or self._udp is None:
             return 0
         sent = 0
         for name, on in self._broadcast.items():
             if self._sent_broadcast.get(name) is on:
                 continue
-            self._transport.sendto(broadcast_datagram(name, on), self._feedback)
+            self._udp.sendto(broadcast_datagram(name, on), self._feedback)
             self._sent_broadcast[name] = on
             sent += 1
         return sent
 
     def _send_feedback(self) -> int:
-        if self._feedback is None or self._transport is None:
+        if self._feedback is None or self._udp is None:
             return 0
         sent = 0
         for seat, lamp in self._lamps.items():
             if self._sent_lamps.get(seat) is lamp:
                 continue
             try:
-                self._transport.sendto(seat_state_datagram(seat, lamp), self._feedback)
+                self._udp.sendto(seat_state_datagram(seat, lamp), self._feedback)
             except LocalProtocolError:
                 continue  # a seat id OSC cannot carry; the configuration forbids these anyway
             self._sent_lamps[seat] = lamp
@@ -404,10 +385,11 @@ class OscControl(Device):
     async def _session(self) -> None:
         loop = asyncio.get_running_loop()
         self._lost = loop.create_future()
-        transport, _proto = await loop.create_datagram_endpoint(
-            lambda: _Protocol(self), local_addr=(self.opts.host, self.opts.port)
+        udp = await open_datagram(
+            self._on_datagram, local_addr=(self.opts.host, self.opts.port),
+            on_error=self._on_socket_error, on_lost=self._on_lost,
         )
-        self._transport = transport
+        self._udp = udp
         self._codec = OscControlCodec()
         self._sent_lamps.clear()  # a restarted Companion needs everything again
         self._sent_broadcast.clear()
@@ -418,14 +400,19 @@ class OscControl(Device):
             self.set_broadcast_lamps(self._broadcast)
             await self._lost
         finally:
-            self._transport = None
-            transport.close()
+            self._udp = None
+            udp.close()
+
+    @staticmethod
+    def _on_socket_error(exc: Exception) -> None:
+        # ICMP port unreachable from a feedback target that is down: not our link's fault.
+        log.debug("osc_control: %s", exc)
 
     def _on_lost(self, exc: Exception | None) -> None:
         if self._lost is not None and not self._lost.done():
             self._lost.set_exception(exc or ConnectionLostError(_("socket closed")))
 
-    def _allowed(self, addr: tuple[Any, ...]) -> bool:
+    def _allowed(self, addr: Address) -> bool:
         try:
             ip = ipaddress.ip_address(str(addr[0]).split("%")[0])
         except ValueError:
@@ -447,7 +434,7 @@ class OscControl(Device):
         args_at = (nul + 4) & ~3  # the address is NUL-terminated and padded to 4 bytes
         return stripped + b"\0" * (4 - len(stripped) % 4) + data[args_at:]
 
-    def _on_datagram(self, data: bytes, addr: tuple[Any, ...]) -> None:
+    def _on_datagram(self, data: bytes, addr: Address) -> None:
         refusal = None
         if not self._allowed(addr):
             refusal = "not in allow"
@@ -464,17 +451,18 @@ class OscControl(Device):
             self.rejected += 1
             self._malformed(f"datagram from {addr[0]}:{addr[1]} {refusal}")
             return
-        try:
-            self._codec.receive_data(data)
-        except OscControlError as exc:
-            self._malformed("OSC control message", exc)
-            return
-        self._seen()
-        while isinstance(event := self._codec.next_event(), ControlEvent):
-            if isinstance(event, ControlKey):
+        self._codec.receive_data(data)
+        bad = False
+        while not isinstance(event := self._codec.next_event(), NeedData):
+            if isinstance(event, Malformed):
+                bad = True
+                self._malformed(event.what, OscControlError(event.detail))
+            elif isinstance(event, ControlKey):
                 self._emit(KeyPressed(device=self.name, key=event.key, pressed=event.pressed))
             elif isinstance(event, ControlAction):
                 self._act(event.action)
+        if not bad:
+            self._seen()  # a valid message, even one that means nothing
 
     def _act(self, action: Action) -> None:
         if self.on_action is None:

@@ -15,16 +15,15 @@ Three parts, each supervised on its own:
   return" input via ALSA, a WAV file, raw PCM over UDP in tests), plus 8 kHz mono PCM on its
   stdout, from which the return meter is computed.
 
-`FfmpegRunner` is the supervision shared by both ffmpegs (restart with backoff when it exits,
-the last stderr lines as the reason, a status callback), the same policy as the chamber
-programme feed (councild.join.chamber), whose process-group termination it reuses.
+Both ffmpegs run under `devices.ffmpeg.FfmpegRunner`, the supervision every ffmpeg of
+councild's shares (the chamber programme feed's too): restart with backoff when it exits, the
+last stderr line as the reason, a status callback.
 """
 
 from __future__ import annotations
 
 import array
 import asyncio
-import contextlib
 import logging
 import math
 import os
@@ -32,15 +31,14 @@ import shutil
 import socket
 import sys
 import tempfile
-from collections import deque
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from councild.join.chamber import _terminate
 from councild.model import Link
-from devices.base import backoff_delay as base_backoff
+from councild.supervisor import Backoff
+from devices.ffmpeg import FfmpegRunner
 
-__all__ = ["FfmpegRunner", "RtpAudioEndpoint", "RtpRelay", "decoder_args", "encoder_args",
+__all__ = ["RtpAudioEndpoint", "RtpRelay", "decoder_args", "encoder_args",
            "rms_dbfs", "sdp_for"]
 
 log = logging.getLogger("councild.rtp_audio")
@@ -50,17 +48,11 @@ MAX_DATAGRAM = 1500  # an RTP packet of ours or Janus's is far smaller; more is 
 RTP_HEADER = 12
 # A crash is over in a moment: retry after 0.25 s (audio back well within 2 s), then back off
 # to every 10 s so a missing capture device is not hammered.
-BACKOFF_FIRST_S = 0.25
-BACKOFF_CAP_S = 10.0
-STABLE_S = 10.0  # an ffmpeg that ran this long was working: the next failure retries fast
-STDERR_LINES = 20
+# A missing ffmpeg is retried at the cap too: someone may install it while the session goes on.
+BACKOFF = Backoff(first=0.25, factor=2.0, cap=10.0, fatal_retry_s=10.0)
 METER_RATE = 8000  # Hz of the PCM the return meter reads: plenty for a level
 METER_BLOCK_S = 0.05  # one level reading per 50 ms, like a desk's meter
 SILENCE_DBFS = -120.0
-
-
-def backoff_delay(tries: int) -> float:
-    return base_backoff(tries, first=BACKOFF_FIRST_S, factor=2.0, cap=BACKOFF_CAP_S)
 
 
 def rms_dbfs(pcm: bytes) -> float:
@@ -113,146 +105,6 @@ def decoder_args(ffmpeg: str, sdp_path: str, output_args: Sequence[str]) -> list
         "-map", "0:a", "-ac", "1", "-ar", str(METER_RATE), "-f", "s16le",
         "-flush_packets", "1", "pipe:1",
     ]
-
-
-StatusCallback = Callable[[Link, str], None]
-
-
-class FfmpegRunner:
-    """One ffmpeg, restarted with backoff whenever it exits, until stopped."""
-
-    def __init__(self, name: str, make_args: Callable[[], list[str]], *,
-                 on_status: StatusCallback = lambda link, detail: None,
-                 on_stdout: Callable[[bytes], None] | None = None,
-                 ready: str = "progress") -> None:
-        """`ready`: "progress" (CONNECTED at ffmpeg's first -progress report) or "stdout"
-        (CONNECTED at the first bytes on stdout: decoded audio is coming out)."""
-        self.name = name
-        self._make_args = make_args
-        self._on_status = on_status
-        self._on_stdout = on_stdout
-        self._ready = ready
-        self.link = Link.CLOSED
-        self.detail = ""
-        self.starts = 0
-        self._proc: asyncio.subprocess.Process | None = None
-        self._task: asyncio.Task[None] | None = None
-        self._wake = asyncio.Event()
-
-    @property
-    def pid(self) -> int | None:
-        proc = self._proc
-        return proc.pid if proc is not None and proc.returncode is None else None
-
-    def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._run(),
-                                                                name=f"ffmpeg:{self.name}")
-
-    async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            await asyncio.wait([task])
-        self._set(Link.CLOSED, "stopped")
-
-    def restart(self) -> None:
-        """Start over now (new arguments, e.g. a new Janus stream), without backoff."""
-        self._wake.set()
-        proc = self._proc
-        if proc is not None and proc.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, 15)
-
-    async def _run(self) -> None:
-        loop = asyncio.get_running_loop()
-        tries = 0
-        first = True
-        while True:
-            self._set(Link.CONNECTING if first else Link.RECONNECTING, self.detail)
-            first = False
-            self._wake.clear()
-            args = self._make_args()
-            if shutil.which(args[0]) is None:
-                reason = f"ffmpeg not found: {args[0]!r} (install the Debian package ffmpeg)"
-                tries = max(tries, 6)
-            else:
-                started = loop.time()
-                try:
-                    reason = await self._once(args)
-                except (OSError, ValueError) as exc:  # a broken pipe, an endless line
-                    reason = f"ffmpeg: {type(exc).__name__}: {exc}"
-                if loop.time() - started >= STABLE_S:
-                    tries = 0
-            if self._wake.is_set():  # asked to restart: no backoff, no alarm
-                tries = 0
-                continue
-            log.warning("%s: %s", self.name, reason)
-            self._set(Link.LOST, reason)
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(backoff_delay(tries)):
-                    await self._wake.wait()
-            tries += 1
-
-    async def _once(self, args: list[str]) -> str:
-        try:
-            proc = await asyncio.create_subprocess_exec(
-                *args, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE, start_new_session=True)
-        except OSError as exc:
-            return f"cannot start ffmpeg: {exc}"
-        self.starts += 1
-        self._proc = proc
-        tail: deque[str] = deque(maxlen=STDERR_LINES)
-        try:
-            await asyncio.gather(self._stdout(proc), self._stderr(proc, tail))
-            code = await proc.wait()
-        finally:
-            self._proc = None
-            await _terminate(proc)
-            # stopped mid-read, the pipes are still open: close the transport now, not when
-            # the garbage collector finds it after the loop is gone
-            transport = getattr(proc, "_transport", None)
-            if transport is not None:
-                transport.close()
-        return f"ffmpeg exited with code {code}: {tail[-1] if tail else 'no message'}"
-
-    async def _stdout(self, proc: asyncio.subprocess.Process) -> None:
-        assert proc.stdout is not None
-        if self._ready == "progress":
-            while raw := await _line(proc.stdout):
-                if raw.startswith(b"progress="):
-                    self._set(Link.CONNECTED, "running")
-            return
-        while chunk := await proc.stdout.read(4096):
-            self._set(Link.CONNECTED, "audio coming out")
-            if self._on_stdout is not None:
-                self._on_stdout(chunk)
-
-    async def _stderr(self, proc: asyncio.subprocess.Process, tail: deque[str]) -> None:
-        assert proc.stderr is not None
-        while raw := await _line(proc.stderr):
-            line = raw.decode(errors="replace").strip()
-            if line:
-                tail.append(line[:300])
-
-    def _set(self, link: Link, detail: str) -> None:
-        if link == self.link and detail == self.detail:
-            return
-        self.link, self.detail = link, detail
-        try:
-            self._on_status(link, detail)
-        except Exception:  # a listener's bug must not stop the audio
-            log.exception("%s: status listener failed", self.name)
-
-
-async def _line(stream: asyncio.StreamReader) -> bytes:
-    """The next line (b"" at the end); a line beyond the reader's limit comes cut, not as an
-    error: ffmpeg's output is not ours to trust."""
-    try:
-        return await stream.readline()
-    except ValueError:  # LimitOverrunError: take what the buffer holds and go on
-        return await stream.read(2**16) or b" "
 
 
 def _is_rtp(data: bytes) -> bool:
@@ -350,11 +202,11 @@ class RtpAudioEndpoint:
         self._dir = Path(tempfile.mkdtemp(prefix="councild-ab-"))
         self._sdp = self._dir / "return.sdp"
         self._decoder_sock: socket.socket | None = None
-        self.sender = FfmpegRunner(f"{name}:send", self._encoder_args,
-                                   on_status=lambda lk, d: on_status("send", lk, d))
-        self.returner = FfmpegRunner(f"{name}:return", self._decoder_args,
+        self.sender = FfmpegRunner(f"{name}:send", self._encoder_args, backoff=BACKOFF,
+                                   on_status=lambda lk, d: on_status("send", lk, d), log=log)
+        self.returner = FfmpegRunner(f"{name}:return", self._decoder_args, backoff=BACKOFF,
                                      on_status=lambda lk, d: on_status("return", lk, d),
-                                     on_stdout=self._meter, ready="stdout")
+                                     on_stdout=self._meter, ready="stdout", log=log)
 
     async def open(self) -> int:
         """Bind the relay; returns the participant port the join must name."""

@@ -28,6 +28,7 @@ from councild.model import (
     ParticipantTalking,
 )
 from devices.base import Device, DeviceOptions, Emit
+from devices.capabilities import VideoBridge
 from devices.janus_client import KEEPALIVE_INTERVAL, JanusClient
 from devices.janus_protocol import (
     ROOM_EXISTS,
@@ -74,7 +75,7 @@ OPUS_PT = 111  # what forwarded audio is sent as (councild.bridge writes the SDP
 VP8_PT = 96
 
 
-class JanusBridge(Device):
+class JanusBridge(Device, VideoBridge):
     """A Janus VideoRoom, followed by a non-publishing control participant."""
 
     Options = JanusOptions

@@ -36,6 +36,7 @@ from typing import ClassVar, Final, Literal, TypeAlias
 
 from pydantic import Field, model_validator
 
+from councild.datagram import Address, DatagramLink, open_datagram
 from councild.errors import (
     ConnectionLostError,
     CouncildError,
@@ -45,7 +46,9 @@ from councild.errors import (
 )
 from councild.i18n import _
 from councild.model import CameraMotion
+from councild.sansio import NEED_DATA, Malformed, NeedData
 from devices.base import Device, DeviceOptions, Emit
+from devices.capabilities import Camera
 from devices.serial_link import close_writer, open_serial
 
 __all__ = [
@@ -127,7 +130,7 @@ class ViscaLocalError(LocalProtocolError):
 
 
 class ViscaRemoteError(RemoteProtocolError):
-    """The peer sent bytes that are not a valid VISCA message; they have been skipped."""
+    """Bytes that are not a valid VISCA message (inside the codec: they become a Malformed)."""
 
 
 class ViscaCommandError(CouncildError):
@@ -146,14 +149,6 @@ class Role(enum.Enum):
 class Framing(enum.Enum):
     SERIAL = "serial"  # bare VISCA messages, each ending with FF
     IP = "ip"  # VISCA over IP: 8-byte header before every message
-
-
-class _NeedData:
-    def __repr__(self) -> str:
-        return "NEED_DATA"
-
-
-NEED_DATA: Final = _NeedData()
 
 
 # --- events ----------------------------------------------------------------------------------
@@ -358,19 +353,23 @@ class ViscaCodec:
         self.role = role
         self.framing = framing
         self._buffer = bytearray()
-        self._events: deque[ViscaEvent] = deque()
-        self._errors: deque[ViscaRemoteError] = deque()
+        # Events and Malformed in arrival order: one bad message never hides good ones.
+        self._events: deque[ViscaEvent | Malformed] = deque()
+        self._bad = 0  # how many of them are Malformed (each kind has its own bound)
         self._next_seq = 0  # IP only: sequence number of the next command we send
         self._closed = False
 
     # --- input -----------------------------------------------------------------------------
 
     def receive_data(self, data: bytes | None) -> None:
-        """Feed bytes as they arrived; None or b"" = end of stream."""
-        if self._closed:
-            raise ViscaRemoteError("data after end of stream")
-        if not data:
+        """Feed bytes as they arrived; None = end of stream (an empty datagram is nothing)."""
+        if data is None:
             self._closed = True
+            return
+        if not data:
+            return
+        if self._closed:
+            self._fail(f"data after end of stream: {bytes(data[:16]).hex(' ')}")
             return
         self._buffer += data
         self._parse()
@@ -385,26 +384,29 @@ class ViscaCodec:
             self._buffer.clear()
             self._fail(f"incomplete message at the end of a datagram: {leftover.hex(' ')}")
 
-    def next_event(self) -> ViscaEvent | _NeedData:
-        """The next parsed message; raises ViscaRemoteError once per bad one (it is skipped)."""
-        if self._errors:
-            raise self._errors.popleft()
-        if self._events:
-            return self._events.popleft()
-        return NEED_DATA
+    def next_event(self) -> ViscaEvent | Malformed | NeedData:
+        """The next parsed message, or a Malformed for each bad one (it is skipped)."""
+        if not self._events:
+            return NEED_DATA
+        event = self._events.popleft()
+        if isinstance(event, Malformed):
+            self._bad -= 1
+        return event
 
     @property
     def pending(self) -> int:
-        """Events and errors not yet taken."""
-        return len(self._events) + len(self._errors)
+        """Events and Malformed not yet taken."""
+        return len(self._events)
 
     def _fail(self, message: str) -> None:
-        # Errors queue in order with the events so one bad message never hides good ones.
-        if len(self._errors) < MAX_PENDING_EVENTS:
-            self._errors.append(ViscaRemoteError(message))
+        # Garbage arrives faster than anyone drains it only when nobody drains at all: then
+        # the reports are what is dropped, never the events.
+        if self._bad < MAX_PENDING_EVENTS:
+            self._bad += 1
+            self._events.append(Malformed("VISCA message", message))
 
     def _deliver(self, event: ViscaEvent) -> None:
-        if len(self._events) >= MAX_PENDING_EVENTS:
+        if len(self._events) - self._bad >= MAX_PENDING_EVENTS:
             raise ViscaLocalError("events not drained: call next_event() until NEED_DATA")
         self._events.append(event)
 
@@ -586,19 +588,7 @@ class _Request:
     done: asyncio.Future[Completion]
 
 
-class _CameraProtocol(asyncio.DatagramProtocol):
-    def __init__(self, camera: ViscaCamera) -> None:
-        self._camera = camera
-
-    def datagram_received(self, data: bytes, addr: tuple[str | int, ...]) -> None:
-        self._camera._on_datagram(data, addr)
-
-    def error_received(self, exc: Exception) -> None:
-        # ICMP port unreachable: the camera is off. Liveness notices; nothing to count.
-        pass
-
-
-class ViscaCamera(Device):
+class ViscaCamera(Device, Camera):
     """One VISCA camera over UDP or a serial port."""
 
     Options: ClassVar[type[DeviceOptions]] = ViscaOptions
@@ -625,7 +615,7 @@ class ViscaCamera(Device):
         self.preset: int | None = None  # last preset reached (None = unknown)
         self.moving = False
         self._pings: set[asyncio.Task[None]] = set()
-        self._udp: asyncio.DatagramTransport | None = None
+        self._udp: DatagramLink | None = None
         self._wanted = 0  # number of the newest recall asked for
 
     def _new_codec(self) -> ViscaCodec:
@@ -688,10 +678,7 @@ class ViscaCamera(Device):
     @property
     def local_address(self) -> tuple[str, int] | None:
         """Our UDP socket's address (diagnostics; tests send stray datagrams to it)."""
-        if self._udp is None:
-            return None
-        host, port = self._udp.get_extra_info("sockname")[:2]
-        return str(host), int(port)
+        return None if self._udp is None else self._udp.local_address
 
     # --- requests ----------------------------------------------------------------------------
 
@@ -758,11 +745,11 @@ class ViscaCamera(Device):
         infos = await loop.getaddrinfo(self.opts.host, self.opts.port, type=socket.SOCK_DGRAM)
         family, sockaddr = infos[0][0], infos[0][4]
         self._peer = (str(sockaddr[0]), int(sockaddr[1]))
-        transport, _protocol = await loop.create_datagram_endpoint(
-            lambda: _CameraProtocol(self), remote_addr=self._peer, family=family
-        )
-        self._send_bytes = transport.sendto
-        self._udp = transport
+        # Connected: the kernel drops datagrams from anyone but the camera. An ICMP error
+        # (the camera is off) is for liveness to notice, so socket errors are not reported.
+        udp = await open_datagram(self._on_datagram, remote_addr=self._peer, family=family)
+        self._send_bytes = udp.sendto
+        self._udp = udp
         try:
             self._control = loop.create_future()
             self._send_bytes(self._codec.send(ControlReset()))
@@ -773,7 +760,7 @@ class ViscaCamera(Device):
         finally:
             self._send_bytes = None
             self._udp = None
-            transport.close()
+            udp.close()
             self._fail_all(ConnectionLostError(f"{self.name}: link closed"))
 
     async def _session_serial(self) -> None:
@@ -831,22 +818,17 @@ class ViscaCamera(Device):
 
     # --- input -------------------------------------------------------------------------------
 
-    def _on_datagram(self, data: bytes, addr: tuple[str | int, ...]) -> None:
+    def _on_datagram(self, data: bytes, addr: Address) -> None:
         self._feed(data, datagram=True)
 
     def _feed(self, data: bytes, datagram: bool = False) -> None:
         self._codec.receive_data(data)
         if datagram:
             self._codec.end_datagram()
-        while True:
-            try:
-                event = self._codec.next_event()
-            except ViscaRemoteError as exc:
-                self._malformed("reply", exc)
+        while not isinstance(event := self._codec.next_event(), NeedData):
+            if isinstance(event, Malformed):
+                self._malformed("reply", ViscaRemoteError(event.detail))
                 continue
-            if event is NEED_DATA:
-                return
-            assert isinstance(event, ViscaEvent)
             self._on_event(event)
 
     def _on_event(self, event: ViscaEvent) -> None:

@@ -2,12 +2,14 @@
 
 Two layers, as everywhere in devices/:
 
-- `X32Codec` (sans-IO): a datagram in → typed events out (`receive_data()` / `next_event()`),
-  commands → datagram bytes. It never touches a socket, asyncio or the clock. The OSC helpers
-  below it (`encode_message`, `decode_message`, the meter blob packers) are shared with the
-  simulator in devices/sim/x32.py.
-- `X32Desk` / `XAirDesk` (asyncio): one UDP socket, probe, full resync, `/xremote` and
-  `/meters` renewal, liveness, and the mapping of codec events to `councild.model` events.
+- `X32Codec` (sans-IO, the dialect of councild/sansio.py): a datagram in → a typed event or
+  a `Malformed` out (`receive_data()` / `next_event()`), `X32Command`s → datagram bytes
+  (`send()`). It never touches a socket, asyncio or the clock. OSC itself is devices/osc.py
+  (shared with the OSC control input); the meter blob packer is shared with the simulator
+  in devices/sim/x32.py.
+- `X32Desk` / `XAirDesk` (asyncio): one UDP socket (councild/datagram.py), probe, full
+  resync, `/xremote` and `/meters` renewal, liveness, and the mapping of codec events to
+  `councild.model` events.
 
 Wire facts are in /work/shared/reference/protocols.md §1. Every datagram is one complete OSC
 message (the desk sends no bundles), so there is no stream reassembly: a datagram either
@@ -28,15 +30,21 @@ from typing import ClassVar, Final, Literal
 
 from pydantic import Field
 
-from councild.errors import (
-    ConnectionLostError,
-    LocalProtocolError,
-    OperationTimeoutError,
-    RemoteProtocolError,
-)
+from councild.datagram import Address, DatagramLink, open_datagram
+from councild.errors import ConnectionLostError, OperationTimeoutError
 from councild.i18n import _
-from councild.model import ChannelLevel, ChannelNamed, ChannelSwitched, ChannelVoice, Link
+from councild.model import ChannelLevel, ChannelSwitched, ChannelVoice, Link
+from councild.sansio import NEED_DATA, Malformed, NeedData
 from devices.base import DeviceOptions, Emit, Snapshot, StatefulDevice
+from devices.capabilities import Mixer
+from devices.osc import (
+    OscArg,
+    OscLocalError,
+    OscMessage,
+    OscRemoteError,
+    decode_message,
+    encode_message,
+)
 from devices.vad import VoiceDetector, VoiceSettings
 
 __all__ = [
@@ -44,22 +52,33 @@ __all__ = [
     "X32",
     "XAIR",
     "FaderReport",
+    "GetFader",
+    "GetMute",
+    "GetName",
     "InfoReply",
     "MainMuteReport",
     "MeterReport",
     "MuteReport",
     "NameReport",
+    "OscArg",
     "OscMessage",
     "OtherMessage",
+    "Probe",
+    "SetFader",
+    "SetMute",
+    "StatusQuery",
     "StatusReply",
+    "SubscribeMeters",
     "Variant",
     "X32Codec",
+    "X32Command",
     "X32Desk",
     "X32Event",
     "X32LocalError",
     "X32RemoteError",
     "XAirDesk",
     "XInfoReply",
+    "XRemote",
     "channel_address",
     "db_to_fader",
     "dbfs_to_linear",
@@ -128,24 +147,9 @@ LEVEL_DEADBAND_DB = 0.5
 # --- errors and sentinels ------------------------------------------------------------------
 
 
-class X32RemoteError(RemoteProtocolError):
-    """The desk (or whoever sent the datagram) sent something that is not valid OSC/X32."""
-
-
-class X32LocalError(LocalProtocolError):
-    """We were asked to encode something the desk cannot receive (a bool, a bad channel...)."""
-
-
-class _NeedData:
-    """Sentinel: no decoded event waiting; feed another datagram."""
-
-    __slots__ = ()
-
-    def __repr__(self) -> str:
-        return "NEED_DATA"
-
-
-NEED_DATA: Final = _NeedData()
+# The desk's errors are the OSC codec's: the same bad bytes, the same bad arguments.
+X32RemoteError = OscRemoteError  # not valid OSC/X32 from the desk (or whoever sent it)
+X32LocalError = OscLocalError  # we were asked to encode what the desk cannot receive
 
 
 # --- fader and meter scales ----------------------------------------------------------------
@@ -190,130 +194,8 @@ def dbfs_to_linear(dbfs: float) -> float:
 
 # --- OSC: the subset the X32 family speaks ---------------------------------------------------
 
-OscArg = int | float | str | bytes
-
-_INT = struct.Struct(">i")
-_FLOAT = struct.Struct(">f")
-
-
-@dataclass(frozen=True, slots=True)
-class OscMessage:
-    address: str
-    args: tuple[OscArg, ...] = ()
-
-    @property
-    def tags(self) -> str:
-        return "".join(_tag_of(a) for a in self.args)
-
-
-def _tag_of(arg: OscArg) -> str:
-    # bool is an int subclass: python-osc would send it as T/F, which the desk ignores.
-    if isinstance(arg, bool):
-        raise X32LocalError("OSC booleans are not understood by the desk: pass 0 or 1")
-    if isinstance(arg, int):
-        return "i"
-    if isinstance(arg, float):
-        return "f"
-    if isinstance(arg, str):
-        return "s"
-    if isinstance(arg, bytes | bytearray):
-        return "b"
-    raise X32LocalError(f"cannot encode {type(arg).__name__} as an OSC argument")
-
-
-def _pad(raw: bytes) -> bytes:
-    """OSC string: the bytes, at least one NUL, padded to a multiple of 4."""
-    return raw + b"\0" * (4 - len(raw) % 4)
-
-
-def _osc_string(text: str) -> bytes:
-    raw = text.encode("utf-8")
-    if b"\0" in raw:
-        raise X32LocalError("OSC strings cannot contain NUL")
-    return _pad(raw)
-
-
-def encode_message(address: str, *args: OscArg) -> bytes:
-    """One OSC message. A GET is `encode_message(address)`: the bare address, no type tags."""
-    if not address.startswith("/"):
-        raise X32LocalError(f"OSC address must start with '/': {address!r}")
-    parts = [_osc_string(address)]
-    if not args:
-        return parts[0]
-    tags = "".join(_tag_of(a) for a in args)
-    parts.append(_pad(b"," + tags.encode("ascii")))
-    for tag, arg in zip(tags, args, strict=True):
-        try:
-            if tag == "i":
-                parts.append(_INT.pack(arg))  # type: ignore[arg-type]
-            elif tag == "f":
-                parts.append(_FLOAT.pack(arg))  # type: ignore[arg-type]
-            elif tag == "s":
-                parts.append(_osc_string(arg))  # type: ignore[arg-type]
-            else:
-                blob = bytes(arg)  # type: ignore[arg-type]
-                parts.append(_INT.pack(len(blob)) + blob + b"\0" * (-len(blob) % 4))
-        except (struct.error, OverflowError) as exc:
-            raise X32LocalError(f"{address}: argument {arg!r} out of range") from exc
-    return b"".join(parts)
-
-
-def _read_string(data: bytes, pos: int, what: str) -> tuple[str, int]:
-    end = data.find(b"\0", pos)
-    if end < 0:
-        raise X32RemoteError(f"{what}: missing NUL terminator")
-    nxt = end + 4 - (end - pos) % 4
-    if nxt > len(data) or data[end:nxt].strip(b"\0"):
-        raise X32RemoteError(f"{what}: bad padding")
-    try:
-        return data[pos:end].decode("utf-8"), nxt
-    except UnicodeDecodeError as exc:
-        raise X32RemoteError(f"{what}: not UTF-8") from exc
-
-
-def decode_message(data: bytes) -> OscMessage:
-    """Parse one OSC message; anything else raises X32RemoteError."""
-    if len(data) > MAX_DATAGRAM:
-        raise X32RemoteError(f"datagram of {len(data)} bytes exceeds {MAX_DATAGRAM}")
-    if len(data) < 4 or len(data) % 4:
-        raise X32RemoteError(f"OSC packet length {len(data)} is not a positive multiple of 4")
-    if data[0:1] != b"/":
-        what = "bundle" if data.startswith(b"#bundle") else "packet"
-        raise X32RemoteError(f"not an OSC message ({what} does not start with '/')")
-    address, pos = _read_string(data, 0, "address")
-    if pos == len(data):
-        return OscMessage(address)  # a GET: bare address, no type tag string
-    tags, pos = _read_string(data, pos, "type tags")
-    if not tags.startswith(","):
-        raise X32RemoteError("type tag string does not start with ','")
-    args: list[OscArg] = []
-    for tag in tags[1:]:
-        if tag == "i" or tag == "f":
-            if pos + 4 > len(data):
-                raise X32RemoteError(f"{address}: truncated ,{tag} argument")
-            codec = _INT if tag == "i" else _FLOAT
-            args.append(codec.unpack_from(data, pos)[0])
-            pos += 4
-        elif tag == "s":
-            text, pos = _read_string(data, pos, f"{address}: string argument")
-            args.append(text)
-        elif tag == "b":
-            if pos + 4 > len(data):
-                raise X32RemoteError(f"{address}: truncated blob size")
-            size = _INT.unpack_from(data, pos)[0]
-            start = pos + 4
-            end = start + size
-            if size < 0 or end > len(data):
-                raise X32RemoteError(f"{address}: blob size {size} out of range")
-            args.append(data[start:end])
-            pos = end + (-size % 4)
-            if pos > len(data):
-                raise X32RemoteError(f"{address}: blob padding missing")
-        else:
-            raise X32RemoteError(f"{address}: unsupported OSC type tag {tag!r}")
-    if pos != len(data):
-        raise X32RemoteError(f"{address}: {len(data) - pos} trailing bytes")
-    return OscMessage(address, tuple(args))
+# Argument types the desk sends (ints, floats, strings, blobs); anything else is malformed.
+X32_TYPES: Final = "ifsb"
 
 
 # --- desk variants ---------------------------------------------------------------------------
@@ -464,6 +346,65 @@ class OtherMessage(X32Event):
     message: OscMessage
 
 
+# --- codec commands --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class X32Command:
+    """Something we ask of the desk: `X32Codec.send(command)` gives its datagram."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Probe(X32Command):
+    """The family's probe (/info or /xinfo): its reply means "alive"."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StatusQuery(X32Command):
+    """GET /status: the liveness ping while following."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class XRemote(X32Command):
+    """/xremote: push every change for ~10 s."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SubscribeMeters(X32Command):
+    """/meters ,si /meters/1 tf: stream input levels every 50 ms × tf for ~10 s."""
+
+    time_factor: int = METER_TIME_FACTOR
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GetMute(X32Command):
+    channel: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GetName(X32Command):
+    channel: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GetFader(X32Command):
+    channel: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SetMute(X32Command):
+    """SET /ch/NN/mix/on ,i 1 (on: audible) or 0 (muted); never a bool on the wire."""
+
+    channel: int
+    on: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SetFader(X32Command):
+    channel: int
+    position: float  # 0..1
+
+
 # --- the codec -------------------------------------------------------------------------------
 
 
@@ -494,7 +435,7 @@ class X32Codec:
         self.channels = variant.channels if channels is None else channels
         if not 1 <= self.channels <= variant.channels:
             raise X32LocalError(f"{variant.name} has channels 1..{variant.channels}")
-        self._events: deque[X32Event] = deque()
+        self._events: deque[X32Event | Malformed] = deque()
         self._float_meters = struct.Struct(f"<{variant.meter_count}f")
         self._int_meters = struct.Struct(f"<{variant.meter_count}h")
         self._meter_blob_size = 4 + variant.meter_count * (
@@ -515,14 +456,21 @@ class X32Codec:
 
     # --- receive path ----------------------------------------------------------------------
 
-    def receive_data(self, datagram: bytes) -> None:
-        """Feed one whole datagram. Raises X32RemoteError (and queues nothing) if malformed."""
+    def receive_data(self, datagram: bytes | None) -> None:
+        """Feed one whole datagram (None: end of stream, which UDP never has: ignored). One
+        datagram is one event, or one Malformed if it is not valid OSC/X32."""
+        if datagram is None:
+            return
         if len(self._events) >= MAX_PENDING_EVENTS:
             raise X32LocalError("event queue full: call next_event() until NEED_DATA")
-        msg = decode_message(datagram)
-        self._events.append(self._interpret(msg))
+        try:
+            event: X32Event | Malformed = self._interpret(
+                decode_message(datagram, MAX_DATAGRAM, X32_TYPES))
+        except OscRemoteError as exc:
+            event = Malformed.of("datagram", exc, datagram)
+        self._events.append(event)
 
-    def next_event(self) -> X32Event | _NeedData:
+    def next_event(self) -> X32Event | Malformed | NeedData:
         return self._events.popleft() if self._events else NEED_DATA
 
     def _interpret(self, msg: OscMessage) -> X32Event:
@@ -581,37 +529,34 @@ class X32Codec:
             raise X32LocalError(f"channel {channel!r} is not 1..{self.channels}")
         return channel
 
-    def probe(self) -> bytes:
-        return encode_message(self.variant.probe)
-
-    def status(self) -> bytes:
-        return encode_message("/status")
-
-    def xremote(self) -> bytes:
-        return encode_message("/xremote")
-
-    def subscribe_meters(self, time_factor: int = METER_TIME_FACTOR) -> bytes:
-        if isinstance(time_factor, bool) or not 1 <= time_factor <= 99:
-            raise X32LocalError(f"meter time factor {time_factor!r} is not 1..99")
-        return encode_message("/meters", "/meters/1", time_factor)
-
-    def get_mute(self, channel: int) -> bytes:
-        return encode_message(channel_address(self._channel(channel), "mix/on"))
-
-    def get_name(self, channel: int) -> bytes:
-        return encode_message(channel_address(self._channel(channel), "config/name"))
-
-    def get_fader(self, channel: int) -> bytes:
-        return encode_message(channel_address(self._channel(channel), "mix/fader"))
-
-    def set_mute(self, channel: int, on: bool) -> bytes:
-        """SET /ch/NN/mix/on ,i 1 (audible) or 0 (muted); never a bool on the wire."""
-        return encode_message(channel_address(self._channel(channel), "mix/on"), 1 if on else 0)
-
-    def set_fader(self, channel: int, position: float) -> bytes:
-        if not 0.0 <= position <= 1.0:
-            raise X32LocalError(f"fader {position} outside 0..1")
-        return encode_message(channel_address(self._channel(channel), "mix/fader"), position)
+    def send(self, command: X32Command) -> bytes:
+        """The datagram for one command; X32LocalError for one the desk cannot receive."""
+        if isinstance(command, Probe):
+            return encode_message(self.variant.probe)
+        if isinstance(command, StatusQuery):
+            return encode_message("/status")
+        if isinstance(command, XRemote):
+            return encode_message("/xremote")
+        if isinstance(command, SubscribeMeters):
+            factor = command.time_factor
+            if isinstance(factor, bool) or not 1 <= factor <= 99:
+                raise X32LocalError(f"meter time factor {factor!r} is not 1..99")
+            return encode_message("/meters", "/meters/1", factor)
+        if isinstance(command, GetMute):
+            return encode_message(channel_address(self._channel(command.channel), "mix/on"))
+        if isinstance(command, GetName):
+            return encode_message(channel_address(self._channel(command.channel), "config/name"))
+        if isinstance(command, GetFader):
+            return encode_message(channel_address(self._channel(command.channel), "mix/fader"))
+        if isinstance(command, SetMute):
+            address = channel_address(self._channel(command.channel), "mix/on")
+            return encode_message(address, 1 if command.on else 0)
+        if isinstance(command, SetFader):
+            if not 0.0 <= command.position <= 1.0:
+                raise X32LocalError(f"fader {command.position} outside 0..1")
+            address = channel_address(self._channel(command.channel), "mix/fader")
+            return encode_message(address, command.position)
+        raise X32LocalError(f"cannot send {command!r} to the desk")
 
 
 # --- the driver ------------------------------------------------------------------------------
@@ -646,21 +591,7 @@ class DeskView:
 _ResyncKey = tuple[str, int]
 
 
-class _DeskProtocol(asyncio.DatagramProtocol):
-    def __init__(self, desk: _BehringerDesk) -> None:
-        self._desk = desk
-
-    def datagram_received(self, data: bytes, addr: tuple[str | int, ...]) -> None:
-        self._desk._on_datagram(data, addr)
-
-    def error_received(self, exc: Exception) -> None:
-        self._desk._on_transport_error(exc)
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._desk._on_transport_error(exc or ConnectionLostError("socket closed"))
-
-
-class _BehringerDesk(StatefulDevice):
+class _BehringerDesk(StatefulDevice, Mixer):
     """Shared X32/X-Air driver; subclasses pick the variant and the Options."""
 
     VARIANT: ClassVar[Variant] = X32
@@ -691,7 +622,7 @@ class _BehringerDesk(StatefulDevice):
         self._vad = {ch: VoiceDetector(settings) for ch in range(1, options.channels + 1)}
         self._level_sent: dict[int, tuple[float, float]] = {}  # (when, dBFS) last emitted
         self._codec = X32Codec(self.VARIANT, options.channels)
-        self._transport: asyncio.DatagramTransport | None = None
+        self._udp: DatagramLink | None = None
         self._peer: tuple[str, int] | None = None
         self._last_rx = 0.0
         self._fatal: BaseException | None = None
@@ -714,25 +645,22 @@ class _BehringerDesk(StatefulDevice):
     @property
     def local_address(self) -> tuple[str, int] | None:
         """Where our socket listens (diagnostics: the desk replies here)."""
-        if self._transport is None:
-            return None
-        host, port = self._transport.get_extra_info("sockname")[:2]
-        return str(host), int(port)
+        return None if self._udp is None else self._udp.local_address
 
     async def set_channel(self, channel: int, on: bool) -> None:
         """SET mix/on. The desk does not echo it, so our view is updated and nothing emitted."""
-        datagram = self._codec.set_mute(channel, on)
-        transport = self._transport
-        if transport is None or self._link != Link.CONNECTED:
+        datagram = self._codec.send(SetMute(channel=channel, on=on))
+        udp = self._udp
+        if udp is None or self._link != Link.CONNECTED:
             raise ConnectionLostError(_("{name}: desk not connected").format(name=self.name))
-        transport.sendto(datagram, self._peer)
+        udp.sendto(datagram, self._peer)
         self.view.on[channel] = bool(on)
         # Read it back: a SET lost on the network would otherwise leave our view wrong
         # forever. Only the answer to the newest read-back counts (older ones describe a
         # state our later SET replaced); it equals our view unless someone changed it since,
         # and then the desk's truth is reported like any other change.
         self._readbacks[channel] = self._readbacks.get(channel, 0) + 1
-        transport.sendto(self._codec.get_mute(channel), self._peer)
+        udp.sendto(self._codec.send(GetMute(channel=channel)), self._peer)
 
     # --- session -----------------------------------------------------------------------------
 
@@ -751,12 +679,13 @@ class _BehringerDesk(StatefulDevice):
             local = "127.0.0.1" if loopback else "0.0.0.0"
         # Not connect()ed on purpose: a connected UDP socket makes the kernel drop datagrams
         # from other senders silently, and we want to count them as errors.
-        transport, _protocol = await loop.create_datagram_endpoint(
-            lambda: _DeskProtocol(self), local_addr=(local, 0), family=family
+        udp = await open_datagram(
+            self._on_datagram, local_addr=(local, 0), family=family,
+            on_error=self._on_transport_error, on_lost=self._on_socket_lost,
         )
         self._codec = X32Codec(self.VARIANT, self.opts.channels)
         self._readbacks.clear()
-        self._transport, self._peer, self._fatal = transport, peer, None
+        self._udp, self._peer, self._fatal = udp, peer, None
         self._last_rx = loop.time()
         self.meters_stale = False
 
@@ -764,7 +693,7 @@ class _BehringerDesk(StatefulDevice):
         loop = asyncio.get_running_loop()
         detail = await self._probe(loop)
         # Subscribe before reading: a change made during the resync is then pushed to us.
-        self._send(self._codec.xremote())
+        self._send(self._codec.send(XRemote()))
         await self._resync()
         self._link_detail = detail
         return detail
@@ -773,20 +702,20 @@ class _BehringerDesk(StatefulDevice):
         await self._follow(asyncio.get_running_loop())
 
     async def _close_link(self) -> None:
-        transport, self._transport = self._transport, None
-        if transport is not None:
-            transport.close()
+        udp, self._udp = self._udp, None
+        if udp is not None:
+            udp.close()
         self._end_voice()
 
     def _send(self, datagram: bytes) -> None:
-        if self._transport is not None:
-            self._transport.sendto(datagram, self._peer)
+        if self._udp is not None:
+            self._udp.sendto(datagram, self._peer)
 
     async def _probe(self, loop: asyncio.AbstractEventLoop) -> str:
         deadline = loop.time() + CONNECT_TIMEOUT_S
         while loop.time() < deadline:
             self._probe_reply = loop.create_future()
-            self._send(self._codec.probe())
+            self._send(self._codec.send(Probe()))
             done, _pending = await asyncio.wait({self._probe_reply}, timeout=PROBE_RETRY_S)
             self._raise_fatal()
             if done:
@@ -807,10 +736,10 @@ class _BehringerDesk(StatefulDevice):
             for ch in range(1, self.opts.channels + 1)
             for kind in ("on", "name", "fader")
         ]
-        getters = {
-            "on": self._codec.get_mute,
-            "name": self._codec.get_name,
-            "fader": self._codec.get_fader,
+        getters: dict[str, type[GetMute | GetName | GetFader]] = {
+            "on": GetMute,
+            "name": GetName,
+            "fader": GetFader,
         }
         self._resyncing, self._resynced = True, set()
         try:
@@ -820,7 +749,8 @@ class _BehringerDesk(StatefulDevice):
                     return
                 for i in range(0, len(missing), RESYNC_WINDOW):
                     window = missing[i : i + RESYNC_WINDOW]
-                    await self._request(window, {k: getters[k[0]](k[1]) for k in window})
+                    gets = {k: self._codec.send(getters[k[0]](channel=k[1])) for k in window}
+                    await self._request(window, gets)
             missing = [k for k in keys if k not in self._resynced]
             if missing:
                 raise OperationTimeoutError(
@@ -855,7 +785,7 @@ class _BehringerDesk(StatefulDevice):
             if silent > self.liveness_timeout_s:
                 raise ConnectionLostError(_("desk silent for {s:.1f} s").format(s=silent))
             if now >= next_xremote:
-                self._send(self._codec.xremote())
+                self._send(self._codec.send(XRemote()))
                 next_xremote = now + self.xremote_renew_s
             if self.opts.meters and now >= next_meters:
                 self._subscribe_meters(now)
@@ -865,13 +795,13 @@ class _BehringerDesk(StatefulDevice):
                 self.meter_renewals += 1
                 next_meters = now + self.meters_renew_s
             if now >= next_status:
-                self._send(self._codec.status())
+                self._send(self._codec.send(StatusQuery()))
                 next_status = now + self.status_interval_s
             await asyncio.sleep(FOLLOW_TICK_S)
 
     def _subscribe_meters(self, now: float) -> None:
         self._meter_asked = now
-        self._send(self._codec.subscribe_meters())
+        self._send(self._codec.send(SubscribeMeters()))
 
     def _meters_stopped(self, now: float) -> bool:
         """The stream we asked for delivers nothing: renew now? Also shows it stale."""
@@ -906,22 +836,24 @@ class _BehringerDesk(StatefulDevice):
     # --- receive path ------------------------------------------------------------------------
 
     def _on_transport_error(self, exc: BaseException) -> None:
-        if self._transport is not None and self._fatal is None:
+        if self._udp is not None and self._fatal is None:
             self._fatal = exc
 
-    def _on_datagram(self, data: bytes, addr: tuple[str | int, ...]) -> None:
+    def _on_socket_lost(self, exc: Exception | None) -> None:
+        self._on_transport_error(exc or ConnectionLostError("socket closed"))
+
+    def _on_datagram(self, data: bytes, addr: Address) -> None:
         if self._peer is None or (addr[0], addr[1]) != self._peer:
             self._malformed(f"datagram from foreign address {addr[0]}:{addr[1]}")
             return
-        try:
-            self._codec.receive_data(data)
-        except X32RemoteError as exc:
-            self._malformed("datagram", exc)
-            return
-        self._last_rx = asyncio.get_running_loop().time()
-        self._seen()
-        self.datagrams += 1
-        while not isinstance(event := self._codec.next_event(), _NeedData):
+        self._codec.receive_data(data)
+        while not isinstance(event := self._codec.next_event(), NeedData):
+            if isinstance(event, Malformed):
+                self._malformed(event.what, X32RemoteError(event.detail))
+                continue
+            self._last_rx = asyncio.get_running_loop().time()
+            self._seen()
+            self.datagrams += 1
             self._handle(event)
 
     def _handle(self, event: X32Event) -> None:
@@ -959,10 +891,9 @@ class _BehringerDesk(StatefulDevice):
                     self._awaiting_done.set_result(None)
         if not (first or changed):
             return
+        # A name stays in the view: no part of the daemon uses the scribble strips.
         if kind == "on":
             self._emit(ChannelSwitched(device=self.name, channel=ch, on=bool(value)))
-        elif kind == "name":
-            self._emit(ChannelNamed(device=self.name, channel=ch, name=str(value)))
 
     def _on_meters(self, event: MeterReport) -> None:
         self._meter_rx = asyncio.get_running_loop().time()

@@ -33,7 +33,8 @@ names = set(zipfile.ZipFile(sys.argv[1]).namelist())
 need = ["councild/examples/config.toml", "councild/locale/de/LC_MESSAGES/councild.mo",
         "councild/systemd/councild.service", "councild/systemd/secrets.env",
         "councild/join/templates/page.html", "councild/join/static/join.js", "tui/app.tcss",
-        "tui/widgets/tables.py", "devices/sim/x32.py", "scenes/obs_client.py"]
+        "tui/widgets/tables.py", "devices/sim/x32.py", "scenes/obs_client.py",
+        "councild/demo/run.py", "councild/demo/remote.py"]
 missing = [n for n in need if n not in names]
 if missing:
     print("missing from the wheel:", *missing, file=sys.stderr)

@@ -5,7 +5,8 @@ messages are interleaved), so a reader task sorts each line: a reply (it has an 
 the request waiting for it; a subscription message becomes a Textual message for the app.
 
 `run()` never returns on its own: when the daemon goes away it tells the app, waits with a
-capped exponential backoff and attaches again with a fresh `subscribe`.
+capped exponential backoff and attaches again with a fresh `subscribe` (the loop is the one
+every link of councild's runs under, `councild.supervisor.Supervisor`).
 """
 
 from __future__ import annotations
@@ -21,9 +22,12 @@ from typing import Any
 
 from textual.message import Message
 
-from councild.api import READ_CHUNK, LineSplitter, TooLong, encode
+from councild.api import READ_CHUNK, encode
 from councild.errors import ConnectionLostError, OperationTimeoutError
 from councild.i18n import _
+from councild.model import Link
+from councild.sansio import LineFramer, TooLong
+from councild.supervisor import Backoff, Supervisor
 from tui.messages import Attached, Disconnected, LevelsChanged, LogAppended, StateChanged
 
 log = logging.getLogger("councild.tui")
@@ -35,6 +39,9 @@ RETRY_FIRST_S = 0.25
 RETRY_FACTOR = 1.8
 RETRY_MAX_S = 5.0
 RETRY_TRIES_CAP = 10
+# Nothing the daemon says is fatal to the link; were it, it would be retried at the cap.
+BACKOFF = Backoff(first=RETRY_FIRST_S, factor=RETRY_FACTOR, cap=RETRY_MAX_S,
+                  fatal_retry_s=RETRY_MAX_S, max_exponent=RETRY_TRIES_CAP)
 # Connecting to a local Unix socket is instant when the daemon lives; longer means it hangs.
 CONNECT_TIMEOUT_S = 3.0
 # A floor op is one synchronous step in the daemon: no reply within this means it is stuck.
@@ -47,7 +54,7 @@ Post = Callable[[Message], object]
 
 def retry_delay(tries: int) -> float:
     """Seconds to wait before attempt `tries` + 1 (tries counts failures since the last success)."""
-    return min(RETRY_FIRST_S * RETRY_FACTOR ** min(tries, RETRY_TRIES_CAP), RETRY_MAX_S)
+    return BACKOFF.delay(tries)
 
 
 class LinkState(StrEnum):
@@ -73,6 +80,7 @@ class DaemonLink:
         self._levels: dict[str, float] | None = None
         self._levels_posted = False
         self.closing_reason: str | None = None  # from the daemon's last "closing" message
+        self._supervisor: Supervisor | None = None
 
     # --- what the app calls ------------------------------------------------------------------
 
@@ -113,55 +121,63 @@ class DaemonLink:
 
     async def run(self) -> None:
         """Attach, follow, and reattach after every loss, until cancelled."""
-        tries = 0
-        try:
-            while True:
-                self.state = LinkState.CONNECTING
-                try:
-                    reason = await self._session()
-                except Exception as exc:  # a bug here must not end the retries
-                    log.exception("tui: the daemon link failed")
-                    reason = f"{type(exc).__name__}: {exc}"
-                if reason is None:
-                    tries = 0  # we were attached: the next loss starts the backoff afresh
-                    reason = (_("councild stopped") if self.closing_reason == "daemon_stopping"
-                              else _("councild closed the connection"))
-                self.closing_reason = None
-                delay = retry_delay(tries)
-                tries += 1
-                self.state = LinkState.WAITING
-                if tries == 1:
-                    log.warning("tui: %s; retrying", reason)
-                else:
-                    log.debug("tui: %s; retry %d in %.1f s", reason, tries, delay)
-                self._post(Disconnected(reason, delay, tries))
-                await asyncio.sleep(delay)
-        finally:
+        self._supervisor = Supervisor("tui", self._attach, self._on_link, backoff=BACKOFF,
+                                      log=log, sleep=self._wait)
+        await self._supervisor.run()
+
+    def _on_link(self, link: Link, detail: str) -> None:
+        if link in (Link.CONNECTING, Link.RECONNECTING):
+            self.state = LinkState.CONNECTING
+        elif link == Link.LOST:
+            self.state = LinkState.WAITING
+        elif link == Link.CLOSED:
             self.state = LinkState.CLOSED
 
-    async def _session(self) -> str | None:
-        """One connection: its failure reason, or None after a session that was attached."""
+    async def _wait(self, delay: float) -> None:
+        """The supervisor's backoff wait: the app hears why and for how long first."""
+        supervisor = self._supervisor
+        assert supervisor is not None
+        self._post(Disconnected(supervisor.reason, delay, supervisor.tries))
+        await asyncio.sleep(delay)
+
+    async def _attach(self) -> str:
+        try:
+            return await self._session()
+        except ConnectionLostError:
+            raise
+        except Exception:  # a bug here must not end the retries; the supervisor retries
+            log.exception("tui: the daemon link failed")
+            raise
+
+    async def _session(self) -> str:
+        """One connection: why it ended after it was attached; raises ConnectionLostError
+        with the reason when it could not attach."""
         try:
             async with asyncio.timeout(CONNECT_TIMEOUT_S):
                 reader, writer = await asyncio.open_unix_connection(str(self.socket_path))
         except (OSError, TimeoutError) as exc:
-            return _("cannot reach councild at {sock}: {err}").format(
+            raise ConnectionLostError(_("cannot reach councild at {sock}: {err}").format(
                 sock=self.socket_path, err=getattr(exc, "strerror", None) or exc or "timeout")
+            ) from exc
         self._writer = writer
         attached = False
+        failure: str | None = None
         reader_task = asyncio.create_task(self._read(reader), name="tui:link-reader")
         try:
             reply = await self._call("subscribe", {})
             if not reply.get("ok"):
-                return str(get_error(reply))
-            attached = True
-            self.state = LinkState.ATTACHED
-            self.attaches += 1
-            self._post(Attached(reply.get("state") or {}, list(reply.get("log") or [])))
-            await reader_task
+                failure = str(get_error(reply))
+            else:
+                attached = True
+                self.state = LinkState.ATTACHED
+                self.attaches += 1
+                assert self._supervisor is not None
+                self._supervisor.up()  # the next loss starts the backoff afresh
+                self._post(Attached(reply.get("state") or {}, list(reply.get("log") or [])))
+                await reader_task
         except (ConnectionLostError, OperationTimeoutError, ConnectionError, OSError) as exc:
             if not attached:
-                return str(exc)
+                failure = str(exc)
         finally:
             self._writer = None
             self.state = LinkState.WAITING
@@ -172,10 +188,14 @@ class DaemonLink:
             writer.close()
             with contextlib.suppress(Exception):
                 await writer.wait_closed()
-        return None
+        closing, self.closing_reason = self.closing_reason, None
+        if failure is not None:
+            raise ConnectionLostError(failure)
+        return (_("councild stopped") if closing == "daemon_stopping"
+                else _("councild closed the connection"))
 
     async def _read(self, reader: asyncio.StreamReader) -> None:
-        splitter = LineSplitter(limit=MAX_MESSAGE)
+        splitter = LineFramer(limit=MAX_MESSAGE)
         while True:
             data = await reader.read(READ_CHUNK)
             if not data:

@@ -7,10 +7,11 @@ does; Janus answers with a UDP port on 127.0.0.1, and ffmpeg encodes the program
 Opus and VP8 RTP sent to that one port. Janus tells the two streams apart by SSRC, which for a
 remote publisher must be 1000 + 10 × mindex.
 
-`ChamberFeed` supervises both halves: an ffmpeg that exits is restarted with backoff; a lost
-Janus connection (Janus restarted) is reconnected with backoff, the publisher added again with
-the same id and ffmpeg restarted towards the new port. Health goes to `on_status` as a
-`Link` and a detail, the way device drivers report theirs.
+`ChamberFeed` supervises both halves: an ffmpeg that exits is restarted with backoff (by
+`devices.ffmpeg.FfmpegRunner`, which every ffmpeg of councild's runs under); a lost Janus
+connection (Janus restarted) is reconnected with backoff (by `councild.supervisor.Supervisor`),
+the publisher added again with the same id and ffmpeg restarted towards the new port. Health
+goes to `on_status` as a `Link` and a detail, the way device drivers report theirs.
 """
 
 from __future__ import annotations
@@ -18,20 +19,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import shutil
-import signal
-from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from councild.errors import AuthenticationError, CouncildError
 from councild.model import Link
-from devices.base import backoff_delay as base_backoff
+from councild.supervisor import Backoff, Supervisor, describe_typed
+from devices.ffmpeg import FfmpegMissingError, FfmpegRunner
 from devices.janus_client import KEEPALIVE_INTERVAL, JanusClient
 from devices.janus_protocol import JanusMessage, JanusRequestError, Success
 
-__all__ = ["ChamberFeed", "FfmpegMissingError", "backoff_delay", "encoder_args"]
+__all__ = ["BACKOFF", "ChamberFeed", "FfmpegMissingError", "encoder_args"]
 
 log = logging.getLogger("councild.join.chamber")
 
@@ -53,27 +52,14 @@ KEYFRAME_INTERVAL_S = 2
 # them to browsers; ffmpeg's default (1472) would be fragmented on some paths.
 RTP_PACKET_SIZE = 1200
 
-# Restart backoff: 1 s, 2 s, 4 s, 8 s, then every 10 s. The first retry is quick because an
-# ffmpeg crash or a Janus restart are over in a moment; the cap keeps a broken capture device
-# from being hammered while it still comes back within seconds of being fixed.
-BACKOFF_FIRST_S = 1.0
-BACKOFF_CAP_S = 10.0
-# An ffmpeg that ran this long was working: its next failure starts the backoff from 1 s.
-STABLE_S = 10.0
-# SIGTERM lets ffmpeg close its outputs; it takes well under a second.
-STOP_TIMEOUT_S = 3.0
+# Restart backoff of both halves: 1 s, 2 s, 4 s, 8 s, then every 10 s. The first retry is
+# quick because an ffmpeg crash or a Janus restart are over in a moment; the cap keeps a broken
+# capture device from being hammered while it still comes back within seconds of being fixed.
+# A missing ffmpeg or a wrong room secret is retried at the cap: retrying fast will not fix
+# either, but someone may fix them while the session goes on.
+BACKOFF = Backoff(first=1.0, factor=2.0, cap=10.0, fatal_retry_s=10.0)
 # remove_remote_publisher when stopping is best effort: a hung Janus must not hang stop().
 REMOVE_TIMEOUT_S = 3.0
-STDERR_LINES = 20  # kept for the status detail when ffmpeg fails
-
-
-def backoff_delay(tries: int) -> float:
-    """Seconds before retry number `tries` (0-based): 1, 2, 4, 8, then every 10 s."""
-    return base_backoff(tries, first=BACKOFF_FIRST_S, factor=2.0, cap=BACKOFF_CAP_S)
-
-
-class FfmpegMissingError(CouncildError):
-    """The ffmpeg program is not installed (or not where the configuration says)."""
 
 
 def encoder_args(ffmpeg: str, input_args: Sequence[str], host: str, port: int) -> list[str]:
@@ -97,10 +83,6 @@ def encoder_args(ffmpeg: str, input_args: Sequence[str], host: str, port: int) -
     ]
 
 
-def _describe(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-
-
 class ChamberFeed:
     """The programme as one publisher of the bridge room, kept up until stopped."""
 
@@ -121,21 +103,32 @@ class ChamberFeed:
         self.link = Link.CLOSED
         self.detail = ""
         self.attempts = 0  # sessions tried (what a check for flapping counts)
-        self.encoder_starts = 0  # ffmpeg processes started
         self.connects = 0  # times the feed became CONNECTED
-        self._encoder: asyncio.subprocess.Process | None = None
+        self._binary = ffmpeg  # the program found on the path, once a session looked
+        self._host = "127.0.0.1"  # where Janus takes the feed's RTP, while published
+        # One runner for every session: its start count is the feed's; each session's run()
+        # starts its backoff afresh.
+        self._encoder = FfmpegRunner("chamber feed", self._encoder_args, backoff=BACKOFF,
+                                     on_status=self._on_encoder, log=log)
+        self._supervisor: Supervisor | None = None
         self._task: asyncio.Task[None] | None = None
 
     @property
     def encoder_pid(self) -> int | None:
         """The running ffmpeg's pid, which is also its process group id."""
-        proc = self._encoder
-        return proc.pid if proc is not None and proc.returncode is None else None
+        return self._encoder.pid
+
+    @property
+    def encoder_starts(self) -> int:
+        """ffmpeg processes started."""
+        return self._encoder.starts
 
     async def start(self) -> None:
         """Start publishing in the background; returns at once."""
         if self._task is None:
-            self._task = asyncio.create_task(self._supervise(), name="chamber-feed")
+            self._supervisor = Supervisor("chamber feed", self._session, self._set,
+                                          backoff=BACKOFF, log=log, describe=describe_typed)
+            self._task = asyncio.create_task(self._supervisor.run(), name="chamber-feed")
 
     async def stop(self) -> None:
         """Remove the publisher (best effort), stop ffmpeg and close; safe to call twice."""
@@ -148,61 +141,41 @@ class ChamberFeed:
 
     # --- supervision ----------------------------------------------------------------------
 
-    async def _supervise(self) -> None:
-        tries = 0
-        first = True
-        while True:
-            self._set(Link.CONNECTING if first else Link.RECONNECTING, self.detail)
-            first = False
-            connects = self.connects
-            try:
-                await self._session()
-                reason = "Janus closed the connection"
-            except asyncio.CancelledError:
-                raise
-            except (FfmpegMissingError, AuthenticationError) as exc:
-                reason = str(exc)
-                tries = 8  # retrying fast will not install ffmpeg nor fix a secret
-            except Exception as exc:  # any failure of either half means start over
-                task = asyncio.current_task()
-                if task is not None and task.cancelling():
-                    raise asyncio.CancelledError from exc
-                reason = _describe(exc)
-            if self.connects != connects:  # it worked for a while: retry soon
-                tries = 0
-                log.warning("chamber feed lost: %s", reason)
-            self.port = None
-            self._set(Link.LOST, reason)
-            await asyncio.sleep(backoff_delay(tries))
-            tries += 1
+    async def _session(self) -> str:
+        """One Janus connection: publish, keep alive and encode until either half fails.
 
-    async def _session(self) -> None:
-        """One Janus connection: publish, keep alive and encode until either half fails."""
+        A missing ffmpeg and a wrong room secret end it as fatal errors: the supervisor
+        retries them slowly, retrying fast will not install ffmpeg nor fix a secret."""
         self.attempts += 1
         binary = shutil.which(self.ffmpeg)
         if binary is None:
             raise FfmpegMissingError(
                 f"ffmpeg not found: {self.ffmpeg!r} (install the Debian package ffmpeg, or set "
                 "[join.chamber] ffmpeg to its path)")
-        client = await JanusClient.connect(self.url, self._on_event)
-        tasks: list[asyncio.Task[None]] = []
+        self._binary = binary
         try:
-            host, port = await self._publish(client)
-            tasks.append(asyncio.create_task(self._keepalive(client), name="chamber:keepalive"))
-            tasks.append(asyncio.create_task(self._encode(binary, host, port),
-                                             name="chamber:ffmpeg"))
-            done, _ = await asyncio.wait({client.reader, *tasks},
-                                         return_when=asyncio.FIRST_COMPLETED)
-            for task in done:
-                task.result()  # raises the reason this session ended
+            client = await JanusClient.connect(self.url, self._on_event)
+            tasks: list[asyncio.Task[None]] = []
+            try:
+                self._host, self.port = await self._publish(client)
+                tasks.append(asyncio.create_task(self._keepalive(client),
+                                                 name="chamber:keepalive"))
+                tasks.append(asyncio.create_task(self._encoder.run(), name="chamber:ffmpeg"))
+                done, _ = await asyncio.wait({client.reader, *tasks},
+                                             return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    task.result()  # raises the reason this session ended
+            finally:
+                for task in tasks:
+                    task.cancel()
+                if tasks:
+                    await asyncio.wait(tasks)  # the encoder's own cleanup stops ffmpeg
+                if not client.reader.done():
+                    await self._unpublish(client)
+                await client.close()
         finally:
-            for task in tasks:
-                task.cancel()
-            if tasks:
-                await asyncio.wait(tasks)  # the encoder's own cleanup stops ffmpeg
-            if not client.reader.done():
-                await self._unpublish(client)
-            await client.close()
+            self.port = None
+        return "Janus closed the connection"
 
     # --- Janus ----------------------------------------------------------------------------
 
@@ -242,9 +215,7 @@ class ChamberFeed:
         if "id" not in data or "port" not in data:
             raise CouncildError(f"add_remote_publisher answered without id or port: {data!r}")
         self.participant = str(data["id"])
-        host, port = str(data.get("ip") or "127.0.0.1"), int(data["port"])
-        self.port = port
-        return host, port
+        return str(data.get("ip") or "127.0.0.1"), int(data["port"])
 
     async def _unpublish(self, client: JanusClient) -> None:
         """remove_remote_publisher, best effort: it may already be gone with its room."""
@@ -266,53 +237,17 @@ class ChamberFeed:
 
     # --- ffmpeg ---------------------------------------------------------------------------
 
-    async def _encode(self, binary: str, host: str, port: int) -> None:
-        """Run ffmpeg towards `port`, restarting it with backoff whenever it exits."""
-        loop = asyncio.get_running_loop()
-        tries = 0
-        args = encoder_args(binary, self.input_args, host, port)
-        while True:
-            try:
-                proc = await asyncio.create_subprocess_exec(
-                    *args, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-                    stderr=asyncio.subprocess.PIPE,
-                    start_new_session=True)  # own group: stopped as a whole, never orphaned
-            except FileNotFoundError as exc:  # removed since the check in _session
-                raise FfmpegMissingError(f"ffmpeg not found: {binary!r}") from exc
-            self.encoder_starts += 1
-            self._encoder = proc
-            started = loop.time()
-            tail: deque[str] = deque(maxlen=STDERR_LINES)
-            try:
-                await asyncio.gather(self._follow_progress(proc, port),
-                                     self._collect(proc, tail))
-                code = await proc.wait()
-            finally:
-                self._encoder = None
-                await _terminate(proc)
-            if loop.time() - started >= STABLE_S:
-                tries = 0
-            last = tail[-1] if tail else "no message"
-            reason = f"ffmpeg exited with code {code}: {last}"
-            log.warning("chamber feed: %s", reason)
-            self._set(Link.LOST, reason)
-            await asyncio.sleep(backoff_delay(tries))
-            tries += 1
-            self._set(Link.RECONNECTING, reason)
+    def _encoder_args(self) -> list[str]:
+        assert self.port is not None  # the encoder runs only while published
+        return encoder_args(self._binary, self.input_args, self._host, self.port)
 
-    async def _follow_progress(self, proc: asyncio.subprocess.Process, port: int) -> None:
-        """Connected once ffmpeg reports progress: inputs opened, outputs written."""
-        assert proc.stdout is not None
-        async for raw in proc.stdout:
-            if raw.startswith(b"progress="):
-                self._set(Link.CONNECTED, f"publishing to port {port}")
-
-    async def _collect(self, proc: asyncio.subprocess.Process, tail: deque[str]) -> None:
-        assert proc.stderr is not None
-        async for raw in proc.stderr:
-            line = raw.decode(errors="replace").strip()
-            if line:
-                tail.append(line)
+    def _on_encoder(self, link: Link, detail: str) -> None:
+        """The encoder's link is the feed's while the feed is published: its first attempt
+        and its end belong to the Janus session, which reports them itself."""
+        if link == Link.CONNECTED:
+            self._set(Link.CONNECTED, f"publishing to port {self.port}")
+        elif link in (Link.LOST, Link.RECONNECTING):
+            self._set(link, detail)
 
     # --- status ---------------------------------------------------------------------------
 
@@ -323,22 +258,10 @@ class ChamberFeed:
         self.detail = detail
         if link == Link.CONNECTED:
             self.connects += 1
+            if self._supervisor is not None:
+                self._supervisor.up()  # it worked for a while: a loss is retried soon
         try:
             self._on_status(link, detail)
         except Exception:  # a listener's bug must not stop the programme
             log.exception("chamber feed: status listener failed")
 
-
-async def _terminate(proc: asyncio.subprocess.Process) -> None:
-    """SIGTERM ffmpeg's process group, SIGKILL what is left after STOP_TIMEOUT_S."""
-    try:
-        if proc.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGTERM)
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(STOP_TIMEOUT_S):
-                    await proc.wait()
-    finally:
-        # also when cancelled meanwhile: nothing of the group may outlive the feed
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)

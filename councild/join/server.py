@@ -21,13 +21,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import websockets
 from aiohttp import WSCloseCode, WSMsgType, web
 from aiohttp.abc import AbstractAccessLogger
 
 from councild.config import Config
+from councild.host import JoinHost
 from councild.join.access import FailureLimiter, TokenBook
 from councild.join.audio_gate import AudioBridgeGate
 from councild.join.gate import Forward, JanusGate, from_janus
@@ -59,16 +60,6 @@ SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Permissions-Policy": "camera=(self), microphone=(self)",
 }
-
-
-class JoinHost(Protocol):
-    """What the join server needs of the daemon."""
-
-    def state_dict(self) -> dict[str, Any]: ...
-    def join_floor(self, councillor: str, op: str) -> str | None: ...  # refusal code
-    def join_in_room(self, councillor: str, participant: str) -> bool: ...
-    def join_claim(self, participant: str, councillor: str | None) -> None: ...
-    def join_display(self, participant: str) -> str: ...  # what the room may see of them
 
 
 @dataclass

@@ -124,7 +124,8 @@ async def _meetings(args: argparse.Namespace, limits: Any) -> int:
 async def _import(args: argparse.Namespace, limits: Any) -> int:
     import tomllib
 
-    from councild.config import Config, load
+    from councild.assembly import load
+    from councild.config import Config
     from councild.errors import ConfigError
     from councild.oparl import importer, session_toml
     from councild.oparl.client import OParlClient

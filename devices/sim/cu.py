@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from councild.i18n import _
+from councild.sansio import NeedData
 from devices.conference import (
     DEFAULT_TCP_PORT,
     Closed,
@@ -327,7 +328,7 @@ class CUSimulator:
         if self.state.frozen:
             return
         client.codec.receive_data(data)
-        while isinstance(event := client.codec.next_event(), CUEvent):
+        while not isinstance(event := client.codec.next_event(), NeedData):
             handler: Callable[[_Client, Any], None] | None = getattr(
                 self, f"handle_{type(event).__name__.lower()}", None
             )
@@ -335,6 +336,8 @@ class CUSimulator:
                 if not isinstance(event, Malformed | Closed):
                     self.state.received.append(event)
                 handler(client, event)
+            if isinstance(event, Closed):
+                break
 
     def notify(self, events: Notify) -> None:
         """Send notifications to every client."""

@@ -27,10 +27,9 @@ from typing import Self
 from pythonosc.osc_message_builder import OscMessageBuilder
 
 from councild.i18n import _
+from councild.sansio import Malformed, NeedData
 from devices.keypad_serial import (
-    NEED_DATA,
     BoxSideCodec,
-    ButtonBoxError,
     Hello,
     KeyChange,
     Ping,
@@ -112,15 +111,11 @@ class ButtonBoxSimulator:
 
     def _receive(self, data: bytes) -> None:
         self._codec.receive_data(data)
-        while True:
-            try:
-                event = self._codec.next_event()
-            except ButtonBoxError as exc:
+        while not isinstance(event := self._codec.next_event(), NeedData):
+            if isinstance(event, Malformed):
                 self.state.errors += 1
-                self.state.received.append(f"? {exc}")
+                self.state.received.append(f"? {event.detail} {event.data!r}")
                 continue
-            if event is NEED_DATA:
-                return
             self.state.received.append(type(event).__name__)
             if isinstance(event, Ping):
                 self.handle_ping(event)

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from councild.i18n import _
+from councild.sansio import NeedData
 from devices.allen_heath import (
     DEFAULT_PORT,
     QU_FIRST_NOTE,
@@ -141,8 +142,10 @@ class SQSimulator:
                 if self.state.frozen:
                     continue
                 codec.receive_data(data)
-                while isinstance(event := codec.next_event(), AHEvent):
-                    if self.process_delay > 0 and not isinstance(event, Closed):
+                while not isinstance(event := codec.next_event(), NeedData):
+                    if isinstance(event, Closed):
+                        break
+                    if self.process_delay > 0:
                         await asyncio.sleep(self.process_delay)
                     self._dispatch(writer, event)
         except (ConnectionError, OSError):
@@ -152,7 +155,7 @@ class SQSimulator:
             self._tasks.discard(task)
             writer.transport.abort()
 
-    def _dispatch(self, writer: asyncio.StreamWriter, event: AHEvent) -> None:
+    def _dispatch(self, writer: asyncio.StreamWriter, event: AHEvent | Malformed) -> None:
         handler: Callable[[asyncio.StreamWriter, Any], None] | None = getattr(
             self, f"handle_{type(event).__name__.lower()}", None
         )

@@ -29,6 +29,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, Self
 
+from councild.datagram import DatagramLink, open_datagram
+from councild.sansio import Malformed, NeedData
 from devices.visca import (
     CONTROL_ERROR_MESSAGE,
     CONTROL_ERROR_SEQUENCE,
@@ -37,7 +39,6 @@ from devices.visca import (
     ERR_CANCELLED,
     ERR_NOT_EXECUTABLE,
     ERR_SYNTAX,
-    NEED_DATA,
     POWER_ON,
     Ack,
     Completion,
@@ -53,7 +54,6 @@ from devices.visca import (
     StorePreset,
     ViscaCodec,
     ViscaEvent,
-    ViscaRemoteError,
 )
 
 __all__ = ["ViscaSimState", "ViscaSimUseCases", "ViscaSimulator", "add_arguments", "run"]
@@ -88,14 +88,6 @@ class ViscaSimState:
         return self.target is not None
 
 
-class _UdpProtocol(asyncio.DatagramProtocol):
-    def __init__(self, sim: ViscaSimulator) -> None:
-        self._sim = sim
-
-    def datagram_received(self, data: bytes, addr: tuple[Any, ...]) -> None:
-        self._sim._receive(data, (str(addr[0]), int(addr[1])))
-
-
 class ViscaSimulator:
     """The service: one camera on UDP (VISCA over IP) or on a pty (serial VISCA)."""
 
@@ -116,7 +108,7 @@ class ViscaSimulator:
         self.usecases = ViscaSimUseCases(self)
         framing = Framing.IP if transport == "udp" else Framing.SERIAL
         self._codec = ViscaCodec(Role.CAMERA, framing)
-        self._udp: asyncio.DatagramTransport | None = None
+        self._udp: DatagramLink | None = None
         self._master: int | None = None
         self._slave: int | None = None
         self.tty_path: str | None = None
@@ -138,10 +130,13 @@ class ViscaSimulator:
         """Open the port (UDP port 0 = let the OS choose); returns where it listens."""
         loop = asyncio.get_running_loop()
         if self.transport == "udp":
-            self._udp, _ = await loop.create_datagram_endpoint(
-                lambda: _UdpProtocol(self), local_addr=(self.host, self.port)
+            self._udp = await open_datagram(
+                lambda data, addr: self._receive(data, (str(addr[0]), int(addr[1]))),
+                local_addr=(self.host, self.port),
             )
-            self.port = int(self._udp.get_extra_info("sockname")[1])
+            local = self._udp.local_address
+            assert local is not None
+            self.port = local[1]
             return f"udp://{self.host}:{self.port}"
         self._master, self._slave = os.openpty()
         tty.setraw(self._master)
@@ -194,17 +189,12 @@ class ViscaSimulator:
         self._codec.receive_data(data)
         if self._codec.framing is Framing.IP:
             self._codec.end_datagram()
-        while True:
-            try:
-                event = self._codec.next_event()
-            except ViscaRemoteError:
+        while not isinstance(event := self._codec.next_event(), NeedData):
+            if isinstance(event, Malformed):
                 self.state.errors += 1
                 if self._codec.framing is Framing.IP:
                     self._send(ControlReply(payload=CONTROL_ERROR_MESSAGE, seq=0), dest)
                 continue
-            if event is NEED_DATA:
-                return
-            assert isinstance(event, ViscaEvent)
             self._dispatch(event, dest)
 
     def _dispatch(self, event: ViscaEvent, dest: Destination) -> None:

@@ -28,19 +28,18 @@ import math
 import random
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, Final, Self
+from typing import Final, Self
 
+from councild.datagram import DatagramLink, open_datagram
 from councild.i18n import _
+from devices.osc import OscArg, OscMessage, OscRemoteError, decode_message, encode_message
 from devices.x32 import (
+    MAX_DATAGRAM,
     X32,
+    X32_TYPES,
     XAIR,
-    OscArg,
-    OscMessage,
     Variant,
-    X32RemoteError,
     channel_address,
-    decode_message,
-    encode_message,
     encode_meter_blob,
 )
 
@@ -112,14 +111,6 @@ class _MeterStream:
     next_due: float
 
 
-class _SimProtocol(asyncio.DatagramProtocol):
-    def __init__(self, sim: X32Simulator) -> None:
-        self._sim = sim
-
-    def datagram_received(self, data: bytes, addr: tuple[Any, ...]) -> None:
-        self._sim._datagram(data, (str(addr[0]), int(addr[1])))
-
-
 class X32Simulator:
     """The service: one UDP socket on 127.0.0.1, dispatching each message to `handle_*`."""
 
@@ -146,7 +137,7 @@ class X32Simulator:
         self.subscription_s = subscription_s
         self.meter_stream_s = meter_stream_s
         self.server_name = server_name or f"{self.variant.model}-SIM"
-        self._transport: asyncio.DatagramTransport | None = None
+        self._udp: DatagramLink | None = None
         self._subscribers: dict[Address, float] = {}  # address → expiry (loop time)
         self._meters: dict[Address, _MeterStream] = {}
         self._meter_wakeup = asyncio.Event()
@@ -175,11 +166,13 @@ class X32Simulator:
 
     async def start(self) -> Address:
         """Bind (port 0 = let the OS choose) and start; returns the address listened on."""
-        loop = asyncio.get_running_loop()
-        self._transport, _protocol = await loop.create_datagram_endpoint(
-            lambda: _SimProtocol(self), local_addr=(self.host, self.port)
+        self._udp = await open_datagram(
+            lambda data, addr: self._datagram(data, (str(addr[0]), int(addr[1]))),
+            local_addr=(self.host, self.port),
         )
-        self.port = int(self._transport.get_extra_info("sockname")[1])
+        local = self._udp.local_address
+        assert local is not None
+        self.port = local[1]
         self._meter_task = asyncio.create_task(self._stream_meters(), name="x32-sim:meters")
         return self.host, self.port
 
@@ -190,9 +183,9 @@ class X32Simulator:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        if self._transport is not None:
-            self._transport.close()
-            self._transport = None
+        if self._udp is not None:
+            self._udp.close()
+            self._udp = None
         self._subscribers.clear()
         self._meters.clear()
 
@@ -216,8 +209,8 @@ class X32Simulator:
 
     def _datagram(self, data: bytes, addr: Address) -> None:
         try:
-            msg = decode_message(data)
-        except X32RemoteError:
+            msg = decode_message(data, MAX_DATAGRAM, X32_TYPES)
+        except OscRemoteError:
             self.state.errors += 1  # the desk ignores garbage
             return
         self.state.received.append((addr, msg))
@@ -231,8 +224,8 @@ class X32Simulator:
         # anything else: silence, as on the desk
 
     def _send(self, datagram: bytes, addr: Address) -> None:
-        if self._transport is not None:
-            self._transport.sendto(datagram, addr)
+        if self._udp is not None:
+            self._udp.sendto(datagram, addr)
 
     def send_raw(self, datagram: bytes, addr: Address) -> None:
         """Send arbitrary bytes from the desk's socket (tests: a corrupted datagram)."""

@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from councild.api import ApiClient, LineSplitter, TooLong
+from councild.api import MAX_LINE, ApiClient
 from councild.config import parse
 from councild.daemon import Daemon
+from councild.sansio import LineFramer, TooLong
 from tests.chamber import chamber_toml
 from tests.helpers import until
 
@@ -166,15 +167,15 @@ async def test_ctl_command_against_the_daemon(daemon):
 
 
 def test_line_splitter_feed_styles():
-    whole = LineSplitter().feed(b'{"a":1}\n{"b":2}\n')
+    whole = LineFramer(limit=MAX_LINE).feed(b'{"a":1}\n{"b":2}\n')
     assert whole == [b'{"a":1}', b'{"b":2}']
-    s = LineSplitter()
+    s = LineFramer(limit=MAX_LINE)
     pieces = [x for byte in b'{"a":1}\n{"b":2}\n' for x in s.feed(bytes([byte]))]
     assert pieces == whole
-    s = LineSplitter()
+    s = LineFramer(limit=MAX_LINE)
     assert s.feed(b'{"a":1}\n{"b"') == [b'{"a":1}']
     assert s.feed(b":2}\n") == [b'{"b":2}']
-    s = LineSplitter(limit=10)
+    s = LineFramer(limit=10)
     out = s.feed(b"x" * 25) + s.feed(b"yyy\nok\n")
     assert len(out) == 2 and isinstance(out[0], TooLong) and out[1] == b"ok"
 
@@ -186,7 +187,7 @@ def test_line_splitter_iter_feed_gives_what_feed_gives():
     for _ in range(200):
         data = bytes(rng.choice(b'ab{}\n') for _ in range(rng.randrange(0, 60)))
         cuts = sorted(rng.sample(range(len(data) + 1), min(3, len(data) + 1)))
-        a, b = LineSplitter(limit=8), LineSplitter(limit=8)
+        a, b = LineFramer(limit=8), LineFramer(limit=8)
         got_a, got_b = [], []
         for lo, hi in zip([0, *cuts], [*cuts, len(data)], strict=True):
             got_a += a.feed(data[lo:hi])

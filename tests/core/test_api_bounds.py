@@ -185,7 +185,7 @@ async def test_deep_nesting_is_answered(daemon):
 
 async def test_the_event_log_stays_encodable_for_later_subscribers(daemon):
     """Finding 7: an entry that cannot be encoded made every later `subscribe` fail."""
-    daemon._note_director("api", {"type": "odd", "text": "\ud800"})
+    daemon.note("api", {"type": "odd", "text": "\ud800"})
     c = await ApiClient.connect(Path(daemon.socket_path))
     try:
         reply = await c.request("subscribe")

@@ -13,9 +13,9 @@ import pytest
 
 from councild import floor
 from councild.api import ApiClient, ApiError, ApiRequest, floor_event
+from councild.assembly import roster_from_config, rules_from_roster
 from councild.config import parse
 from councild.errors import FloorError
-from councild.roster import roster_from_config, rules_from_roster
 
 SEATS = ["C", *map(str, range(1, 9))]
 OPS = [

@@ -7,6 +7,7 @@ from councild.floor import FloorRules, initial_state, step
 from councild.model import Grant, MicClosed, MicOpened, Mirror, Mode, Request
 from councild.model import Role as SeatRole
 from devices.base import Snapshot
+from devices.capabilities import SetChannel, SetRequest
 
 SEATS = {1: "a", 2: "b", 3: "c"}
 RULES = FloorRules(seats={"a": SeatRole.MEMBER, "b": SeatRole.MEMBER, "c": SeatRole.MEMBER,
@@ -25,14 +26,14 @@ def test_lead_pushes_every_channel_and_the_request_list() -> None:
     plan = on_connect(Role.LEAD, SEATS, Snapshot(frozenset({2}), requests=(2, 1)), state)
     assert plan.inputs == []
     assert plan.calls == [
-        ("set_channel", (1, True)), ("set_channel", (2, False)), ("set_channel", (3, False)),
-        ("set_request", (2, False)), ("set_request", (1, False)), ("set_request", (3, True)),
+        SetChannel(1, True), SetChannel(2, False), SetChannel(3, False),
+        SetRequest(2, False), SetRequest(1, False), SetRequest(3, True),
     ]
 
 
 def test_lead_without_a_request_list_only_switches_channels() -> None:
     plan = on_connect(Role.LEAD, SEATS, Snapshot(frozenset()), floor())
-    assert [c[0] for c in plan.calls] == ["set_channel"] * 3
+    assert [type(c) for c in plan.calls] == [SetChannel] * 3
 
 
 def test_master_replaces_the_floor_of_its_seats() -> None:

@@ -62,3 +62,13 @@ def test_chunking_never_changes_the_lines(chunks: list[bytes], limit: int) -> No
     got = [line for chunk in chunks for line in framer.feed(chunk)]
     assert got == expected
     assert framer.buffered <= limit
+
+
+def test_end_gives_the_unfinished_last_line() -> None:
+    framer = LineFramer(limit=4)
+    framer.feed(b"a\nbc")
+    assert framer.end() == b"bc"
+    assert framer.end() is None  # and resets
+    framer.feed(b"toolong")
+    assert framer.end() is None  # an overlong last line is not a line
+    assert framer.feed(b"ok\n") == [b"ok"]

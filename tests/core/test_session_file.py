@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from councild.assembly import roster_from_config
 from councild.cli import main
 from councild.config import default_path, load
 from councild.errors import ConfigError
 from councild.labels import agenda_label, party_short
-from councild.roster import roster_from_config
 
 SESSION = """
 [session]
@@ -171,7 +171,7 @@ async def test_chapters_and_state_carry_the_item_number(short_tmp: Path, capsys)
         state = d.state_dict()
         assert state["agenda"]["label"] == "Item 3 — Bebauungsplan Nr. 47"
         assert agenda_text(state["agenda"]) == "Item 3 — Bebauungsplan Nr. 47"
-        assert d._agenda_title() == "Item 3 — Bebauungsplan Nr. 47"  # the lower third's line
+        assert d.agenda_title() == "Item 3 — Bebauungsplan Nr. 47"  # the lower third's line
         t[0] += 30
         d.submit(Revoke(seat="5"), "test")
     finally:

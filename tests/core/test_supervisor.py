@@ -11,7 +11,7 @@ import pytest
 
 from councild.errors import AuthenticationError, ConnectionLostError
 from councild.model import Link
-from councild.supervisor import Backoff, FatalLinkError, Supervisor
+from councild.supervisor import Backoff, FatalLinkError, Supervisor, describe, describe_typed
 
 
 class Timers:
@@ -166,3 +166,26 @@ async def test_cancelling_stops_even_when_the_session_turned_it_into_an_error() 
 
 def test_backoff_never_overflows() -> None:
     assert Backoff(first=0.25, factor=1.8, cap=5.0).delay(10_000) == 5.0
+
+
+def test_describe_typed_names_the_type_except_of_what_a_technician_must_fix() -> None:
+    lost = ConnectionLostError("no reply")
+    assert describe(lost) == "no reply"
+    assert describe_typed(lost) == "ConnectionLostError: no reply"
+    assert describe_typed(TimeoutError()) == "TimeoutError"
+    assert describe_typed(AuthenticationError("password refused")) == "password refused"
+    assert describe_typed(FatalLinkError("ffmpeg not found")) == "ffmpeg not found"
+
+
+async def test_the_describer_is_injectable() -> None:
+    timers = Timers()
+    states: list[tuple[Link, str]] = []
+    session = scripted([fail(ConnectionLostError("no reply"))])
+    sup = Supervisor("peer", session, lambda link, d: states.append((link, d)),
+                     sleep=timers.sleep, describe=describe_typed)
+    session.holder["sup"] = sup  # type: ignore[attr-defined]
+    task = asyncio.create_task(sup.run())
+    await timers.until_parked(1)
+    assert (Link.LOST, "ConnectionLostError: no reply") in states
+    assert sup.reason == "ConnectionLostError: no reply"
+    await stop(task)

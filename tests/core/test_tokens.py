@@ -7,7 +7,7 @@ import os
 import stat
 import tomllib
 
-from councild.bridge import load_tokens
+from councild.assembly import load_tokens
 from councild.cli import main
 from councild.remote import KnownCouncillor, match_participant
 from tests.chamber import chamber_toml

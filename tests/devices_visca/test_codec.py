@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from councild.sansio import Malformed
 from devices.visca import (
     NEED_DATA,
     Ack,
@@ -23,7 +24,6 @@ from devices.visca import (
     ViscaCodec,
     ViscaEvent,
     ViscaLocalError,
-    ViscaRemoteError,
 )
 
 H = bytes.fromhex
@@ -58,6 +58,13 @@ def _drain(codec: ViscaCodec) -> list[ViscaEvent]:
         assert isinstance(event, ViscaEvent)
         out.append(event)
     return out
+
+
+def _malformed(codec: ViscaCodec) -> Malformed:
+    """The next output, which must be a Malformed."""
+    event = codec.next_event()
+    assert isinstance(event, Malformed), event
+    return event
 
 
 # --- golden vectors --------------------------------------------------------------------------
@@ -180,16 +187,14 @@ def test_pair_round_trip(framing: Framing) -> None:
 def test_garbage_before_a_message_is_reported_once_and_the_message_survives() -> None:
     codec = ViscaCodec(Role.CONTROLLER, Framing.SERIAL)
     codec.receive_data(H("12 34 FF 90 41 FF"))
-    with pytest.raises(ViscaRemoteError):
-        codec.next_event()
+    _malformed(codec)
     assert _drain(codec) == [Ack(address=1, socket=1)]
 
 
 def test_overlong_serial_message_is_dropped() -> None:
     codec = ViscaCodec(Role.CAMERA, Framing.SERIAL)
     codec.receive_data(bytes([0x81] + [0x01] * 20))
-    with pytest.raises(ViscaRemoteError, match="no terminator"):
-        codec.next_event()
+    assert "no terminator" in _malformed(codec).detail
     codec.receive_data(H("81 01 00 01 FF"))
     assert _drain(codec) == [IfClear(address=1)]
 
@@ -204,29 +209,28 @@ def test_overlong_serial_message_is_dropped() -> None:
         H("01 00 00 03 00 00 00 01 81 01 02"),  # payload without terminator
     ],
 )
-def test_bad_ip_frames_raise_remote_errors(data: bytes) -> None:
+def test_bad_ip_frames_are_malformed(data: bytes) -> None:
     codec = ViscaCodec(Role.CAMERA, Framing.IP)
     codec.receive_data(data)
     codec.end_datagram()
-    with pytest.raises(ViscaRemoteError):
-        codec.next_event()
+    _malformed(codec)
 
 
 def test_incomplete_datagram_is_an_error_and_the_buffer_is_emptied() -> None:
     codec = ViscaCodec(Role.CONTROLLER, Framing.IP)
     codec.receive_data(H("01 11 00 03 00 00"))
     codec.end_datagram()
-    with pytest.raises(ViscaRemoteError, match="incomplete"):
-        codec.next_event()
+    assert "incomplete" in _malformed(codec).detail
     codec.receive_data(H("01 11 00 03 00 00 00 09 90 51 FF"))
     assert _drain(codec) == [Completion(address=1, socket=1, seq=9)]
 
 
 def test_data_after_end_of_stream_is_refused() -> None:
     codec = ViscaCodec(Role.CONTROLLER, Framing.SERIAL)
-    codec.receive_data(b"")
-    with pytest.raises(ViscaRemoteError):
-        codec.receive_data(H("90 41 FF"))
+    codec.receive_data(None)
+    codec.receive_data(H("90 41 FF"))
+    _malformed(codec)
+    assert codec.next_event() is NEED_DATA
 
 
 @pytest.mark.parametrize(
@@ -264,7 +268,7 @@ def test_a_controller_cannot_send_replies_and_serial_has_no_control() -> None:
     chunks=st.lists(st.binary(max_size=64), max_size=20),
     datagrams=st.booleans(),
 )
-def test_arbitrary_bytes_raise_only_remote_errors(
+def test_arbitrary_bytes_give_only_events_and_malformed(
     role: Role, framing: Framing, chunks: list[bytes], datagrams: bool
 ) -> None:
     codec = ViscaCodec(role, framing)
@@ -276,13 +280,13 @@ def test_arbitrary_bytes_raise_only_remote_errors(
         if datagrams:
             codec.end_datagram()
         for _ in range(1000):  # bounded: the codec must reach NEED_DATA
-            try:
-                event = codec.next_event()
-            except ViscaRemoteError:
+            event = codec.next_event()
+            if isinstance(event, Malformed):
                 errors += 1
                 continue
             if event is NEED_DATA:
                 break
+            assert isinstance(event, ViscaEvent)
             events += 1
         else:
             pytest.fail("next_event() never returned NEED_DATA")
@@ -301,12 +305,7 @@ def test_good_messages_after_junk_are_still_found(
     codec = ViscaCodec(Role.CONTROLLER, Framing.SERIAL)
     codec.receive_data(junk + b"\xff" + b"".join(w for _, w in good))
     found = []
-    while True:
-        try:
-            event = codec.next_event()
-        except ViscaRemoteError:
-            continue
-        if event is NEED_DATA:
-            break
-        found.append(event)
+    while (event := codec.next_event()) is not NEED_DATA:
+        if not isinstance(event, Malformed):
+            found.append(event)
     assert found[-len(good) :] == [e for e, _ in good]

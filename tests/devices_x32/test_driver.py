@@ -14,7 +14,6 @@ from hypothesis import strategies as st
 from councild.errors import ConnectionLostError
 from councild.model import (
     ChannelLevel,
-    ChannelNamed,
     ChannelSwitched,
     ChannelVoice,
     DeviceStatus,
@@ -52,8 +51,7 @@ async def test_resync_reports_every_channel_once(recorder: Recorder) -> None:
             switched = recorder.of(ChannelSwitched)
             assert sorted(e.channel for e in switched) == list(range(1, 33))
             assert {e.channel: e.on for e in switched} == sim.state.on
-            named = {e.channel: e.name for e in recorder.of(ChannelNamed)}
-            assert named == sim.state.names
+            assert desk.view.names == sim.state.names
             assert desk.view.faders == sim.state.faders
             status = recorder.of(DeviceStatus, link=Link.CONNECTED)[0]
             assert status.detail == "X32 4.06" and status.errors == 0
@@ -79,7 +77,7 @@ async def test_surface_mute_change_is_emitted(
         await until(lambda c=channel, o=on, t=t0: recorder.of(ChannelSwitched, t, channel=c, on=o))
         assert len(recorder.of(ChannelSwitched, t0, channel=channel)) == 1
     sim.usecases.surface_rename(9, "Alderman")
-    await until(lambda: recorder.of(ChannelNamed, channel=9, name="Alderman"))
+    await until(lambda: desk.view.names.get(9) == "Alderman")
 
 
 async def test_another_clients_set_is_seen_as_a_change(
@@ -171,7 +169,7 @@ async def test_lost_within_3_s_then_reconnects_and_resyncs(recorder: Recorder) -
         await sim.start()
         await until(lambda: recorder.of(DeviceStatus, t_back, link=Link.CONNECTED), timeout=10.0)
         assert recorder.of(ChannelSwitched, t_back, channel=9, on=True)
-        assert recorder.of(ChannelNamed, t_back, channel=9, name="Deputy")
+        assert desk.view.names[9] == "Deputy"
         assert len(recorder.of(ChannelSwitched, t_back)) == 32  # a full resync
         assert Link.RECONNECTING in recorder.links()
         # Following again: pushes arrive on the new subscription.

@@ -15,11 +15,11 @@ from hypothesis import strategies as st
 
 from councild.errors import LocalProtocolError
 from councild.model import Link
+from councild.sansio import Malformed
 from devices.keypad_serial import (
     MAX_LINE,
     NEED_DATA,
     ButtonBoxCodec,
-    ButtonBoxError,
     Hello,
     KeyChange,
     Ping,
@@ -34,15 +34,9 @@ from tests.keypad.conftest import Recorder
 
 def drain(codec: ButtonBoxCodec) -> list[object]:
     out: list[object] = []
-    while True:
-        try:
-            event = codec.next_event()
-        except ButtonBoxError as exc:
-            out.append(exc)
-            continue
-        if event is NEED_DATA:
-            return out
+    while (event := codec.next_event()) is not NEED_DATA:
         out.append(event)
+    return out
 
 
 VECTORS = [
@@ -78,11 +72,11 @@ def test_encode() -> None:
         KeyChange(name="two words", pressed=True)
 
 
-def test_bad_lines_raise_the_codec_error_and_the_next_line_still_parses() -> None:
+def test_bad_lines_are_malformed_and_the_next_line_still_parses() -> None:
     codec = ButtonBoxCodec()
     codec.receive_data(b"KEY 5 SIDEWAYS\nBOOM\n\xff\xfe\nKEY 6 DOWN\n")
     out = drain(codec)
-    assert [type(x) for x in out] == [ButtonBoxError] * 3 + [KeyChange]
+    assert [type(x) for x in out] == [Malformed] * 3 + [KeyChange]
 
 
 def test_over_long_line_is_one_error_and_skipped_to_its_end() -> None:
@@ -92,17 +86,17 @@ def test_over_long_line_is_one_error_and_skipped_to_its_end() -> None:
     codec.receive_data(b"\nKEY 1 DOWN\n")
     out = drain(codec)
     assert len(out) == 2
-    assert isinstance(out[0], ButtonBoxError)
+    assert isinstance(out[0], Malformed)
     assert out[1] == KeyChange(name="1", pressed=True)
 
 
 @given(st.lists(st.binary(max_size=200), max_size=20))
-def test_garbage_raises_only_the_codec_error(chunks: list[bytes]) -> None:
+def test_garbage_gives_only_events_and_malformed(chunks: list[bytes]) -> None:
     codec = ButtonBoxCodec()
     for chunk in chunks:
         codec.receive_data(chunk)
         for item in drain(codec):
-            assert isinstance(item, ButtonBoxError | KeyChange | Hello | Pong)
+            assert isinstance(item, Malformed | KeyChange | Hello | Pong)
 
 
 # --- the driver over a pty ---------------------------------------------------------------------

@@ -21,12 +21,12 @@ from pathlib import Path
 from typing import Any
 
 from councild import api
-from councild.cli import format_state
 from councild.config import Config
 from councild.daemon import Daemon
 from councild.errors import FloorError
 from councild.i18n import _
 from councild.model import Next, Request, Role
+from councild.state_text import format_state
 from devices.sim import start_simulator
 
 SCRIPT_SEED = 2020  # the demo plays the same session every time: easier to explain
@@ -41,7 +41,7 @@ async def run_demo(config: Config, args: argparse.Namespace) -> int:
         remote = None
         try:
             if getattr(args, "remote", False):
-                from councild.demo_remote import RemoteDemo
+                from councild.demo.remote import RemoteDemo
 
                 remote = RemoteDemo(args.config, args.join_port)
                 config = remote.start()

@@ -17,7 +17,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from councild.config import Config, parse
+from councild.assembly import parse
+from councild.config import Config
 from councild.i18n import _
 
 # (councillor id, name, party); the last one is left for a browser.
