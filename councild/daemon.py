@@ -78,7 +78,7 @@ from councild.state_view import DeviceView, Publisher, SurfaceLamps
 from councild.store import Store
 from councild.vision import Vision
 from devices import driver_class
-from devices.base import Device
+from devices.base import Device, KeyedOptions
 from devices.capabilities import (
     ActionSurface,
     Camera,
@@ -170,8 +170,8 @@ class Daemon:
         self.keypads = Keypads(
             entry_timeout=config.keypad.entry_timeout,
             keys=config.keypad.keys,
-            device_keys={n: keys for n, o in config.device_options.items()
-                         if isinstance(keys := getattr(o, "keys", None), dict)},
+            device_keys={n: o.keys for n, o in config.device_options.items()
+                         if isinstance(o, KeyedOptions)},
         )
         self._stop_pressed: dict[tuple[str, str], float] = {}  # (device, op) → when
         self.remote: RemoteSeats | None = None

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from councild.errors import NotSupportedError
 from councild.model import DeviceStatus, Event, Link
@@ -51,6 +51,13 @@ class DeviceOptions(BaseModel):
     driver: str
     # councild switches this device's channels when the floor opens or closes a mic.
     follow_floor: bool = True
+
+
+class KeyedOptions(DeviceOptions):
+    """Options of a button surface whose own keys map to floor actions (`keys`): the daemon
+    finds such devices by this type, not by looking for an attribute."""
+
+    keys: dict[str, str] = Field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

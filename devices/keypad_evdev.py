@@ -32,7 +32,7 @@ from councild.i18n import _
 from councild.keypad import KeyMap
 from councild.model import KeyPressed
 from councild.sansio import NEED_DATA, Malformed, NeedData
-from devices.base import Device, DeviceOptions, Emit
+from devices.base import Device, DeviceOptions, Emit, KeyedOptions
 
 __all__ = [
     "EVENT_FORMAT",
@@ -194,7 +194,7 @@ def find_by_name(name: str, sys_root: Path = SYS_INPUT, dev_root: Path = DEV_INP
 # --- the driver --------------------------------------------------------------------------------
 
 
-class EvdevOptions(DeviceOptions):
+class EvdevOptions(KeyedOptions):
     driver: Literal["evdev"] = "evdev"
     follow_floor: bool = False  # nothing to switch
     path: str | None = None  # /dev/input/by-id/usb-...-event-kbd (stable across re-plugs)

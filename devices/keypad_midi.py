@@ -28,7 +28,7 @@ from councild.i18n import _
 from councild.keypad import KeyMap, SeatLamp
 from councild.model import KeyPressed
 from councild.sansio import NEED_DATA, Malformed, NeedData
-from devices.base import Device, DeviceOptions, Emit
+from devices.base import Device, DeviceOptions, Emit, KeyedOptions
 from devices.capabilities import ButtonSurface
 
 __all__ = [
@@ -159,7 +159,7 @@ class PadLeds:
 # --- the driver --------------------------------------------------------------------------------
 
 
-class MidiKeypadOptions(DeviceOptions):
+class MidiKeypadOptions(KeyedOptions):
     driver: Literal["midi"] = "midi"
     follow_floor: bool = False  # nothing to switch
     port: str  # part of the input port's name, e.g. "APC MINI"

@@ -33,7 +33,7 @@ from councild.keypad import KeyMap
 from councild.model import KeyPressed, Link
 from councild.sansio import NEED_DATA, LineFramer, Malformed, NeedData, TooLong
 from devices import serial_link
-from devices.base import Device, DeviceOptions, Emit
+from devices.base import Device, DeviceOptions, Emit, KeyedOptions
 
 __all__ = [
     "NEED_DATA",
@@ -202,7 +202,7 @@ class BoxSideCodec(_Codec):
 # --- the driver --------------------------------------------------------------------------------
 
 
-class SerialKeypadOptions(DeviceOptions):
+class SerialKeypadOptions(KeyedOptions):
     driver: Literal["keypad_serial"] = "keypad_serial"
     follow_floor: bool = False  # a keypad has no channels to switch
     path: str  # /dev/ttyUSB0, /dev/serial/by-id/... (a stable name survives re-plugging)

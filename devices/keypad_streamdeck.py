@@ -25,7 +25,7 @@ from councild.errors import ConnectionLostError
 from councild.i18n import _
 from councild.keypad import BROADCAST_OPS, KeyMap, SeatLamp
 from councild.model import KeyPressed
-from devices.base import Device, DeviceOptions, Emit
+from devices.base import Device, DeviceOptions, Emit, KeyedOptions
 from devices.capabilities import ButtonSurface
 
 __all__ = [
@@ -108,7 +108,7 @@ def key_faces(
     return faces
 
 
-class StreamDeckOptions(DeviceOptions):
+class StreamDeckOptions(KeyedOptions):
     driver: Literal["streamdeck"] = "streamdeck"
     follow_floor: bool = False  # nothing to switch
     serial: str | None = None  # which deck; None = the first one found

@@ -55,7 +55,7 @@ from councild.keypad import (
 )
 from councild.model import KeyPressed
 from councild.sansio import NEED_DATA, Malformed, NeedData
-from devices.base import Device, DeviceOptions, Emit
+from devices.base import Device, DeviceOptions, Emit, KeyedOptions
 from devices.capabilities import ActionSurface, ButtonSurface
 from devices.osc import OscRemoteError, decode_message, encode_message, is_bundle
 
@@ -271,7 +271,7 @@ def _host_port(text: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
-class OscControlOptions(DeviceOptions):
+class OscControlOptions(KeyedOptions):
     driver: Literal["osc_control"] = "osc_control"
     follow_floor: bool = False  # nothing to switch
     host: str = "127.0.0.1"  # where to listen; Companion on another machine needs its LAN IP
