@@ -168,6 +168,8 @@ class ButtonBoxCodec(_Codec):
             words = line.decode("ascii").split()
         except UnicodeDecodeError:
             return Malformed.of("line", "not ASCII", line)
+        if not words:  # only control characters str.split() counts as space (\x1c-\x1f)
+            return Malformed.of("line", "no words", line)
         word = words[0].upper()
         if word == "KEY" and len(words) == 3 and _NAME.match(words[1]):
             edge = words[2].upper()

@@ -77,3 +77,13 @@ def test_arbitrary_bytes_give_only_events_malformed_and_need_data(
     codec.receive_data(None)
     drain(codec, case, case.end)
     assert codec.next_event() is case.end
+
+
+def test_a_line_of_only_separator_characters_is_malformed_not_a_crash() -> None:
+    """Found by the property above in CI: str.split() counts \\x1c-\\x1f as space, so a
+    line bytes.strip() keeps could split into no words at all."""
+    codec = ButtonBoxCodec()
+    codec.receive_data(b"\x1c\x1f\nPONG\n")
+    first = codec.next_event()
+    assert isinstance(first, Malformed) and first.detail == "no words"
+    assert type(codec.next_event()).__name__ == "Pong"
