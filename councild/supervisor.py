@@ -108,6 +108,26 @@ class Supervisor:
         self.fatal: CouncildError | None = None  # the first fatal error since the link was up
         self.reason = ""  # why the last session ended
         self.retry_delay = 0.0  # the wait before the current attempt
+        self._task: asyncio.Task[None] | None = None
+
+    # --- running in a task of its own ---------------------------------------------------------
+
+    def start(self, task_name: str) -> None:
+        """Run the loop in a task of its own; returns at once, does nothing while it runs."""
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self.run(), name=task_name)
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None
+
+    async def stop(self) -> None:
+        """Cancel the loop and wait until it has ended; safe to call twice. asyncio.wait, not
+        `await task`: a cancellation of stop() itself still propagates to its caller."""
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            await asyncio.wait([task])
 
     @property
     def reconnects(self) -> int:

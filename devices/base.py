@@ -10,7 +10,6 @@ daemon never sees bytes; the codec never sees sockets.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from abc import ABC, abstractmethod
@@ -163,7 +162,6 @@ class Device(LinkReporter, ABC):
     def __init__(self, name: str, options: DeviceOptions, emit: Emit) -> None:
         super().__init__(name, emit)
         self.options = options
-        self._task: asyncio.Task[None] | None = None
         self._supervisor = Supervisor(name, self._session, self._on_link,
                                       backoff=BACKOFF, log=self.log, describe=describe_typed)
 
@@ -171,16 +169,11 @@ class Device(LinkReporter, ABC):
 
     async def start(self) -> None:
         """Start the connection loop in the background; returns at once."""
-        if self._task is None:
-            self._task = asyncio.create_task(self._supervisor.run(), name=f"device:{self.name}")
+        self._supervisor.start(f"device:{self.name}")
 
     async def stop(self) -> None:
         """Stop for good; safe to call twice."""
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self._supervisor.stop()
         self._set_link(Link.CLOSED, "stopped")
 
     async def set_channel(self, channel: int, on: bool) -> None:

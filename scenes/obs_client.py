@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import ipaddress
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -154,7 +153,6 @@ class ObsClient(LinkReporter):
             backoff=Backoff(cap=cap, fatal_retry_s=AUTH_RETRY_DELAY), log=self.log,
         )
         self._conn: ObsConnection | None = None
-        self._task: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
         self._subscribers: list[tuple[str | None, Subscriber]] = []
         self._callback_tasks: set[asyncio.Task[None]] = set()
@@ -185,16 +183,11 @@ class ObsClient(LinkReporter):
 
     async def start(self) -> None:
         """Start connecting in the background; returns at once. Safe to call twice."""
-        if self._task is None:
-            self._task = asyncio.create_task(self.supervisor.run(), name=f"device:{self.name}")
+        self.supervisor.start(f"device:{self.name}")
 
     async def stop(self) -> None:
         """Disconnect for good; safe to call twice."""
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self.supervisor.stop()
         callbacks = list(self._callback_tasks)
         for callback_task in callbacks:
             callback_task.cancel()

@@ -111,7 +111,6 @@ class ChamberFeed:
         self._encoder = FfmpegRunner("chamber feed", self._encoder_args, backoff=BACKOFF,
                                      on_status=self._on_encoder, log=log)
         self._supervisor: Supervisor | None = None
-        self._task: asyncio.Task[None] | None = None
 
     @property
     def encoder_pid(self) -> int | None:
@@ -125,18 +124,15 @@ class ChamberFeed:
 
     async def start(self) -> None:
         """Start publishing in the background; returns at once."""
-        if self._task is None:
+        if self._supervisor is None or not self._supervisor.running:
             self._supervisor = Supervisor("chamber feed", self._session, self._set,
                                           backoff=BACKOFF, log=log, describe=describe_typed)
-            self._task = asyncio.create_task(self._supervisor.run(), name="chamber-feed")
+            self._supervisor.start("chamber-feed")
 
     async def stop(self) -> None:
         """Remove the publisher (best effort), stop ffmpeg and close; safe to call twice."""
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            # asyncio.wait, not `await task`: a cancellation of stop() itself still propagates
-            await asyncio.wait([task])
+        if self._supervisor is not None:
+            await self._supervisor.stop()
         self._set(Link.CLOSED, "stopped")
 
     # --- supervision ----------------------------------------------------------------------

@@ -189,3 +189,24 @@ async def test_the_describer_is_injectable() -> None:
     assert (Link.LOST, "ConnectionLostError: no reply") in states
     assert sup.reason == "ConnectionLostError: no reply"
     await stop(task)
+
+
+async def test_start_runs_one_task_and_stop_waits_for_it() -> None:
+    states: list[tuple[Link, str]] = []
+    sessions = 0
+
+    async def session() -> None:
+        nonlocal sessions
+        sessions += 1
+        await asyncio.Event().wait()
+
+    sup = Supervisor("peer", session, lambda link, d: states.append((link, d)))
+    sup.start("link:peer")
+    sup.start("link:peer")  # already running: no second loop
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert sup.running and sessions == 1
+    await sup.stop()
+    await sup.stop()  # safe twice
+    assert not sup.running
+    assert states[-1] == (Link.CLOSED, "stopped")
