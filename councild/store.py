@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -117,16 +118,30 @@ class Store:
                                      check_same_thread=False)
         self._ckpt.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
         self._ckpt.execute("SELECT COUNT(*) FROM sessions").fetchone()  # opens -wal and -shm
+        # Closing a connection another thread is stepping through crashes the interpreter
+        # (a segfault inside sqlite3, seen in CI when the daemon stopped during a
+        # checkpoint): close() waits for a checkpoint in flight, and none starts after it.
+        self._ckpt_lock = threading.Lock()
+        self._closed = False
 
     def close(self) -> None:
-        self._ckpt.close()
+        with self._ckpt_lock:
+            self._closed = True
+            self._ckpt.close()
         self._db.close()
 
     def checkpoint(self) -> bool:
         """Move the WAL into the database file and truncate it; True if it was truncated.
         Safe from another thread (one at a time): passive checkpoints never block the
         writer; once one has caught up, a truncating one only has to cut the file (it gives
-        up at once if the writer is busy, and the next checkpoint tries again)."""
+        up at once if the writer is busy, and the next checkpoint tries again). After close()
+        it does nothing and returns False."""
+        with self._ckpt_lock:
+            if self._closed:
+                return False
+            return self._checkpoint()
+
+    def _checkpoint(self) -> bool:
         for _ in range(CHECKPOINT_TRIES):
             _busy, log_frames, done = self._ckpt.execute(
                 "PRAGMA wal_checkpoint(PASSIVE)").fetchone()

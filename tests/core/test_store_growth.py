@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import subprocess
+import sys
+import textwrap
 import threading
 import time
 from pathlib import Path
@@ -80,6 +83,42 @@ def test_checkpoint_needs_no_new_descriptor(short_tmp: Path) -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
     assert sum(1 for _ in store.inputs(session)) == 2
     store.close()
+
+
+# Run in a child interpreter: without the fix this is a segfault, and it must fail this test,
+# not take the whole suite down with it (as it did in CI, exit code 139).
+CLOSE_DURING_CHECKPOINT = textwrap.dedent("""
+    import sys, threading
+    from pathlib import Path
+    from councild.store import Store
+    folder = Path(sys.argv[1])
+    for i in range(200):
+        store = Store(folder / f"s{i}.db")
+        store.open_session("k", "t", "2026-01-01", {}, started=0.0)
+        running, closed = threading.Event(), threading.Event()
+        def checkpoints() -> None:
+            running.set()
+            while not closed.is_set():
+                store.checkpoint()
+        worker = threading.Thread(target=checkpoints)
+        worker.start()
+        running.wait()
+        store.close()
+        closed.set()
+        worker.join()
+        assert store.checkpoint() is False  # after close: nothing, and no error
+    print("closed", i + 1)
+""")
+
+
+def test_close_while_a_checkpoint_runs(short_tmp: Path) -> None:
+    """The daemon checkpoints from a worker thread; stopping it closed the store while a
+    checkpoint was stepping through the same connection, and the interpreter crashed inside
+    sqlite3. close() now waits for the checkpoint in flight."""
+    done = subprocess.run([sys.executable, "-c", CLOSE_DURING_CHECKPOINT, str(short_tmp)],
+                          capture_output=True, text=True, timeout=50)
+    assert done.returncode == 0, (done.returncode, done.stderr[-2000:])
+    assert done.stdout.split() == ["closed", "200"]
 
 
 async def test_restart_replays_from_the_snapshot(short_tmp: Path) -> None:
