@@ -23,7 +23,7 @@ import tomllib
 import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -44,6 +44,22 @@ SceneName = Annotated[str, Field(min_length=1, max_length=100)]  # OBS allows an
 
 class _Table(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class _Bound:
+    """A table whose `bind` is host:port (an IPv6 host in brackets). Not a model: its
+    tables declare and validate `bind` themselves, in their own field order."""
+
+    if TYPE_CHECKING:
+        bind: str
+
+    @property
+    def host(self) -> str:
+        return self.bind.rpartition(":")[0].strip("[]")
+
+    @property
+    def port(self) -> int:
+        return int(self.bind.rpartition(":")[2])
 
 
 class Session(_Table):
@@ -276,7 +292,7 @@ class JoinChamber(_Table):
     ffmpeg: str = "ffmpeg"
 
 
-class Join(_Table):
+class Join(_Bound, _Table):
     """The remote councillors' join page (docs/join.md)."""
 
     enabled: bool = False
@@ -302,14 +318,6 @@ class Join(_Table):
         if not re.fullmatch(r"(\[[0-9A-Fa-f:.]+\]|[^:\[\]\s]+):\d{1,5}", value):
             raise ValueError(f"{value!r} is not host:port (e.g. 127.0.0.1:8090, [::1]:8090)")
         return value
-
-    @property
-    def host(self) -> str:
-        return self.bind.rpartition(":")[0].strip("[]")
-
-    @property
-    def port(self) -> int:
-        return int(self.bind.rpartition(":")[2])
 
     @property
     def base_url(self) -> str:
@@ -345,7 +353,7 @@ class BroadcastTable(_Table):
     record_chapters: bool = True
 
 
-class Metrics(_Table):
+class Metrics(_Bound, _Table):
     """The Prometheus exposition endpoint (councild/metrics.py): GET /metrics. Loopback by
     default; a Prometheus on another machine needs a `bind` it can reach (the metrics carry
     no secrets: link states, counts, rates)."""
@@ -353,14 +361,6 @@ class Metrics(_Table):
     enabled: bool = False
     bind: str = Field(default="127.0.0.1:9464",
                       pattern=r"^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$")
-
-    @property
-    def host(self) -> str:
-        return self.bind.rpartition(":")[0].strip("[]")
-
-    @property
-    def port(self) -> int:
-        return int(self.bind.rpartition(":")[2])
 
 
 class Config(_Table):
