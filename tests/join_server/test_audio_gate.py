@@ -9,26 +9,13 @@ from hypothesis import strategies as st
 
 from councild.join.audio_gate import AudioBridgeGate
 from councild.join.gate import Forward, Refuse
+from tests.join_server.gate_helpers import body_msg, forwarded, send
 
 ROOM = 2234
 
 
 def gate() -> AudioBridgeGate:
     return AudioBridgeGate(ROOM, "Anna Müller", 4242)
-
-
-def send(g: AudioBridgeGate, msg: dict) -> Forward | Refuse:
-    return g.from_browser(json.dumps(msg))
-
-
-def forwarded(g: AudioBridgeGate, msg: dict) -> dict:
-    verdict = send(g, msg)
-    assert isinstance(verdict, Forward), verdict
-    return json.loads(verdict.text)
-
-
-def body_msg(body: dict, tx: str = "t1") -> dict:
-    return {"janus": "message", "transaction": tx, "session_id": 1, "handle_id": 2, "body": body}
 
 
 def test_only_the_audiobridge_may_be_attached() -> None:

@@ -8,26 +8,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from councild.join.gate import Forward, JanusGate, Refuse, from_janus
+from tests.join_server.gate_helpers import body_msg, forwarded, send
 
 ROOM = 1234
 
 
 def gate() -> JanusGate:
     return JanusGate(ROOM, "Anna Müller", 4242)
-
-
-def send(g: JanusGate, msg: dict) -> Forward | Refuse:
-    return g.from_browser(json.dumps(msg))
-
-
-def forwarded(g: JanusGate, msg: dict) -> dict:
-    verdict = send(g, msg)
-    assert isinstance(verdict, Forward), verdict
-    return json.loads(verdict.text)
-
-
-def body_msg(body: dict, tx: str = "t1") -> dict:
-    return {"janus": "message", "transaction": tx, "session_id": 1, "handle_id": 2, "body": body}
 
 
 def test_session_setup_passes_and_a_chosen_session_id_is_dropped() -> None:
